@@ -1,0 +1,298 @@
+//! `certctl list`, `show` and `check`: read and judge the stored inventory.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::output::{self, expires_in, use_colour};
+use super::{Cli, Exit, Format};
+use crate::model::{FindingCode, Severity, Status};
+use crate::policy::{relative, rfc3339};
+use crate::service::{self, View};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only certificates that expire within this long (e.g. 30d), including expired ones.
+    #[arg(long, value_name = "DURATION")]
+    pub expiring: Option<String>,
+    /// Only locations with this status or worse.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// Only locations with this finding code (repeatable).
+    #[arg(long = "finding", value_name = "CODE")]
+    pub findings: Vec<String>,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatusFilter {
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Location id (or a unique prefix of 4+ characters), name, or target.
+    pub query: String,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Rescan everything in the config before judging.
+    #[arg(long)]
+    pub scan: bool,
+    /// Print nothing; only the exit code tells.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let within = args
+        .expiring
+        .as_deref()
+        .map(crate::config::parse_duration)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--expiring: {e}"))?;
+    let wanted_codes = args
+        .findings
+        .iter()
+        .map(|c| {
+            FindingCode::ALL
+                .into_iter()
+                .find(|k| k.as_str() == c)
+                .ok_or_else(|| anyhow::anyhow!("--finding: unknown code \"{c}\""))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = cli.open_store(&config)?;
+    let now = crate::clock::now();
+    let mut views = service::inventory(&store, &config.thresholds, now)?;
+    if let Some(within) = within {
+        let limit = now + within.as_secs() as i64;
+        views.retain(|v| v.record.leaf.as_ref().is_some_and(|l| l.not_after <= limit));
+    }
+    if let Some(min) = args.status {
+        let min = match min {
+            StatusFilter::Warning => Status::Warning,
+            StatusFilter::Critical => Status::Critical,
+        };
+        views.retain(|v| v.status >= min);
+    }
+    if !wanted_codes.is_empty() {
+        views.retain(|v| v.findings.iter().any(|f| wanted_codes.contains(&f.code)));
+    }
+    print_views(&views, args.output, now, &store_hint(&store))?;
+    Ok(Exit::Ok)
+}
+
+fn store_hint(store: &crate::store::Store) -> String {
+    format!(
+        "no certificates in the inventory at {}; run `certctl scan` first",
+        store.path().display()
+    )
+}
+
+/// Prints views in the chosen format (shared with `scan`).
+pub fn print_views(views: &[View], format: Format, now: i64, empty: &str) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Json => output::write_json(&mut out, views, now)?,
+        Format::Csv => output::write_csv(&mut out, views, now)?,
+        Format::Table if views.is_empty() => eprintln!("{empty}"),
+        Format::Table => writeln!(out, "{}", output::table(views, now, use_colour()))?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let store = cli.open_store(&config)?;
+    let now = crate::clock::now();
+    let found = service::find(&store, &args.query)?;
+    let record = match found.len() {
+        0 => anyhow::bail!(
+            "no location matches \"{}\" (try an id from `certctl list`)",
+            args.query
+        ),
+        1 => found.into_iter().next().context("one match")?,
+        n => {
+            let ids: Vec<String> = found
+                .iter()
+                .map(|r| format!("{} {}", r.id, r.location.target()))
+                .collect();
+            anyhow::bail!(
+                "\"{}\" matches {n} locations; use an id:\n  {}",
+                args.query,
+                ids.join("\n  ")
+            )
+        }
+    };
+    let chain = store.chain(&record.id)?;
+    let history = store.history(&record.id)?;
+    let view = View::of(record, &config.thresholds, now);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.output != Format::Table {
+        #[derive(serde::Serialize)]
+        struct Full<'a> {
+            #[serde(flatten)]
+            location: output::JsonLocation<'a>,
+            chain: &'a [crate::model::CertRecord],
+            history: &'a [crate::model::HistoryEntry],
+        }
+        let full = Full {
+            location: output::json_location(&view, now),
+            chain: &chain,
+            history: &history,
+        };
+        serde_json::to_writer_pretty(&mut out, &full)?;
+        writeln!(out)?;
+        return Ok(Exit::Ok);
+    }
+    let r = &view.record;
+    writeln!(out, "{}  {}", r.id, r.location.target())?;
+    if let Some(name) = &r.name {
+        writeln!(out, "  name:          {name}")?;
+    }
+    for (k, v) in &r.labels {
+        writeln!(out, "  label:         {k}={v}")?;
+    }
+    writeln!(out, "  status:        {}", view.status)?;
+    writeln!(
+        out,
+        "  last scanned:  {} ({})",
+        rfc3339(r.last_scanned),
+        relative(r.last_scanned - now)
+    )?;
+    if let Some(tls) = &r.tls {
+        writeln!(
+            out,
+            "  tls:           {} {} via {} ({} ms handshake)",
+            tls.version, tls.cipher, tls.peer, tls.handshake_ms
+        )?;
+    }
+    if view.findings.is_empty() {
+        writeln!(out, "  findings:      none")?;
+    } else {
+        writeln!(out, "  findings:")?;
+        for f in &view.findings {
+            writeln!(out, "    {:<8} {:<18} {}", f.severity, f.code, f.message)?;
+        }
+    }
+    let certs = if chain.is_empty() {
+        r.leaf.iter().cloned().collect()
+    } else {
+        chain
+    };
+    for (i, c) in certs.iter().enumerate() {
+        let role = match (i, c.is_ca, c.self_signed) {
+            (0, false, _) => "leaf",
+            (_, _, true) => "root",
+            (_, true, _) => "intermediate",
+            _ => "certificate",
+        };
+        writeln!(out, "  [{i}] {role}")?;
+        writeln!(out, "      subject:     {}", c.subject)?;
+        writeln!(out, "      issuer:      {}", c.issuer)?;
+        if !c.sans.is_empty() {
+            writeln!(out, "      sans:        {}", c.sans.join(", "))?;
+        }
+        writeln!(out, "      serial:      {}", c.serial)?;
+        writeln!(out, "      not before:  {}", rfc3339(c.not_before))?;
+        writeln!(
+            out,
+            "      not after:   {} ({})",
+            rfc3339(c.not_after),
+            expires_in(c.not_after, now)
+        )?;
+        writeln!(out, "      key:         {}", c.key)?;
+        writeln!(out, "      signature:   {}", c.signature_algorithm)?;
+        writeln!(out, "      sha256:      {}", c.sha256)?;
+        if let Some(ski) = &c.subject_key_id {
+            writeln!(out, "      subject key: {ski}")?;
+        }
+        if let Some(aki) = &c.authority_key_id {
+            writeln!(out, "      issuer key:  {aki}")?;
+        }
+        for url in &c.ocsp_urls {
+            writeln!(out, "      ocsp:        {url}")?;
+        }
+        for url in &c.ca_issuer_urls {
+            writeln!(out, "      ca issuers:  {url}")?;
+        }
+    }
+    if !history.is_empty() {
+        writeln!(out, "  history:")?;
+        for h in history.iter().rev().take(20) {
+            let codes: Vec<&str> = h.codes.iter().map(|c| c.as_str()).collect();
+            writeln!(
+                out,
+                "    {}  serial {}  {}",
+                rfc3339(h.at),
+                h.serial.as_deref().unwrap_or("-"),
+                if codes.is_empty() {
+                    "ok".to_string()
+                } else {
+                    codes.join(",")
+                }
+            )?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let store = cli.open_store(&config)?;
+    if args.scan {
+        let rt = super::scan::runtime()?;
+        rt.block_on(service::scan_and_record(
+            &config,
+            Some(&store),
+            config.endpoints.clone(),
+            config.files.clone(),
+            |_| {},
+        ))?;
+    }
+    let now = crate::clock::now();
+    let views = service::inventory(&store, &config.thresholds, now)?;
+    let count = |s: Status| views.iter().filter(|v| v.status == s).count();
+    let (critical, warning, ok) = (
+        count(Status::Critical),
+        count(Status::Warning),
+        count(Status::Ok),
+    );
+    let exit = if critical > 0 {
+        Exit::Critical
+    } else if warning > 0 {
+        Exit::Warning
+    } else {
+        Exit::Ok
+    };
+    if !args.quiet {
+        let word = match exit {
+            Exit::Critical => "CRITICAL",
+            Exit::Warning => "WARNING",
+            _ => "OK",
+        };
+        println!("CERTCTL {word} - {critical} critical, {warning} warning, {ok} ok");
+        for v in views.iter().filter(|v| v.status > Status::Ok) {
+            for f in v.findings.iter().filter(|f| f.severity > Severity::Info) {
+                println!(
+                    "{:<8} {} {}: {}",
+                    f.severity,
+                    v.record.location.target(),
+                    f.code,
+                    f.message
+                );
+            }
+        }
+    }
+    Ok(exit)
+}

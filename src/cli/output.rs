@@ -1,0 +1,221 @@
+//! Rendering the inventory for people (tables) and programs (JSON, CSV).
+//!
+//! The JSON shape is a documented, stable interface (see README "JSON output"): fields may be
+//! added, never renamed or removed. Colour is used only on a terminal and never with `NO_COLOR`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::model::{Finding, Location, Severity, Status, UnixSeconds};
+use crate::policy::{relative, rfc3339};
+use crate::service::View;
+
+/// Version of the JSON document shape.
+pub const JSON_SCHEMA: u32 = 1;
+
+#[derive(Serialize)]
+pub struct JsonDocument<'a> {
+    pub schema: u32,
+    pub generated_at: String,
+    pub locations: Vec<JsonLocation<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JsonLocation<'a> {
+    pub id: &'a str,
+    pub kind: &'static str,
+    pub target: String,
+    pub server_name: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub labels: BTreeMap<&'a str, &'a str>,
+    pub status: Status,
+    pub findings: &'a [Finding],
+    pub certificate: Option<JsonCertificate<'a>>,
+    pub tls: Option<&'a crate::model::TlsInfo>,
+    pub last_scanned: String,
+    pub consecutive_failures: u32,
+}
+
+#[derive(Serialize)]
+pub struct JsonCertificate<'a> {
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub serial: &'a str,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub sans: &'a [String],
+    pub sha256: &'a str,
+    pub key: String,
+    pub signature_algorithm: &'a str,
+}
+
+pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
+    let r = &view.record;
+    let (kind, server_name) = match &r.location {
+        Location::Endpoint { server_name, .. } => ("endpoint", server_name.as_deref()),
+        Location::File { .. } => ("file", None),
+    };
+    JsonLocation {
+        id: &r.id,
+        kind,
+        target: r.location.target(),
+        server_name,
+        name: r.name.as_deref(),
+        labels: r
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        status: view.status,
+        findings: &view.findings,
+        certificate: r.leaf.as_ref().map(|c| JsonCertificate {
+            subject: &c.subject,
+            issuer: &c.issuer,
+            serial: &c.serial,
+            not_before: rfc3339(c.not_before),
+            not_after: rfc3339(c.not_after),
+            days_left: c.days_left(now),
+            sans: &c.sans,
+            sha256: &c.sha256,
+            key: c.key.to_string(),
+            signature_algorithm: &c.signature_algorithm,
+        }),
+        tls: r.tls.as_ref(),
+        last_scanned: rfc3339(r.last_scanned),
+        consecutive_failures: r.consecutive_failures,
+    }
+}
+
+pub fn write_json(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std::io::Result<()> {
+    let doc = JsonDocument {
+        schema: JSON_SCHEMA,
+        generated_at: rfc3339(now),
+        locations: views.iter().map(|v| json_location(v, now)).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+pub fn write_csv(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "id",
+        "target",
+        "name",
+        "status",
+        "days_left",
+        "not_after",
+        "subject",
+        "issuer",
+        "serial",
+        "sha256",
+        "sans",
+        "findings",
+    ])?;
+    for v in views {
+        let r = &v.record;
+        let leaf = r.leaf.as_ref();
+        let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
+        w.write_record([
+            r.id.as_str(),
+            &r.location.target(),
+            r.name.as_deref().unwrap_or(""),
+            v.status.as_str(),
+            &leaf
+                .map(|c| c.days_left(now).to_string())
+                .unwrap_or_default(),
+            &leaf.map(|c| rfc3339(c.not_after)).unwrap_or_default(),
+            leaf.map_or("", |c| c.subject.as_str()),
+            leaf.map_or("", |c| c.issuer.as_str()),
+            leaf.map_or("", |c| c.serial.as_str()),
+            leaf.map_or("", |c| c.sha256.as_str()),
+            &leaf.map(|c| c.sans.join(";")).unwrap_or_default(),
+            &codes.join(";"),
+        ])?;
+    }
+    w.flush()
+}
+
+/// Whether to colour output written to stdout.
+pub fn use_colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn status_colour(status: Status) -> Color {
+    match status {
+        Status::Ok => Color::Green,
+        Status::Warning => Color::Yellow,
+        Status::Critical => Color::Red,
+    }
+}
+
+pub fn severity_colour(severity: Severity) -> Color {
+    match severity {
+        Severity::Info => Color::Blue,
+        Severity::Warning => Color::Yellow,
+        Severity::Critical => Color::Red,
+    }
+}
+
+/// The inventory table, soonest expiry first.
+pub fn table(views: &[View], now: UnixSeconds, colour: bool) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(vec![
+            "STATUS", "ID", "TARGET", "SUBJECT", "EXPIRES", "LEFT", "ISSUER", "FINDINGS",
+        ]);
+    if colour {
+        table.enforce_styling();
+    }
+    for v in views {
+        let r = &v.record;
+        let leaf = r.leaf.as_ref();
+        let mut status = Cell::new(v.status.as_str());
+        if colour {
+            status = status.fg(status_colour(v.status));
+        }
+        let codes: Vec<&str> = v
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info || v.findings.len() == 1)
+            .map(|f| f.code.as_str())
+            .collect();
+        let target = match &r.name {
+            Some(name) => format!("{} ({name})", r.location.target()),
+            None => r.location.target(),
+        };
+        table.add_row(vec![
+            status,
+            Cell::new(&r.id),
+            Cell::new(target),
+            Cell::new(leaf.map_or("-", |c| c.display_name())),
+            Cell::new(
+                leaf.map(|c| rfc3339(c.not_after)[..10].to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Cell::new(
+                leaf.map(|c| expires_in(c.not_after, now))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Cell::new(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-")),
+            Cell::new(codes.join(",")),
+        ]);
+    }
+    table
+}
+
+/// "in 12 days" / "expired 3 days ago".
+pub fn expires_in(not_after: UnixSeconds, now: UnixSeconds) -> String {
+    let left = not_after - now;
+    if left > 0 {
+        relative(left)
+    } else {
+        format!("expired {}", relative(left))
+    }
+}

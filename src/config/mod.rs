@@ -1,0 +1,443 @@
+//! Configuration: found, read, and validated in full before anything else happens.
+//!
+//! Loading is two-phase, as in ripgrep: [`raw`] mirrors the file, then [`validate`] turns it into
+//! a [`Config`] of parsed durations, addresses and trust anchors. Every problem (unknown keys,
+//! bad durations, unreadable CA files) is collected and reported at once, each with its key path
+//! and line, so a user fixes the file in one pass.
+
+mod locate;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use locate::KeyPath;
+use locate::Locator;
+use raw::RawConfig;
+
+use crate::inventory::target::{self, FileTarget, Target};
+use crate::policy::Thresholds;
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "CERTCTL_CONFIG";
+/// Config file used when neither `--config` nor `CERTCTL_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/certctl/certctl.toml";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, if any (ad hoc runs have none).
+    pub source: Option<PathBuf>,
+    pub store_path: PathBuf,
+    pub scan: ScanSettings,
+    pub thresholds: Thresholds,
+    pub endpoints: Vec<Target>,
+    pub files: Vec<FileTarget>,
+}
+
+/// How endpoints are scanned.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub concurrency: usize,
+    /// Extra trust anchors (DER), added to the system roots.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            concurrency: 64,
+            extra_roots: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration used when no file exists: defaults, no targets.
+    pub fn defaults() -> Config {
+        Config {
+            source: None,
+            store_path: default_store_path(),
+            scan: ScanSettings::default(),
+            thresholds: Thresholds::default(),
+            endpoints: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Loads and validates the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` is used for messages and to resolve relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let locator = Locator::new(text);
+        let mut issues = Vec::new();
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues: vec![syntax_issue(&e, &locator)],
+        })?;
+        let mut unknown = Vec::new();
+        let raw: Result<RawConfig, _> = serde_ignored::deserialize(deserializer, |p| {
+            unknown.push(KeyPath::from_ignored(&p));
+        });
+        for key in unknown {
+            issues.push(Issue {
+                line: locator.line(&key),
+                key: key.to_string(),
+                message: "unknown key".into(),
+            });
+        }
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                issues.push(syntax_issue(&e, &locator));
+                return Err(ConfigError::invalid(path, issues));
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut v = Validator {
+            locator: &locator,
+            issues,
+        };
+        let config = v.validate(raw, base, path);
+        if v.issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::invalid(path, v.issues))
+        }
+    }
+
+    /// Finds the config: `--config`, else `$CERTCTL_CONFIG`, else the default path if it exists.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
+    }
+}
+
+/// Where the store lives when the config does not say: the system state directory for root,
+/// the XDG state directory otherwise.
+pub fn default_store_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir).join("store");
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if is_root {
+        return PathBuf::from("/var/lib/certctl/store");
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("certctl/store")
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub line: Option<usize>,
+    /// Key path such as `endpoint[1].address`; empty for file-level syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file was read but has one or more problems, all listed.
+    #[error("{}", render_issues(path, issues))]
+    Invalid { path: PathBuf, issues: Vec<Issue> },
+}
+
+impl ConfigError {
+    fn invalid(path: &Path, issues: Vec<Issue>) -> ConfigError {
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        }
+    }
+}
+
+fn render_issues(path: &Path, issues: &[Issue]) -> String {
+    let mut out = format!(
+        "invalid config {} ({} problem{}):",
+        path.display(),
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for issue in issues {
+        out.push_str("\n  ");
+        out.push_str(&path.display().to_string());
+        if let Some(line) = issue.line {
+            out.push_str(&format!(":{line}"));
+        }
+        out.push_str(": ");
+        if !issue.key.is_empty() {
+            out.push_str(&issue.key);
+            out.push_str(": ");
+        }
+        out.push_str(&issue.message);
+    }
+    out
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+fn syntax_issue(e: &toml::de::Error, locator: &Locator<'_>) -> Issue {
+    Issue {
+        line: e.span().map(|s| locator.line_of(s.start)),
+        key: String::new(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+struct Validator<'a> {
+    locator: &'a Locator<'a>,
+    issues: Vec<Issue>,
+}
+
+impl Validator<'_> {
+    fn push(&mut self, key: KeyPath, message: impl Into<String>) {
+        self.issues.push(Issue {
+            line: self.locator.line(&key),
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, key: KeyPath, value: Option<&str>, default: Duration) -> Duration {
+        let Some(text) = value else { return default };
+        match parse_duration(text) {
+            Ok(d) => d,
+            Err(msg) => {
+                self.push(key, msg);
+                default
+            }
+        }
+    }
+
+    fn validate(&mut self, raw: RawConfig, base: &Path, source: &Path) -> Config {
+        let root = KeyPath::default();
+        let scan_key = root.clone().key("scan");
+        let timeout = self.duration(
+            scan_key.clone().key("timeout"),
+            raw.scan.timeout.as_deref(),
+            Duration::from_secs(10),
+        );
+        let connect_timeout = self.duration(
+            scan_key.clone().key("connect_timeout"),
+            raw.scan.connect_timeout.as_deref(),
+            timeout,
+        );
+        let handshake_timeout = self.duration(
+            scan_key.clone().key("handshake_timeout"),
+            raw.scan.handshake_timeout.as_deref(),
+            timeout,
+        );
+        let concurrency = match raw.scan.concurrency {
+            None => 64,
+            Some(n) if (1..=65_536).contains(&n) => n as usize,
+            Some(n) => {
+                self.push(
+                    scan_key.clone().key("concurrency"),
+                    format!("must be between 1 and 65536, got {n}"),
+                );
+                64
+            }
+        };
+        let mut extra_roots = Vec::new();
+        for (i, file) in raw.scan.ca_files.iter().enumerate() {
+            let key = scan_key.clone().key("ca_files").index(i);
+            let path = resolve(base, file);
+            match std::fs::read(&path) {
+                Err(e) => self.push(key, format!("cannot read CA file {}: {e}", path.display())),
+                Ok(bytes) => {
+                    let contents = crate::x509::read_certificates(&bytes);
+                    if let Some(problem) = contents.problems.first() {
+                        self.push(key, format!("CA file {}: {problem}", path.display()));
+                    } else {
+                        extra_roots.extend(contents.certs.into_iter().map(|c| c.der));
+                    }
+                }
+            }
+        }
+
+        let alerts_key = root.clone().key("alerts");
+        let defaults = Thresholds::default();
+        let warn = self.duration(
+            alerts_key.clone().key("warn_before"),
+            raw.alerts.warn_before.as_deref(),
+            Duration::from_secs(defaults.warn_before as u64),
+        );
+        let critical = self.duration(
+            alerts_key.clone().key("critical_before"),
+            raw.alerts.critical_before.as_deref(),
+            Duration::from_secs(defaults.critical_before as u64),
+        );
+        if critical > warn {
+            self.push(
+                alerts_key.key("critical_before"),
+                "must not be longer than warn_before",
+            );
+        }
+
+        let mut endpoints = Vec::new();
+        for (i, ep) in raw.endpoint.into_iter().enumerate() {
+            let key = root.clone().key("endpoint").index(i);
+            match target::parse_endpoint(&ep.address, ep.server_name.as_deref()) {
+                Ok(mut t) => {
+                    t.name = ep.name;
+                    t.labels = ep.labels.into_iter().collect();
+                    endpoints.push(t);
+                }
+                Err(msg) => self.push(key.key("address"), msg),
+            }
+        }
+        let mut files = Vec::new();
+        for (i, f) in raw.files.into_iter().enumerate() {
+            let key = root.clone().key("files").index(i).key("path");
+            let path = resolve(base, &f.path).display().to_string();
+            if let Err(e) = glob::Pattern::new(&path) {
+                self.push(key, format!("invalid glob pattern: {e}"));
+                continue;
+            }
+            files.push(FileTarget {
+                pattern: path,
+                name: f.name,
+                labels: labels(f.labels),
+            });
+        }
+        Config {
+            source: Some(source.to_path_buf()),
+            store_path: raw
+                .store
+                .path
+                .map(|p| resolve(base, &p))
+                .unwrap_or_else(default_store_path),
+            scan: ScanSettings {
+                connect_timeout,
+                handshake_timeout,
+                concurrency,
+                extra_roots,
+            },
+            thresholds: Thresholds {
+                warn_before: warn.as_secs() as i64,
+                critical_before: critical.as_secs() as i64,
+            },
+            endpoints,
+            files,
+        }
+    }
+}
+
+fn labels(map: BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.into_iter().collect()
+}
+
+/// Relative paths in a config file are relative to the file's directory.
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Parses a duration such as `10s`, `30d` or `1h 30m`; zero is refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("duration \"{text}\" must be greater than zero")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "invalid duration \"{text}\": {e} (examples: 10s, 5m, 12h, 30d)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/certctl/t.toml"))
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse("").expect("empty config is valid");
+        assert_eq!(c.scan.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.thresholds, Thresholds::default());
+    }
+
+    #[test]
+    fn all_errors_are_reported_at_once_with_lines() {
+        let text = "[scan]\ntimeout = \"ten seconds\"\nconcurency = 3\n\n[alerts]\nwarn_before = \"30d\"\ncritical_before = \"0s\"\n\n[[endpoint]]\naddress = \"::1:443\"\n";
+        let err = parse(text).expect_err("invalid");
+        let ConfigError::Invalid { issues, .. } = &err else {
+            panic!("{err}")
+        };
+        let got: Vec<(Option<usize>, &str)> =
+            issues.iter().map(|i| (i.line, i.key.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(3), "scan.concurency"),
+                (Some(2), "scan.timeout"),
+                (Some(7), "alerts.critical_before"),
+                (Some(10), "endpoint[0].address"),
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/certctl/t.toml:3: scan.concurency: unknown key"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_line() {
+        let err = parse("[scan]\n\nconcurrency = \"many\"\n").expect_err("invalid");
+        assert!(err.to_string().contains("t.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

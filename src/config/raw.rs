@@ -1,0 +1,60 @@
+//! The config file exactly as written: serde shapes with every value still a string.
+//!
+//! Nothing is validated here. Keeping values raw lets [`super::validate`] check all of them and
+//! report every mistake at once instead of stopping at the first.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub scan: RawScan,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub endpoint: Vec<RawEndpoint>,
+    #[serde(default)]
+    pub files: Vec<RawFiles>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStore {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawScan {
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub handshake_timeout: Option<String>,
+    pub concurrency: Option<i64>,
+    #[serde(default)]
+    pub ca_files: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAlerts {
+    pub warn_before: Option<String>,
+    pub critical_before: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawEndpoint {
+    pub address: String,
+    pub server_name: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawFiles {
+    pub path: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}

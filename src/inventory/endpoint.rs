@@ -1,0 +1,255 @@
+//! Handshakes with TLS endpoints and records exactly what each one presents.
+//!
+//! Every step (DNS, TCP connect, TLS handshake) has its own timeout, so a silent or dripping peer
+//! costs at most `connect_timeout + handshake_timeout`. The handshake accepts any certificate:
+//! the point is to see what the server sends, then judge it ([`super::trust`], [`crate::policy`]).
+//! Session resumption is off so that every scan really receives the certificate chain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::target::Target;
+use super::trust::TrustJudge;
+use crate::model::{CertRecord, FindingCode, Observation, Outcome, TlsInfo};
+
+/// Scans endpoints with one shared TLS client configuration.
+pub struct EndpointScanner {
+    connector: TlsConnector,
+    trust: Arc<TrustJudge>,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
+impl EndpointScanner {
+    pub fn new(
+        trust: Arc<TrustJudge>,
+        connect_timeout: Duration,
+        handshake_timeout: Duration,
+    ) -> EndpointScanner {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let schemes = provider
+            .signature_verification_algorithms
+            .supported_schemes();
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("the ring provider supports TLS 1.2 and 1.3")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RecordEverything { schemes }))
+            .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
+        EndpointScanner {
+            connector: TlsConnector::from(Arc::new(config)),
+            trust,
+            connect_timeout,
+            handshake_timeout,
+        }
+    }
+
+    /// Scans one endpoint. Never fails: problems become a [`Outcome::Failed`].
+    pub async fn scan(&self, target: &Target) -> Observation {
+        let outcome = match self.handshake(target).await {
+            Ok(outcome) => outcome,
+            Err((code, message)) => Outcome::Failed { code, message },
+        };
+        Observation {
+            location: target.location(),
+            observed_at: crate::clock::now(),
+            outcome,
+        }
+    }
+
+    async fn handshake(&self, target: &Target) -> Result<Outcome, (FindingCode, String)> {
+        let addr = self.resolve(target).await?;
+        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err((
+                    FindingCode::Timeout,
+                    format!(
+                        "TCP connect to {addr} timed out after {}",
+                        secs(self.connect_timeout)
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err((
+                    FindingCode::ConnectError,
+                    format!("cannot connect to {addr}: {e}"),
+                ));
+            }
+            Ok(Ok(tcp)) => tcp,
+        };
+        let _ = tcp.set_nodelay(true);
+        let name = server_name(target)?;
+        let started = Instant::now();
+        let mut tls = match tokio::time::timeout(
+            self.handshake_timeout,
+            self.connector.connect(name, tcp),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err((
+                    FindingCode::Timeout,
+                    format!(
+                        "TLS handshake with {addr} timed out after {} (the peer accepted TCP but did not answer)",
+                        secs(self.handshake_timeout)
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err((FindingCode::TlsError, describe_tls_error(addr, &e))),
+            Ok(Ok(tls)) => tls,
+        };
+        let elapsed = started.elapsed();
+        let (_, conn) = tls.get_ref();
+        let ders: Vec<CertificateDer<'static>> = conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+            Some(other) => format!("{other:?}"),
+            None => "unknown".to_string(),
+        };
+        let cipher = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        // Polite close; the result does not matter and it cannot block (write of one record).
+        let _ = tokio::time::timeout(Duration::from_millis(200), tls.shutdown()).await;
+
+        let mut chain: Vec<CertRecord> = Vec::with_capacity(ders.len());
+        for (i, der) in ders.iter().enumerate() {
+            match crate::x509::parse_der(der) {
+                Ok(record) => chain.push(record),
+                Err(e) => {
+                    return Err((
+                        FindingCode::ParseError,
+                        format!("certificate #{i} sent by {addr} cannot be parsed: {e}"),
+                    ));
+                }
+            }
+        }
+        if chain.is_empty() {
+            return Err((
+                FindingCode::TlsError,
+                format!("{addr} completed the handshake without presenting a certificate"),
+            ));
+        }
+        let trust = self.trust.judge(&ders, &chain);
+        let issuer_is_anchor = self.trust.is_anchor(&chain[0].issuer);
+        Ok(Outcome::Presented {
+            chain,
+            tls: Some(TlsInfo {
+                version,
+                cipher,
+                handshake_ms: elapsed.as_millis().min(u32::MAX as u128) as u32,
+                peer: addr.to_string(),
+            }),
+            trust,
+            issuer_is_anchor,
+        })
+    }
+
+    async fn resolve(&self, target: &Target) -> Result<SocketAddr, (FindingCode, String)> {
+        if let Ok(ip) = target.host.parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, target.port));
+        }
+        let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+        match tokio::time::timeout(self.connect_timeout, lookup).await {
+            Err(_) => Err((
+                FindingCode::DnsError,
+                format!(
+                    "DNS lookup of {} timed out after {}",
+                    target.host,
+                    secs(self.connect_timeout)
+                ),
+            )),
+            Ok(Err(e)) => Err((
+                FindingCode::DnsError,
+                format!("cannot resolve {}: {e}", target.host),
+            )),
+            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
+                (
+                    FindingCode::DnsError,
+                    format!("{} has no addresses", target.host),
+                )
+            }),
+        }
+    }
+}
+
+fn server_name(target: &Target) -> Result<ServerName<'static>, (FindingCode, String)> {
+    let name = target.server_name.as_deref().unwrap_or(&target.host);
+    ServerName::try_from(name.to_string()).map_err(|_| {
+        (
+            FindingCode::TlsError,
+            format!("\"{name}\" cannot be sent as a TLS server name"),
+        )
+    })
+}
+
+fn describe_tls_error(addr: SocketAddr, e: &std::io::Error) -> String {
+    let inner = e.get_ref().map(|inner| inner.to_string());
+    let detail = inner.unwrap_or_else(|| e.to_string());
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return format!("{addr} closed the connection during the TLS handshake");
+    }
+    if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
+        return format!("{addr} does not speak TLS ({detail})");
+    }
+    format!("TLS handshake with {addr} failed: {detail}")
+}
+
+fn secs(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Accepts any certificate and any handshake signature, so the chain is always captured.
+#[derive(Debug)]
+struct RecordEverything {
+    schemes: Vec<SignatureScheme>,
+}
+
+impl ServerCertVerifier for RecordEverything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.schemes.clone()
+    }
+}

@@ -1,0 +1,165 @@
+//! Finds certificates in local files: single files, directories (recursively) and globs.
+//!
+//! Each certificate in a file becomes its own location (`path#index`), so an expiring
+//! intermediate inside a `fullchain.pem` is tracked too. Private keys are counted and skipped,
+//! never parsed or printed. An unreadable or garbage file becomes a `parse_error` finding on that
+//! path, naming the line where it applies, and the scan carries on.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::target::FileTarget;
+use crate::model::{FindingCode, Location, Observation, Outcome, Trust};
+
+/// Files larger than this are not read (a certificate bundle is a few hundred KiB at most).
+pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// File name endings read when walking a directory. Explicit files and globs are always read.
+const CERT_EXTENSIONS: &[&str] = &["pem", "crt", "cer", "cert", "der", "ca-bundle", "chain"];
+
+/// What a file scan produced.
+#[derive(Debug, Default)]
+pub struct FileScan {
+    pub observations: Vec<Observation>,
+    pub files_read: usize,
+    pub private_keys_skipped: usize,
+}
+
+/// Expands a target into the files it names, in a stable order.
+pub fn expand(target: &FileTarget) -> Vec<Result<PathBuf, (PathBuf, String)>> {
+    let pattern = target.pattern.as_str();
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let roots: Vec<PathBuf> = if is_glob {
+        match glob::glob(pattern) {
+            Ok(paths) => paths.filter_map(Result::ok).collect(),
+            Err(e) => {
+                return vec![Err((PathBuf::from(pattern), format!("invalid glob: {e}")))];
+            }
+        }
+    } else {
+        vec![PathBuf::from(pattern)]
+    };
+    let mut out = BTreeSet::new();
+    let mut errors = Vec::new();
+    for root in roots {
+        match std::fs::metadata(&root) {
+            Err(e) => errors.push(Err((root, format!("cannot read: {e}")))),
+            Ok(meta) if meta.is_dir() => {
+                for entry in walkdir::WalkDir::new(&root).follow_links(true) {
+                    let Ok(entry) = entry else { continue };
+                    let path = entry.path();
+                    if entry.file_type().is_file() && has_cert_extension(path) {
+                        out.insert(path.to_path_buf());
+                    }
+                }
+            }
+            Ok(_) => {
+                out.insert(root);
+            }
+        }
+    }
+    out.into_iter().map(Ok).chain(errors).collect()
+}
+
+fn has_cert_extension(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    CERT_EXTENSIONS
+        .iter()
+        .any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
+}
+
+/// Reads all files named by `targets`. Blocking: call from a blocking context.
+pub fn scan_files(targets: &[FileTarget]) -> Vec<(usize, FileScan)> {
+    let mut seen = BTreeSet::new();
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let mut scan = FileScan::default();
+            for item in expand(target) {
+                match item {
+                    Ok(path) => {
+                        let canonical = std::fs::canonicalize(&path).unwrap_or(path.clone());
+                        if !seen.insert(canonical) {
+                            continue;
+                        }
+                        scan.files_read += 1;
+                        scan_file(&path, &mut scan);
+                    }
+                    Err((path, message)) => scan.observations.push(failed(&path, 0, message)),
+                }
+            }
+            (i, scan)
+        })
+        .collect()
+}
+
+/// Reads one file into observations.
+pub fn scan_file(path: &Path, scan: &mut FileScan) {
+    let shown = path.display();
+    let data = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_SIZE => {
+            scan.observations.push(failed(
+                path,
+                0,
+                format!(
+                    "{shown}: file is {} bytes, larger than the {MAX_FILE_SIZE} byte limit",
+                    meta.len()
+                ),
+            ));
+            return;
+        }
+        _ => match std::fs::read(path) {
+            Ok(data) => data,
+            Err(e) => {
+                scan.observations
+                    .push(failed(path, 0, format!("{shown}: cannot read: {e}")));
+                return;
+            }
+        },
+    };
+    let contents = crate::x509::read_certificates(&data);
+    scan.private_keys_skipped += contents.private_keys;
+    let now = crate::clock::now();
+    let count = contents.certs.len() as u32;
+    for (index, cert) in contents.certs.into_iter().enumerate() {
+        scan.observations.push(Observation {
+            location: Location::File {
+                path: path.display().to_string(),
+                index: index as u32,
+            },
+            observed_at: now,
+            outcome: Outcome::Presented {
+                chain: vec![cert.record],
+                tls: None,
+                trust: Trust::NotChecked,
+                issuer_is_anchor: false,
+            },
+        });
+    }
+    if !contents.problems.is_empty() {
+        let detail: Vec<String> = contents.problems.iter().map(|p| p.to_string()).collect();
+        scan.observations.push(failed(
+            path,
+            count,
+            format!("{shown}: {}", detail.join("; ")),
+        ));
+    }
+}
+
+fn failed(path: &Path, index: u32, message: String) -> Observation {
+    Observation {
+        location: Location::File {
+            path: path.display().to_string(),
+            index,
+        },
+        observed_at: crate::clock::now(),
+        outcome: Outcome::Failed {
+            code: FindingCode::ParseError,
+            message,
+        },
+    }
+}

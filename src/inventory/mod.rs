@@ -1,0 +1,280 @@
+//! The inventory: finding certificates (endpoints and files) and folding each observation into
+//! the stored state of its location.
+//!
+//! Scanning is I/O ([`endpoint`], [`file`]); folding ([`fold`]) is a pure function from the
+//! previous record and a new observation to the next record, plus the event and history entry
+//! worth keeping. The store persists the result; nothing here knows how.
+
+pub mod endpoint;
+pub mod file;
+pub mod target;
+pub mod trust;
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::config::ScanSettings;
+use crate::model::{
+    EventKind, Finding, HistoryEntry, InventoryEvent, LocationRecord, Observation, Outcome,
+};
+use endpoint::EndpointScanner;
+use target::{FileTarget, Target};
+use trust::{TrustError, TrustJudge};
+
+/// An observation together with the user's name and labels for its location.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    pub observation: Observation,
+    pub name: Option<String>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// Scans endpoints and files with bounded concurrency.
+pub struct Scanner {
+    endpoints: Arc<EndpointScanner>,
+    concurrency: usize,
+}
+
+impl Scanner {
+    pub fn new(settings: &ScanSettings) -> Result<Scanner, TrustError> {
+        let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
+        Ok(Scanner {
+            endpoints: Arc::new(EndpointScanner::new(
+                trust,
+                settings.connect_timeout,
+                settings.handshake_timeout,
+            )),
+            concurrency: settings.concurrency.max(1),
+        })
+    }
+
+    /// Scans everything, handing each result to `sink` as soon as it is ready. At most
+    /// `concurrency` handshakes are in flight, so memory stays flat however many targets there are.
+    pub async fn scan<F: FnMut(Scanned)>(
+        &self,
+        endpoints: Vec<Target>,
+        files: Vec<FileTarget>,
+        mut sink: F,
+    ) {
+        if !files.is_empty() {
+            let file_targets = files.clone();
+            let scans = tokio::task::spawn_blocking(move || file::scan_files(&file_targets))
+                .await
+                .unwrap_or_default();
+            for (i, scan) in scans {
+                for observation in scan.observations {
+                    sink(Scanned {
+                        observation,
+                        name: files[i].name.clone(),
+                        labels: files[i].labels.clone(),
+                    });
+                }
+            }
+        }
+        let mut queue = endpoints.into_iter();
+        let mut running = JoinSet::new();
+        loop {
+            while running.len() < self.concurrency {
+                let Some(target) = queue.next() else { break };
+                let scanner = Arc::clone(&self.endpoints);
+                running.spawn(async move {
+                    let observation = scanner.scan(&target).await;
+                    Scanned {
+                        observation,
+                        name: target.name,
+                        labels: target.labels,
+                    }
+                });
+            }
+            match running.join_next().await {
+                Some(Ok(scanned)) => sink(scanned),
+                Some(Err(e)) => tracing::error!("endpoint scan task failed: {e}"),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The result of folding one observation into a location's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    pub record: LocationRecord,
+    /// The full chain as presented (leaf first), when one was read.
+    pub chain: Option<Vec<crate::model::CertRecord>>,
+    pub event: Option<InventoryEvent>,
+    pub history: Option<HistoryEntry>,
+}
+
+/// Folds an observation into the previous record of its location. Pure.
+pub fn fold(prev: Option<&LocationRecord>, scanned: Scanned, findings: Vec<Finding>) -> Fold {
+    let Scanned {
+        observation,
+        name,
+        labels,
+    } = scanned;
+    let id = observation.location.id();
+    let at = observation.observed_at;
+    let target = observation.location.target();
+    let (leaf, tls, chain, failures) = match observation.outcome {
+        Outcome::Presented { chain, tls, .. } => (chain.first().cloned(), tls, Some(chain), 0),
+        Outcome::Failed { .. } => {
+            // An unreachable endpoint keeps its last known certificate; a broken file does not.
+            let keep = observation.location.is_endpoint();
+            let last = prev.and_then(|p| p.leaf.clone()).filter(|_| keep);
+            let failures = prev.map_or(0, |p| p.consecutive_failures) + 1;
+            (last, None, None, failures)
+        }
+    };
+    let prev_sha = prev.and_then(|p| p.leaf.as_ref()).map(|l| l.sha256.clone());
+    let new_sha = chain
+        .as_ref()
+        .and_then(|c| c.first())
+        .map(|l| l.sha256.clone());
+    let event = match (prev, &prev_sha, &new_sha) {
+        (None, _, _) => Some(EventKind::FirstSeen {
+            sha256: new_sha.clone(),
+        }),
+        (Some(_), Some(old), Some(new)) if old != new => Some(EventKind::CertificateChanged {
+            old_sha256: old.clone(),
+            new_sha256: new.clone(),
+            new_serial: leaf.as_ref().map(|l| l.serial.clone()).unwrap_or_default(),
+        }),
+        _ => None,
+    }
+    .map(|kind| InventoryEvent {
+        at,
+        location_id: id.clone(),
+        target: target.clone(),
+        kind,
+    });
+    let leaf_since = match (&prev_sha, &new_sha) {
+        (Some(old), Some(new)) if old == new => prev.and_then(|p| p.leaf_since),
+        (_, Some(_)) => Some(at),
+        (_, None) => prev.and_then(|p| p.leaf_since),
+    };
+    let mut codes: Vec<_> = findings.iter().map(|f| f.code).collect();
+    codes.sort();
+    let entry = HistoryEntry {
+        at,
+        sha256: new_sha.clone(),
+        serial: chain
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|l| l.serial.clone()),
+        not_after: chain.as_ref().and_then(|c| c.first()).map(|l| l.not_after),
+        codes,
+    };
+    let changed = match prev {
+        None => true,
+        Some(p) => {
+            let mut old_codes: Vec<_> = p.findings.iter().map(|f| f.code).collect();
+            old_codes.sort();
+            // What was *seen* last time: nothing, if that scan failed (the leaf is only kept).
+            let seen = prev_sha.clone().filter(|_| p.consecutive_failures == 0);
+            seen != new_sha || old_codes != entry.codes
+        }
+    };
+    let record = LocationRecord {
+        id,
+        location: observation.location,
+        name: name.or_else(|| prev.and_then(|p| p.name.clone())),
+        labels: if labels.is_empty() {
+            prev.map(|p| p.labels.clone()).unwrap_or_default()
+        } else {
+            labels
+        },
+        first_seen: prev.map_or(at, |p| p.first_seen),
+        last_scanned: at,
+        leaf_since,
+        leaf,
+        tls,
+        findings,
+        consecutive_failures: failures,
+    };
+    Fold {
+        record,
+        chain,
+        event,
+        history: changed.then_some(entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FindingCode, Location, Severity, Trust};
+
+    fn scanned(sha: Option<&str>, at: i64) -> Scanned {
+        let location = Location::Endpoint {
+            host: "a".into(),
+            port: 1,
+            server_name: None,
+        };
+        let outcome = match sha {
+            Some(sha) => {
+                let mut leaf = crate::model::tests::sample();
+                leaf.sha256 = sha.into();
+                Outcome::Presented {
+                    chain: vec![leaf],
+                    tls: None,
+                    trust: Trust::Trusted,
+                    issuer_is_anchor: true,
+                }
+            }
+            None => Outcome::Failed {
+                code: FindingCode::Timeout,
+                message: "t".into(),
+            },
+        };
+        Scanned {
+            observation: Observation {
+                location,
+                observed_at: at,
+                outcome,
+            },
+            name: None,
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn first_seen_then_unchanged_then_changed() {
+        let a = fold(None, scanned(Some("aa"), 10), vec![]);
+        assert!(matches!(
+            a.event.as_ref().map(|e| &e.kind),
+            Some(EventKind::FirstSeen { .. })
+        ));
+        assert!(a.history.is_some());
+        let b = fold(Some(&a.record), scanned(Some("aa"), 20), vec![]);
+        assert_eq!(b.event, None);
+        assert_eq!(b.history, None);
+        assert_eq!(b.record.leaf_since, Some(10));
+        assert_eq!(b.record.first_seen, 10);
+        let c = fold(Some(&b.record), scanned(Some("bb"), 30), vec![]);
+        assert!(matches!(
+            c.event.map(|e| e.kind),
+            Some(EventKind::CertificateChanged { .. })
+        ));
+        assert_eq!(c.record.leaf_since, Some(30));
+    }
+
+    #[test]
+    fn failures_keep_last_leaf_and_count() {
+        let a = fold(None, scanned(Some("aa"), 10), vec![]);
+        let f = vec![Finding::new(FindingCode::Timeout, Severity::Critical, "t")];
+        let b = fold(Some(&a.record), scanned(None, 20), f.clone());
+        assert_eq!(b.record.consecutive_failures, 1);
+        assert_eq!(
+            b.record.leaf.as_ref().map(|l| l.sha256.as_str()),
+            Some("aa")
+        );
+        assert!(b.history.is_some());
+        let c = fold(Some(&b.record), scanned(None, 30), f);
+        assert_eq!(c.record.consecutive_failures, 2);
+        assert_eq!(c.history, None);
+        let d = fold(Some(&c.record), scanned(Some("aa"), 40), vec![]);
+        assert_eq!(d.record.consecutive_failures, 0);
+        assert_eq!(d.event, None);
+    }
+}

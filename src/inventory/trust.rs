@@ -1,0 +1,146 @@
+//! Judges whether a presented chain leads to a trust anchor, using rustls' own WebPKI verifier.
+//!
+//! The scanner accepts every certificate during the handshake so that it can always record what
+//! the server sent; trust is judged here, afterwards. Name checks are done by [`crate::policy`]
+//! (so a wrong name never hides a broken chain), and expiry by the time findings (so an expired
+//! leaf is reported as `expired`, not as `untrusted`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, RootCertStore};
+
+use crate::model::{CertRecord, Trust};
+
+/// Why a trust store could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// No usable trust anchor at all: neither system roots nor `ca_files`.
+    #[error(
+        "no trust anchors: the system store is empty or unreadable ({0}); install ca-certificates or set scan.ca_files"
+    )]
+    NoAnchors(String),
+    /// A configured CA certificate was rejected as a trust anchor.
+    #[error("CA certificate #{index} in scan.ca_files cannot be a trust anchor: {reason}")]
+    BadAnchor { index: usize, reason: String },
+}
+
+/// Trust anchors plus a cache of verdicts per distinct chain.
+pub struct TrustJudge {
+    verifier: Arc<WebPkiServerVerifier>,
+    anchor_subjects: HashSet<String>,
+    cache: Mutex<HashMap<String, Trust>>,
+}
+
+impl TrustJudge {
+    /// System roots plus `extra_roots` (DER).
+    pub fn new(extra_roots: &[Vec<u8>]) -> Result<TrustJudge, TrustError> {
+        let native = rustls_native_certs::load_native_certs();
+        let mut store = RootCertStore::empty();
+        let mut anchor_subjects = HashSet::new();
+        for cert in native.certs {
+            if let Ok(record) = crate::x509::parse_der(&cert)
+                && store.add(cert).is_ok()
+            {
+                anchor_subjects.insert(record.subject);
+            }
+        }
+        for (index, der) in extra_roots.iter().enumerate() {
+            let record = crate::x509::parse_der(der).map_err(|e| TrustError::BadAnchor {
+                index,
+                reason: e.to_string(),
+            })?;
+            store
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| TrustError::BadAnchor {
+                    index,
+                    reason: e.to_string(),
+                })?;
+            anchor_subjects.insert(record.subject);
+        }
+        if store.is_empty() {
+            let reason = native
+                .errors
+                .first()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no certificates found".into());
+            return Err(TrustError::NoAnchors(reason));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+            .build()
+            .map_err(|e| TrustError::NoAnchors(e.to_string()))?;
+        Ok(TrustJudge {
+            verifier,
+            anchor_subjects,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Is `subject` (an RFC 4514 DN) one of the trust anchors?
+    pub fn is_anchor(&self, subject: &str) -> bool {
+        self.anchor_subjects.contains(subject)
+    }
+
+    /// Judges a chain as presented (`ders[0]` is the leaf, `records` parsed from the same DER).
+    pub fn judge(&self, ders: &[CertificateDer<'_>], records: &[CertRecord]) -> Trust {
+        let (Some(leaf_der), Some(leaf)) = (ders.first(), records.first()) else {
+            return Trust::Untrusted("no certificate presented".into());
+        };
+        let key: String = records.iter().map(|r| &r.sha256[..16]).collect();
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
+        // Judge at a moment inside the leaf's validity: expiry is reported on its own.
+        let moment = leaf
+            .not_before
+            .max(0)
+            .saturating_add(leaf.lifetime().max(2) / 2);
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(moment.max(0) as u64));
+        // A placeholder name: only the path matters here; policy checks names itself.
+        let placeholder = ServerName::try_from("certctl-name-check.invalid")
+            .expect("static name is a valid DNS name");
+        let verdict =
+            match self
+                .verifier
+                .verify_server_cert(leaf_der, &ders[1..], &placeholder, &[], now)
+            {
+                Ok(_) => Trust::Trusted,
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Trust::Trusted,
+                Err(rustls::Error::InvalidCertificate(e)) => Trust::Untrusted(describe(&e)),
+                Err(e) => Trust::Untrusted(e.to_string()),
+            };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, verdict.clone());
+        }
+        verdict
+    }
+}
+
+fn describe(e: &CertificateError) -> String {
+    match e {
+        CertificateError::UnknownIssuer => "issued by an unknown CA".into(),
+        CertificateError::BadSignature => "a signature in the chain does not verify".into(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "a certificate in the chain has expired".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "a certificate in the chain is not valid yet".into()
+        }
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "not valid for TLS server authentication (extended key usage)".into()
+        }
+        CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
+            "signed with an unsupported or insecure algorithm".into()
+        }
+        other => format!("{other:?}"),
+    }
+}

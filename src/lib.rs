@@ -1,0 +1,15 @@
+//! certctl: a certificate lifecycle manager.
+//!
+//! The flow the modules follow: sources ([`inventory`]) produce observations ([`model`]),
+//! parsed by [`x509`], folded into records kept by [`store`], judged by [`policy`], and shown by
+//! the surfaces ([`cli`]). [`service`] holds the operations every surface shares.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod inventory;
+pub mod model;
+pub mod policy;
+pub mod service;
+pub mod store;
+pub mod x509;

@@ -1,0 +1,490 @@
+//! Plain data shared by every stage of the pipeline: where a certificate was seen, what it is, and
+//! what is wrong with it. Nothing here does I/O, so every other module can depend on it freely.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch. Kept as a plain integer so records are cheap to store and compare.
+pub type UnixSeconds = i64;
+
+/// Where a certificate is observed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Location {
+    /// A TLS endpoint: `host:port`, plus the SNI name sent and checked, if any.
+    Endpoint {
+        host: String,
+        port: u16,
+        server_name: Option<String>,
+    },
+    /// A certificate inside a local file; `index` is its position in a PEM bundle.
+    File { path: String, index: u32 },
+}
+
+impl Location {
+    /// A short, stable identifier derived from the location alone (12 hex digits).
+    pub fn id(&self) -> String {
+        // FNV-1a over the canonical key: stable across versions and platforms, no crypto needed.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.key().bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{:012x}", hash & 0xffff_ffff_ffff)
+    }
+
+    /// The canonical key of the location, e.g. `endpoint:example.com:443/sni` or `file:/a.pem#0`.
+    pub fn key(&self) -> String {
+        match self {
+            Location::Endpoint { .. } => format!("endpoint:{}", self.target()),
+            Location::File { path, index } => format!("file:{path}#{index}"),
+        }
+    }
+
+    /// What a user would type to name this location.
+    pub fn target(&self) -> String {
+        match self {
+            Location::Endpoint {
+                host,
+                port,
+                server_name,
+            } => {
+                let authority = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                match server_name {
+                    Some(sni) if sni != host => format!("{authority} ({sni})"),
+                    _ => authority,
+                }
+            }
+            Location::File { path, index } if *index == 0 => path.clone(),
+            Location::File { path, index } => format!("{path}#{index}"),
+        }
+    }
+
+    /// The name that the served certificate must cover, if this is an endpoint.
+    pub fn expected_name(&self) -> Option<&str> {
+        match self {
+            Location::Endpoint {
+                host, server_name, ..
+            } => Some(server_name.as_deref().unwrap_or(host)),
+            Location::File { .. } => None,
+        }
+    }
+
+    pub fn is_endpoint(&self) -> bool {
+        matches!(self, Location::Endpoint { .. })
+    }
+}
+
+/// Public key facts needed to judge key strength.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// `RSA`, `EC`, `Ed25519`, `Ed448`, `DSA` or the OID of anything else.
+    pub algorithm: String,
+    /// Modulus size for RSA, field size for EC.
+    pub bits: u32,
+    /// Named curve for EC keys, e.g. `P-256`.
+    pub curve: Option<String>,
+}
+
+impl fmt::Display for KeyInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.curve {
+            Some(curve) => write!(f, "{} {}", self.algorithm, curve),
+            None if self.bits > 0 => write!(f, "{} {}", self.algorithm, self.bits),
+            None => write!(f, "{}", self.algorithm),
+        }
+    }
+}
+
+/// One parsed certificate. Produced only by [`crate::x509`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRecord {
+    /// RFC 4514 string of the subject DN.
+    pub subject: String,
+    /// Common name of the subject, when present.
+    pub subject_cn: Option<String>,
+    /// DNS names and IP addresses from subjectAltName, DNS names lower-cased.
+    pub sans: Vec<String>,
+    /// RFC 4514 string of the issuer DN.
+    pub issuer: String,
+    /// Common name (or organisation) of the issuer, for compact display.
+    pub issuer_cn: Option<String>,
+    /// Serial number as lower-case hex, without separators.
+    pub serial: String,
+    pub not_before: UnixSeconds,
+    pub not_after: UnixSeconds,
+    pub key: KeyInfo,
+    /// Signature algorithm name, e.g. `ecdsa-with-SHA256`.
+    pub signature_algorithm: String,
+    /// Lower-case hex SHA-256 of the DER encoding.
+    pub sha256: String,
+    pub authority_key_id: Option<String>,
+    pub subject_key_id: Option<String>,
+    pub ocsp_urls: Vec<String>,
+    pub ca_issuer_urls: Vec<String>,
+    /// basicConstraints cA flag.
+    pub is_ca: bool,
+    /// Subject equals issuer and the signature verifies with the certificate's own key.
+    pub self_signed: bool,
+}
+
+impl CertRecord {
+    /// Total validity period in seconds.
+    pub fn lifetime(&self) -> i64 {
+        self.not_after - self.not_before
+    }
+
+    /// Seconds left until expiry at `now` (negative once expired).
+    pub fn remaining(&self, now: UnixSeconds) -> i64 {
+        self.not_after - now
+    }
+
+    /// Whole days left at `now`, rounded down (so `-1` means expired less than a day ago).
+    pub fn days_left(&self, now: UnixSeconds) -> i64 {
+        self.remaining(now).div_euclid(86_400)
+    }
+
+    /// A short label: the CN, else the first SAN, else the subject DN.
+    pub fn display_name(&self) -> &str {
+        self.subject_cn
+            .as_deref()
+            .or(self.sans.first().map(String::as_str))
+            .unwrap_or(&self.subject)
+    }
+}
+
+/// TLS parameters negotiated with an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    pub cipher: String,
+    /// Time from TCP connected to handshake complete.
+    pub handshake_ms: u32,
+    /// The peer address actually connected to.
+    pub peer: String,
+}
+
+/// How bad a finding is. Ordered: `Info < Warning < Critical`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stable vocabulary of problems. Users script against these codes: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    Expired,
+    Expiring,
+    NotYetValid,
+    HostnameMismatch,
+    SelfSigned,
+    Untrusted,
+    IncompleteChain,
+    NoTls13,
+    WeakKey,
+    WeakSignature,
+    DnsError,
+    ConnectError,
+    Timeout,
+    TlsError,
+    ParseError,
+}
+
+impl FindingCode {
+    pub const ALL: [FindingCode; 15] = [
+        FindingCode::Expired,
+        FindingCode::Expiring,
+        FindingCode::NotYetValid,
+        FindingCode::HostnameMismatch,
+        FindingCode::SelfSigned,
+        FindingCode::Untrusted,
+        FindingCode::IncompleteChain,
+        FindingCode::NoTls13,
+        FindingCode::WeakKey,
+        FindingCode::WeakSignature,
+        FindingCode::DnsError,
+        FindingCode::ConnectError,
+        FindingCode::Timeout,
+        FindingCode::TlsError,
+        FindingCode::ParseError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::Expired => "expired",
+            FindingCode::Expiring => "expiring",
+            FindingCode::NotYetValid => "not_yet_valid",
+            FindingCode::HostnameMismatch => "hostname_mismatch",
+            FindingCode::SelfSigned => "self_signed",
+            FindingCode::Untrusted => "untrusted",
+            FindingCode::IncompleteChain => "incomplete_chain",
+            FindingCode::NoTls13 => "no_tls13",
+            FindingCode::WeakKey => "weak_key",
+            FindingCode::WeakSignature => "weak_signature",
+            FindingCode::DnsError => "dns_error",
+            FindingCode::ConnectError => "connect_error",
+            FindingCode::Timeout => "timeout",
+            FindingCode::TlsError => "tls_error",
+            FindingCode::ParseError => "parse_error",
+        }
+    }
+
+    /// True for codes that mean no certificate could be read at all.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            FindingCode::DnsError
+                | FindingCode::ConnectError
+                | FindingCode::Timeout
+                | FindingCode::TlsError
+                | FindingCode::ParseError
+        )
+    }
+
+    /// True for codes whose truth depends on the current time (recomputed on every read).
+    pub fn is_time_based(self) -> bool {
+        matches!(
+            self,
+            FindingCode::Expired | FindingCode::Expiring | FindingCode::NotYetValid
+        )
+    }
+}
+
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found at a location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: FindingCode,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(code: FindingCode, severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity,
+            message: message.into(),
+        }
+    }
+}
+
+/// The verdict of a trust-path check, made by the scanner with rustls' verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trust {
+    /// The chain leads to a trust anchor.
+    Trusted,
+    /// The chain does not lead to a trust anchor; the verifier's reason.
+    Untrusted(String),
+    /// Trust was not evaluated (files).
+    NotChecked,
+}
+
+/// Everything learned from one look at one location. Produced by the inventory scanners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub location: Location,
+    pub observed_at: UnixSeconds,
+    pub outcome: Outcome,
+}
+
+/// What a scanner got from a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Certificates were read. `chain[0]` is the leaf for endpoints.
+    Presented {
+        chain: Vec<CertRecord>,
+        tls: Option<TlsInfo>,
+        trust: Trust,
+        /// The leaf's issuer is itself a trust anchor (so no intermediate is needed).
+        issuer_is_anchor: bool,
+    },
+    /// Nothing could be read; `code` is one of the failure codes.
+    Failed { code: FindingCode, message: String },
+}
+
+/// Overall state of a location, the worst of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl Status {
+    pub fn from_findings(findings: &[Finding]) -> Status {
+        match findings.iter().map(|f| f.severity).max() {
+            Some(Severity::Critical) => Status::Critical,
+            Some(Severity::Warning) => Status::Warning,
+            _ => Status::Ok,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stored state of one location: the latest observation, condensed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRecord {
+    pub id: String,
+    pub location: Location,
+    /// Friendly name from the config, if any.
+    pub name: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub first_seen: UnixSeconds,
+    pub last_scanned: UnixSeconds,
+    /// When the certificate currently served here was first seen here.
+    pub leaf_since: Option<UnixSeconds>,
+    /// The leaf (or the file's certificate), if one was read on the latest scan.
+    pub leaf: Option<CertRecord>,
+    pub tls: Option<TlsInfo>,
+    /// Findings that do not depend on time (trust, chain, names, keys, failures).
+    pub findings: Vec<Finding>,
+    /// Scans in a row that failed to read a certificate.
+    pub consecutive_failures: u32,
+}
+
+/// A change worth remembering, kept in the store's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryEvent {
+    pub at: UnixSeconds,
+    pub location_id: String,
+    pub target: String,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A location was seen for the first time, serving this certificate (if any).
+    FirstSeen { sha256: Option<String> },
+    /// The certificate served at a location changed.
+    CertificateChanged {
+        old_sha256: String,
+        new_sha256: String,
+        new_serial: String,
+    },
+}
+
+/// One entry in a location's history: recorded whenever what is seen there changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: UnixSeconds,
+    pub sha256: Option<String>,
+    pub serial: Option<String>,
+    pub not_after: Option<UnixSeconds>,
+    pub codes: Vec<FindingCode>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = Location::Endpoint {
+            host: "example.com".into(),
+            port: 443,
+            server_name: None,
+        };
+        let b = Location::Endpoint {
+            host: "example.com".into(),
+            port: 443,
+            server_name: Some("www.example.com".into()),
+        };
+        assert_eq!(a.id(), a.clone().id());
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.id().len(), 12);
+        assert_eq!(b.target(), "example.com:443 (www.example.com)");
+    }
+
+    #[test]
+    fn ipv6_targets_are_bracketed() {
+        let l = Location::Endpoint {
+            host: "::1".into(),
+            port: 8443,
+            server_name: None,
+        };
+        assert_eq!(l.target(), "[::1]:8443");
+        assert_eq!(l.expected_name(), Some("::1"));
+    }
+
+    #[test]
+    fn days_left_rounds_down() {
+        let mut c = sample();
+        c.not_after = 10 * 86_400 + 5;
+        assert_eq!(c.days_left(0), 10);
+        assert_eq!(c.days_left(10 * 86_400 + 6), -1);
+    }
+
+    pub(crate) fn sample() -> CertRecord {
+        CertRecord {
+            subject: "CN=a".into(),
+            subject_cn: Some("a".into()),
+            sans: vec!["a".into()],
+            issuer: "CN=ca".into(),
+            issuer_cn: Some("ca".into()),
+            serial: "01".into(),
+            not_before: 0,
+            not_after: 1,
+            key: KeyInfo {
+                algorithm: "EC".into(),
+                bits: 256,
+                curve: Some("P-256".into()),
+            },
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            sha256: "00".into(),
+            authority_key_id: None,
+            subject_key_id: None,
+            ocsp_urls: vec![],
+            ca_issuer_urls: vec![],
+            is_ca: false,
+            self_signed: false,
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Pure decision logic: given what was observed, the thresholds and `now`, what is wrong?
+//!
+//! No I/O happens here and the clock is always a parameter, so every rule is table-tested and the
+//! daemon, the CLI and the alerting code all judge a certificate the same way.
+
+use std::net::IpAddr;
+
+use crate::model::{
+    CertRecord, Finding, FindingCode, Location, Observation, Outcome, Severity, Trust, UnixSeconds,
+};
+
+const DAY: i64 = 86_400;
+
+/// When to warn about expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Warn when fewer than this many seconds remain.
+    pub warn_before: i64,
+    /// Critical when fewer than this many seconds remain.
+    pub critical_before: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warn_before: 30 * DAY,
+            critical_before: 7 * DAY,
+        }
+    }
+}
+
+/// Findings that depend on the clock: recomputed on every read, never stored.
+pub fn time_findings(cert: &CertRecord, thresholds: &Thresholds, now: UnixSeconds) -> Vec<Finding> {
+    let remaining = cert.remaining(now);
+    if now < cert.not_before {
+        return vec![Finding::new(
+            FindingCode::NotYetValid,
+            Severity::Critical,
+            format!(
+                "not valid until {} ({})",
+                rfc3339(cert.not_before),
+                relative(cert.not_before - now)
+            ),
+        )];
+    }
+    if remaining <= 0 {
+        return vec![Finding::new(
+            FindingCode::Expired,
+            Severity::Critical,
+            format!(
+                "expired {} ({})",
+                relative(remaining),
+                rfc3339(cert.not_after)
+            ),
+        )];
+    }
+    if remaining <= thresholds.warn_before {
+        let severity = if remaining <= thresholds.critical_before {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        return vec![Finding::new(
+            FindingCode::Expiring,
+            severity,
+            format!(
+                "expires {} ({})",
+                relative(remaining),
+                rfc3339(cert.not_after)
+            ),
+        )];
+    }
+    Vec::new()
+}
+
+/// Findings that do not depend on the clock, judged once when the observation is made.
+pub fn scan_findings(obs: &Observation) -> Vec<Finding> {
+    match &obs.outcome {
+        Outcome::Failed { code, message } => {
+            let severity = if *code == FindingCode::ParseError {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            };
+            vec![Finding::new(*code, severity, message.clone())]
+        }
+        Outcome::Presented {
+            chain,
+            tls,
+            trust,
+            issuer_is_anchor,
+        } => {
+            let Some(leaf) = chain.first() else {
+                return vec![Finding::new(
+                    FindingCode::TlsError,
+                    Severity::Critical,
+                    "the peer presented no certificate",
+                )];
+            };
+            let mut out = Vec::new();
+            if obs.location.is_endpoint() {
+                endpoint_findings(&obs.location, chain, trust, *issuer_is_anchor, &mut out);
+                if let Some(tls) = tls
+                    && tls.version != "TLSv1.3"
+                {
+                    out.push(Finding::new(
+                        FindingCode::NoTls13,
+                        Severity::Info,
+                        format!("negotiated {} only; TLS 1.3 is not offered", tls.version),
+                    ));
+                }
+                for cert in chain.iter().filter(|c| !c.self_signed) {
+                    strength_findings(cert, &mut out);
+                }
+            } else {
+                if leaf.self_signed && !leaf.is_ca {
+                    out.push(Finding::new(
+                        FindingCode::SelfSigned,
+                        Severity::Info,
+                        "self-signed certificate (not a CA)",
+                    ));
+                }
+                strength_findings(leaf, &mut out);
+            }
+            out
+        }
+    }
+}
+
+fn endpoint_findings(
+    location: &Location,
+    chain: &[CertRecord],
+    trust: &Trust,
+    issuer_is_anchor: bool,
+    out: &mut Vec<Finding>,
+) {
+    let leaf = &chain[0];
+    if let Some(name) = location.expected_name()
+        && !name_matches(&leaf.sans, name)
+    {
+        let covered = if leaf.sans.is_empty() {
+            "the certificate has no subjectAltName".to_string()
+        } else {
+            format!("it covers {}", leaf.sans.join(", "))
+        };
+        out.push(Finding::new(
+            FindingCode::HostnameMismatch,
+            Severity::Critical,
+            format!("{name} is not covered by the certificate: {covered}"),
+        ));
+    }
+    let trusted = matches!(trust, Trust::Trusted);
+    if leaf.self_signed {
+        if !trusted {
+            out.push(Finding::new(
+                FindingCode::SelfSigned,
+                Severity::Critical,
+                "the server presents a self-signed certificate that is not a trust anchor",
+            ));
+        }
+        return;
+    }
+    let issuer_sent = chain[1..].iter().any(|c| c.subject == leaf.issuer);
+    if !issuer_sent && !issuer_is_anchor {
+        out.push(Finding::new(
+            FindingCode::IncompleteChain,
+            Severity::Critical,
+            format!(
+                "the server did not send the intermediate that issued the leaf ({})",
+                leaf.issuer
+            ),
+        ));
+        // An untrusted verdict is a consequence of the missing intermediate: report the cause.
+        return;
+    }
+    if let Trust::Untrusted(reason) = trust {
+        out.push(Finding::new(
+            FindingCode::Untrusted,
+            Severity::Critical,
+            format!("the chain does not lead to a trusted root: {reason}"),
+        ));
+    }
+}
+
+fn strength_findings(cert: &CertRecord, out: &mut Vec<Finding>) {
+    let key = &cert.key;
+    let weak = match key.algorithm.as_str() {
+        "RSA" | "DSA" => key.bits < 2048,
+        "EC" => key.bits < 256,
+        _ => false,
+    };
+    if weak {
+        out.push(Finding::new(
+            FindingCode::WeakKey,
+            Severity::Warning,
+            format!("{} has a weak {} key", cert.display_name(), key),
+        ));
+    }
+    let sig = cert.signature_algorithm.to_ascii_lowercase();
+    if sig.contains("sha1") || sig.contains("md5") || sig.contains("md2") {
+        out.push(Finding::new(
+            FindingCode::WeakSignature,
+            Severity::Critical,
+            format!(
+                "{} is signed with {}",
+                cert.display_name(),
+                cert.signature_algorithm
+            ),
+        ));
+    }
+}
+
+/// Does a certificate with these SANs cover `name`? Wildcards cover exactly one leftmost label.
+pub fn name_matches(sans: &[String], name: &str) -> bool {
+    let wanted = name.trim_end_matches('.').to_ascii_lowercase();
+    if let Ok(ip) = wanted.parse::<IpAddr>() {
+        return sans
+            .iter()
+            .any(|san| san.parse::<IpAddr>().is_ok_and(|s| s == ip));
+    }
+    sans.iter().any(|san| {
+        let san = san.trim_end_matches('.');
+        match san.strip_prefix("*.") {
+            Some(suffix) => wanted
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            None => san == wanted,
+        }
+    })
+}
+
+/// Merges stored scan findings with fresh time findings, worst first.
+pub fn all_findings(
+    stored: &[Finding],
+    leaf: Option<&CertRecord>,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = leaf
+        .map(|c| time_findings(c, thresholds, now))
+        .unwrap_or_default();
+    out.extend(stored.iter().cloned());
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
+    out
+}
+
+/// "in 12 days", "3 hours ago", from a signed number of seconds relative to now.
+pub fn relative(seconds: i64) -> String {
+    let abs = seconds.unsigned_abs();
+    let (n, unit) = if abs >= 2 * DAY as u64 {
+        (abs / DAY as u64, "days")
+    } else if abs >= DAY as u64 {
+        (1, "day")
+    } else if abs >= 7200 {
+        (abs / 3600, "hours")
+    } else if abs >= 120 {
+        (abs / 60, "minutes")
+    } else {
+        (abs, "seconds")
+    };
+    if seconds >= 0 {
+        format!("in {n} {unit}")
+    } else {
+        format!("{n} {unit} ago")
+    }
+}
+
+/// RFC 3339 UTC timestamp, seconds precision.
+pub fn rfc3339(t: UnixSeconds) -> String {
+    let Ok(secs) = u64::try_from(t) else {
+        return format!("@{t}");
+    };
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{KeyInfo, TlsInfo};
+
+    fn cert(not_before: i64, not_after: i64) -> CertRecord {
+        CertRecord {
+            subject: "CN=www.example.com".into(),
+            subject_cn: Some("www.example.com".into()),
+            sans: vec!["www.example.com".into(), "*.api.example.com".into()],
+            issuer: "CN=Int".into(),
+            issuer_cn: Some("Int".into()),
+            serial: "01".into(),
+            not_before,
+            not_after,
+            key: KeyInfo {
+                algorithm: "EC".into(),
+                bits: 256,
+                curve: Some("P-256".into()),
+            },
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            sha256: "aa".into(),
+            authority_key_id: None,
+            subject_key_id: None,
+            ocsp_urls: vec![],
+            ca_issuer_urls: vec![],
+            is_ca: false,
+            self_signed: false,
+        }
+    }
+
+    fn codes(f: &[Finding]) -> Vec<(FindingCode, Severity)> {
+        f.iter().map(|f| (f.code, f.severity)).collect()
+    }
+
+    #[test]
+    fn expiry_table() {
+        let t = Thresholds::default();
+        let now = 1_000 * DAY;
+        let cases = [
+            (now - 10, now + 40 * DAY, vec![]),
+            (
+                now - 10,
+                now + 30 * DAY,
+                vec![(FindingCode::Expiring, Severity::Warning)],
+            ),
+            (
+                now - 10,
+                now + 8 * DAY,
+                vec![(FindingCode::Expiring, Severity::Warning)],
+            ),
+            (
+                now - 10,
+                now + 7 * DAY,
+                vec![(FindingCode::Expiring, Severity::Critical)],
+            ),
+            (
+                now - 10,
+                now + 1,
+                vec![(FindingCode::Expiring, Severity::Critical)],
+            ),
+            (
+                now - 10,
+                now,
+                vec![(FindingCode::Expired, Severity::Critical)],
+            ),
+            (
+                now + 5,
+                now + 90 * DAY,
+                vec![(FindingCode::NotYetValid, Severity::Critical)],
+            ),
+        ];
+        for (nb, na, want) in cases {
+            assert_eq!(
+                codes(&time_findings(&cert(nb, na), &t, now)),
+                want,
+                "{nb} {na}"
+            );
+        }
+    }
+
+    #[test]
+    fn name_matching() {
+        let sans: Vec<String> = ["www.example.com", "*.api.example.com", "10.0.0.1", "::1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(name_matches(&sans, "WWW.example.com."));
+        assert!(name_matches(&sans, "v1.api.example.com"));
+        assert!(!name_matches(&sans, "api.example.com"));
+        assert!(!name_matches(&sans, "a.v1.api.example.com"));
+        assert!(!name_matches(&sans, "example.com"));
+        assert!(name_matches(&sans, "10.0.0.1"));
+        assert!(name_matches(&sans, "0:0::1"));
+        assert!(!name_matches(&sans, "10.0.0.2"));
+    }
+
+    fn endpoint_obs(
+        chain: Vec<CertRecord>,
+        version: &str,
+        trust: Trust,
+        anchor: bool,
+    ) -> Observation {
+        Observation {
+            location: Location::Endpoint {
+                host: "127.0.0.1".into(),
+                port: 443,
+                server_name: Some("www.example.com".into()),
+            },
+            observed_at: 0,
+            outcome: Outcome::Presented {
+                chain,
+                tls: Some(TlsInfo {
+                    version: version.into(),
+                    cipher: "x".into(),
+                    handshake_ms: 1,
+                    peer: "127.0.0.1:443".into(),
+                }),
+                trust,
+                issuer_is_anchor: anchor,
+            },
+        }
+    }
+
+    #[test]
+    fn chain_and_trust_findings() {
+        let leaf = cert(0, 1);
+        let mut int = cert(0, 1);
+        int.subject = "CN=Int".into();
+        int.is_ca = true;
+
+        let ok = endpoint_obs(
+            vec![leaf.clone(), int.clone()],
+            "TLSv1.3",
+            Trust::Trusted,
+            false,
+        );
+        assert!(scan_findings(&ok).is_empty());
+
+        let incomplete = endpoint_obs(
+            vec![leaf.clone()],
+            "TLSv1.3",
+            Trust::Untrusted("unknown issuer".into()),
+            false,
+        );
+        assert_eq!(
+            codes(&scan_findings(&incomplete)),
+            vec![(FindingCode::IncompleteChain, Severity::Critical)]
+        );
+
+        let direct = endpoint_obs(vec![leaf.clone()], "TLSv1.3", Trust::Trusted, true);
+        assert!(scan_findings(&direct).is_empty());
+
+        let untrusted = endpoint_obs(
+            vec![leaf.clone(), int],
+            "TLSv1.2",
+            Trust::Untrusted("unknown issuer".into()),
+            false,
+        );
+        assert_eq!(
+            codes(&scan_findings(&untrusted)),
+            vec![
+                (FindingCode::Untrusted, Severity::Critical),
+                (FindingCode::NoTls13, Severity::Info)
+            ]
+        );
+
+        let mut selfie = leaf.clone();
+        selfie.self_signed = true;
+        selfie.sans = vec!["other.example".into()];
+        let s = endpoint_obs(
+            vec![selfie],
+            "TLSv1.3",
+            Trust::Untrusted("unknown issuer".into()),
+            false,
+        );
+        assert_eq!(
+            codes(&scan_findings(&s)),
+            vec![
+                (FindingCode::HostnameMismatch, Severity::Critical),
+                (FindingCode::SelfSigned, Severity::Critical)
+            ]
+        );
+    }
+
+    #[test]
+    fn weak_keys_and_signatures() {
+        let mut c = cert(0, 1);
+        c.key = KeyInfo {
+            algorithm: "RSA".into(),
+            bits: 1024,
+            curve: None,
+        };
+        c.signature_algorithm = "sha1WithRSAEncryption".into();
+        let obs = Observation {
+            location: Location::File {
+                path: "/x.pem".into(),
+                index: 0,
+            },
+            observed_at: 0,
+            outcome: Outcome::Presented {
+                chain: vec![c],
+                tls: None,
+                trust: Trust::NotChecked,
+                issuer_is_anchor: false,
+            },
+        };
+        assert_eq!(
+            codes(&scan_findings(&obs)),
+            vec![
+                (FindingCode::WeakKey, Severity::Warning),
+                (FindingCode::WeakSignature, Severity::Critical)
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(12 * DAY + 5), "in 12 days");
+        assert_eq!(relative(-3 * DAY), "3 days ago");
+        assert_eq!(relative(DAY + 1), "in 1 day");
+        assert_eq!(relative(3 * 3600), "in 3 hours");
+        assert_eq!(relative(-30), "30 seconds ago");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,151 @@
+//! The operations every surface shares: scan-and-record, and the judged view of the inventory.
+//!
+//! The CLI calls these directly; the daemon will call the same functions on its schedules, so a
+//! certificate is judged identically whichever way the user asks.
+
+use crate::config::Config;
+use crate::inventory::target::{FileTarget, Target};
+use crate::inventory::{Scanned, Scanner, fold};
+use crate::model::{Finding, LocationRecord, Status, UnixSeconds};
+use crate::policy::{self, Thresholds};
+use crate::store::{Store, StoreError};
+
+/// A stored record judged at a moment: all findings, including the time-based ones.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub record: LocationRecord,
+    pub findings: Vec<Finding>,
+    pub status: Status,
+}
+
+impl View {
+    pub fn of(record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
+        let findings =
+            policy::all_findings(&record.findings, record.leaf.as_ref(), thresholds, now);
+        let status = Status::from_findings(&findings);
+        View {
+            record,
+            findings,
+            status,
+        }
+    }
+
+    /// Sort key: locations without a certificate first (they need a look), then soonest expiry.
+    pub fn expiry_key(&self) -> (i64, &str) {
+        (
+            self.record.leaf.as_ref().map_or(i64::MIN, |l| l.not_after),
+            &self.record.id,
+        )
+    }
+}
+
+/// Counts of a scan, for the summary line.
+#[derive(Debug, Default, Clone)]
+pub struct ScanSummary {
+    pub locations: usize,
+    pub stored: bool,
+    pub store_error: Option<String>,
+}
+
+/// Errors that stop a scan before it starts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The trust store could not be built.
+    #[error(transparent)]
+    Trust(#[from] crate::inventory::trust::TrustError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Scans the targets, records every result in `store` (if given), and returns the judged views
+/// of what was scanned. `on_result` is told about each result as it lands (for progress bars).
+pub async fn scan_and_record(
+    config: &Config,
+    store: Option<&Store>,
+    endpoints: Vec<Target>,
+    files: Vec<FileTarget>,
+    mut on_result: impl FnMut(&Scanned),
+) -> Result<(Vec<View>, ScanSummary), ServiceError> {
+    let scanner = Scanner::new(&config.scan)?;
+    let mut views = Vec::new();
+    let mut store_error: Option<StoreError> = None;
+    scanner
+        .scan(endpoints, files, |scanned| {
+            on_result(&scanned);
+            let id = scanned.observation.location.id();
+            let findings = policy::scan_findings(&scanned.observation);
+            let prev = match store {
+                Some(s) if store_error.is_none() => match s.location(&id) {
+                    Ok(prev) => prev,
+                    Err(e) => {
+                        store_error = Some(e);
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let folded = fold(prev.as_ref(), scanned, findings);
+            if let Some(s) = store
+                && store_error.is_none()
+                && let Err(e) = s.apply(&folded)
+            {
+                store_error = Some(e);
+            }
+            views.push(View::of(
+                folded.record,
+                &config.thresholds,
+                crate::clock::now(),
+            ));
+        })
+        .await;
+    if let Some(e) = store_error {
+        return Err(e.into());
+    }
+    if let Some(s) = store {
+        s.flush()?;
+    }
+    views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
+    let summary = ScanSummary {
+        locations: views.len(),
+        stored: store.is_some(),
+        store_error: None,
+    };
+    Ok((views, summary))
+}
+
+/// Every stored location, judged at `now`, soonest expiry first.
+pub fn inventory(
+    store: &Store,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Result<Vec<View>, StoreError> {
+    let mut views: Vec<View> = store
+        .locations()?
+        .into_iter()
+        .map(|r| View::of(r, thresholds, now))
+        .collect();
+    views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
+    Ok(views)
+}
+
+/// Finds stored locations by id (or unique id prefix), name, or target.
+pub fn find(store: &Store, query: &str) -> Result<Vec<LocationRecord>, StoreError> {
+    if let Some(exact) = store.location(query)? {
+        return Ok(vec![exact]);
+    }
+    let all = store.locations()?;
+    let by_name: Vec<_> = all
+        .iter()
+        .filter(|r| r.name.as_deref() == Some(query) || r.location.target() == query)
+        .cloned()
+        .collect();
+    if !by_name.is_empty() {
+        return Ok(by_name);
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| query.len() >= 4 && r.id.starts_with(query))
+        .collect())
+}

@@ -1,0 +1,138 @@
+//! Ordered schema migrations, kept as one file each in the top-level `migrations/` directory.
+//!
+//! At open, the store reads `meta/schema_version` (absent means 0, a new store), refuses a
+//! version newer than this build knows, and applies each later migration in order. Every
+//! migration runs in one sled transaction together with its version bump and is flushed before
+//! the next starts, so a crash leaves the store at a whole version, never between two.
+
+use std::path::Path;
+
+use crate::store::StoreError;
+
+#[path = "../../migrations/0001_initial.rs"]
+mod m0001_initial;
+#[path = "../../migrations/0002_split_chains.rs"]
+mod m0002_split_chains;
+
+/// A migration's body: receives the database, returns a reason on failure.
+type Up = fn(&sled::Db) -> Result<(), String>;
+
+/// `(version reached, name, body)`, in order.
+const MIGRATIONS: &[(u32, &str, Up)] = &[
+    (1, "initial", m0001_initial::up),
+    (2, "split_chains", m0002_split_chains::up),
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+const VERSION_KEY: &[u8] = b"schema_version";
+
+/// Reads the schema version of an open database (0 for a new one).
+pub fn version(db: &sled::Db) -> Result<u32, String> {
+    let meta = db.open_tree("meta").map_err(|e| e.to_string())?;
+    match meta.get(VERSION_KEY).map_err(|e| e.to_string())? {
+        None => Ok(0),
+        Some(v) => {
+            let bytes: [u8; 4] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| format!("schema_version has {} bytes, expected 4", v.len()))?;
+            Ok(u32::from_be_bytes(bytes))
+        }
+    }
+}
+
+/// Writes the schema version (called by migrations inside their transaction scope).
+pub(super) fn set_version(db: &sled::Db, version: u32) -> Result<(), String> {
+    let meta = db.open_tree("meta").map_err(|e| e.to_string())?;
+    meta.insert(VERSION_KEY, &version.to_be_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+pub fn run(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
+    let found = version(db).map_err(|reason| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        tree: "meta",
+        key: "schema_version".into(),
+        reason,
+    })?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (to, name, up) in MIGRATIONS.iter().filter(|(to, _, _)| *to > found) {
+        let from = to - 1;
+        let fail = |reason: String| StoreError::Migration {
+            path: path.to_path_buf(),
+            from,
+            to: *to,
+            reason,
+        };
+        up(db).map_err(&fail)?;
+        db.flush().map_err(|e| fail(e.to_string()))?;
+        if found > 0 {
+            tracing::info!(store = %path.display(), from, to, name, "migrated store schema");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A schema-1 store, as certctl 0.1 wrote it: JSON records with the chain inline.
+    const V1_FIXTURE: &str = include_str!("../../tests/fixtures/store-v1.json");
+
+    fn write_v1_fixture(path: &Path) {
+        let fixture: serde_json::Value = serde_json::from_str(V1_FIXTURE).expect("fixture json");
+        let db = sled::open(path).expect("raw sled");
+        let locations = db.open_tree("locations").expect("tree");
+        for (id, record) in fixture["locations"].as_object().expect("object") {
+            let json = serde_json::to_vec(record).expect("json");
+            locations.insert(id.as_bytes(), json).expect("insert");
+        }
+        set_version(&db, 1).expect("version");
+        db.flush().expect("flush");
+    }
+
+    #[test]
+    fn migrates_a_v1_fixture() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        write_v1_fixture(&path);
+        let store = Store::open(&path).expect("migrates");
+        let all = store.locations().expect("locations");
+        assert_eq!(all.len(), 2);
+        let web = all
+            .iter()
+            .find(|r| r.name.as_deref() == Some("web"))
+            .expect("web record");
+        let leaf = web.leaf.as_ref().expect("leaf moved out of chain");
+        assert_eq!(leaf.serial, "1a2b");
+        assert_eq!(store.chain(&web.id).expect("chain").len(), 2);
+        drop(store);
+        let db = sled::open(&path).expect("raw");
+        assert_eq!(version(&db), Ok(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        {
+            let db = sled::open(&path).expect("raw");
+            set_version(&db, SCHEMA_VERSION + 1).expect("version");
+            db.flush().expect("flush");
+        }
+        let err = Store::open(&path).err().expect("refused");
+        assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(err.to_string().contains("upgrade certctl"), "{err}");
+    }
+}

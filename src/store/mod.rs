@@ -1,0 +1,340 @@
+//! The only module that touches sled: typed trees for the inventory, versioned records, ordered
+//! schema migrations, and an explicit flush at every transition that must survive a crash.
+//!
+//! Trees (schema 2):
+//! - `meta`: `schema_version` (u32, big-endian).
+//! - `locations`: location id -> [`LocationRecord`] (the latest state, leaf only).
+//! - `chains`: location id -> full presented chain (read by `show` only, so `list` stays fast).
+//! - `history`: location id ++ observed_at (big-endian) -> [`HistoryEntry`], on every change.
+//! - `events`: sequence number (big-endian) -> [`InventoryEvent`].
+//!
+//! The store only remembers what a fresh scan would rebuild, so a damaged store means a rescan,
+//! not an outage.
+
+mod codec;
+mod migrate;
+
+use std::path::{Path, PathBuf};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::inventory::Fold;
+use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord};
+pub use migrate::SCHEMA_VERSION;
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process (usually the daemon) has the store open.
+    #[error(
+        "the store at {} is in use by another certctl process (is `certctl run` active?); \
+         stop it or query it through the daemon",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    /// The store was written by a newer certctl.
+    #[error(
+        "the store at {} has schema version {found}, but this certctl supports up to {supported}; \
+         upgrade certctl (or point store.path at a new directory)",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// The store directory could not be created.
+    #[error("cannot create store directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// sled failed while opening, reading or writing.
+    #[error("store {} failed while {action}: {source}", path.display())]
+    Sled {
+        path: PathBuf,
+        action: &'static str,
+        source: sled::Error,
+    },
+    /// A record could not be decoded.
+    #[error("store {}: corrupt record in tree {tree} (key {key}): {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    /// A schema migration failed; the store is left at version `from`.
+    #[error("store {}: migration from schema {from} to {to} failed: {reason}", path.display())]
+    Migration {
+        path: PathBuf,
+        from: u32,
+        to: u32,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (the lock may be released).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Locked { .. })
+    }
+}
+
+/// An open store. Cheap to clone; all clones share one sled database.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    locations: sled::Tree,
+    chains: sled::Tree,
+    history: sled::Tree,
+    events: sled::Tree,
+}
+
+impl Store {
+    /// Opens (creating if needed, mode 0700) and migrates the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private_dir(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|source| match &source {
+                sled::Error::Io(e) if e.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked {
+                        path: path.to_path_buf(),
+                    }
+                }
+                _ => StoreError::Sled {
+                    path: path.to_path_buf(),
+                    action: "opening",
+                    source,
+                },
+            })?;
+        migrate::run(&db, path)?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| StoreError::Sled {
+                path: path.to_path_buf(),
+                action: "opening trees",
+                source,
+            })
+        };
+        Ok(Store {
+            path: path.to_path_buf(),
+            locations: tree("locations")?,
+            chains: tree("chains")?,
+            history: tree("history")?,
+            events: tree("events")?,
+            db,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sled_err(&self, action: &'static str) -> impl Fn(sled::Error) -> StoreError + '_ {
+        move |source| StoreError::Sled {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+
+    /// Commits one folded observation atomically across all trees (not yet flushed).
+    pub fn apply(&self, fold: &Fold) -> Result<(), StoreError> {
+        let id = fold.record.id.as_bytes();
+        let record = codec::encode(&fold.record);
+        let chain = fold.chain.as_ref().map(codec::encode);
+        let history = fold.history.as_ref().map(|h| {
+            let mut key = id.to_vec();
+            key.extend_from_slice(&h.at.to_be_bytes());
+            (key, codec::encode(h))
+        });
+        let result: Result<(), TransactionError<()>> =
+            (&self.locations, &self.chains, &self.history, &self.events).transaction(
+                |(locations, chains, history_tree, events)| {
+                    locations.insert(id, record.as_slice())?;
+                    if let Some(chain) = &chain {
+                        chains.insert(id, chain.as_slice())?;
+                    }
+                    if let Some((key, value)) = &history {
+                        history_tree.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    if let Some(event) = &fold.event {
+                        let seq = events.generate_id()?;
+                        events.insert(&seq.to_be_bytes(), codec::encode(event))?;
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        result.map_err(|e| match e {
+            TransactionError::Storage(source) => StoreError::Sled {
+                path: self.path.clone(),
+                action: "committing a scan result",
+                source,
+            },
+            TransactionError::Abort(()) => StoreError::Corrupt {
+                path: self.path.clone(),
+                tree: "locations",
+                key: fold.record.id.clone(),
+                reason: "transaction aborted".into(),
+            },
+        })
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(self.sled_err("flushing"))
+    }
+
+    /// Every location, in id order.
+    pub fn locations(&self) -> Result<Vec<LocationRecord>, StoreError> {
+        let mut out = Vec::with_capacity(self.locations.len());
+        for item in self.locations.iter() {
+            let (key, value) = item.map_err(self.sled_err("reading locations"))?;
+            out.push(self.decode("locations", &key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// One location by exact id.
+    pub fn location(&self, id: &str) -> Result<Option<LocationRecord>, StoreError> {
+        match self
+            .locations
+            .get(id.as_bytes())
+            .map_err(self.sled_err("reading a location"))?
+        {
+            Some(value) => Ok(Some(self.decode("locations", id.as_bytes(), &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The chain last presented at a location (leaf first).
+    pub fn chain(&self, id: &str) -> Result<Vec<CertRecord>, StoreError> {
+        match self
+            .chains
+            .get(id.as_bytes())
+            .map_err(self.sled_err("reading a chain"))?
+        {
+            Some(value) => self.decode("chains", id.as_bytes(), &value),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A location's history, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.history.scan_prefix(id.as_bytes()) {
+            let (key, value) = item.map_err(self.sled_err("reading history"))?;
+            out.push(self.decode("history", &key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// Inventory events, oldest first.
+    pub fn events(&self) -> Result<Vec<InventoryEvent>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.events.iter() {
+            let (key, value) = item.map_err(self.sled_err("reading events"))?;
+            out.push(self.decode("events", &key, &value)?);
+        }
+        Ok(out)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<T, StoreError> {
+        codec::decode(value).map_err(|reason| StoreError::Corrupt {
+            path: self.path.clone(),
+            tree,
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason,
+        })
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StoreError::CreateDir {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Scanned, fold};
+    use crate::model::{Location, Observation, Outcome, Trust};
+
+    pub(super) fn observation(host: &str, sha: &str, at: i64) -> Scanned {
+        let mut leaf = crate::model::tests::sample();
+        leaf.sha256 = sha.into();
+        Scanned {
+            observation: Observation {
+                location: Location::Endpoint {
+                    host: host.into(),
+                    port: 443,
+                    server_name: None,
+                },
+                observed_at: at,
+                outcome: Outcome::Presented {
+                    chain: vec![leaf.clone(), leaf],
+                    tls: None,
+                    trust: Trust::Trusted,
+                    issuer_is_anchor: false,
+                },
+            },
+            name: Some(format!("{host}-name")),
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s")).expect("open");
+        let first = fold(None, observation("a", "aa", 1), vec![]);
+        store.apply(&first).expect("apply");
+        let second = fold(Some(&first.record), observation("a", "bb", 2), vec![]);
+        store.apply(&second).expect("apply");
+        store.flush().expect("flush");
+        let id = &first.record.id;
+        assert_eq!(
+            store.location(id).expect("get"),
+            Some(second.record.clone())
+        );
+        assert_eq!(store.chain(id).expect("chain").len(), 2);
+        assert_eq!(store.history(id).expect("history").len(), 2);
+        assert_eq!(store.events().expect("events").len(), 2);
+        drop(store);
+        let reopened = Store::open(&dir.path().join("s")).expect("reopen");
+        assert_eq!(reopened.locations().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn state_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deep/store");
+        let _store = Store::open(&path).expect("open");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
