@@ -36,6 +36,15 @@ fn main() -> ExitCode {
         .init();
     match cli::run(cli) {
         Ok(exit) => ExitCode::from(exit as u8),
+        // A closed pipe (`certctl list | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::from(Exit::Ok as u8)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(Exit::Error as u8)

@@ -120,7 +120,11 @@ pub fn scan_findings(obs: &Observation) -> Vec<Finding> {
                         "self-signed certificate (not a CA)",
                     ));
                 }
+                // A root's signature over itself is never checked by clients: only its key counts.
                 strength_findings(leaf, &mut out);
+                if leaf.self_signed {
+                    out.retain(|f| f.code != FindingCode::WeakSignature);
+                }
             }
             out
         }
@@ -193,7 +197,11 @@ fn strength_findings(cert: &CertRecord, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             FindingCode::WeakKey,
             Severity::Warning,
-            format!("{} has a weak {} key", cert.display_name(), key),
+            format!(
+                "{}: {} key is too weak (minimum RSA 2048 or EC P-256)",
+                cert.display_name(),
+                key
+            ),
         ));
     }
     let sig = cert.signature_algorithm.to_ascii_lowercase();
@@ -202,7 +210,7 @@ fn strength_findings(cert: &CertRecord, out: &mut Vec<Finding>) {
             FindingCode::WeakSignature,
             Severity::Critical,
             format!(
-                "{} is signed with {}",
+                "{}: signed with {}, which clients reject",
                 cert.display_name(),
                 cert.signature_algorithm
             ),

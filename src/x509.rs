@@ -238,9 +238,16 @@ fn record_of(cert: &X509Certificate<'_>, der: &[u8]) -> CertRecord {
     let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
     let self_signed = self_issued && cert.verify_signature(None).is_ok();
     let registry = oid_registry();
-    let signature_algorithm = oid2sn(&cert.signature_algorithm.algorithm, registry)
-        .map(str::to_string)
-        .unwrap_or_else(|_| cert.signature_algorithm.algorithm.to_id_string());
+    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
+    let signature_algorithm = match sig_oid.as_str() {
+        // Legacy algorithms the registry does not name; they must be recognisable as weak.
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".to_string(),
+        "1.2.840.10040.4.3" => "dsa-with-SHA1".to_string(),
+        "1.2.840.113549.1.1.2" => "md2WithRSAEncryption".to_string(),
+        _ => oid2sn(&cert.signature_algorithm.algorithm, registry)
+            .map(str::to_string)
+            .unwrap_or(sig_oid),
+    };
     CertRecord {
         subject,
         subject_cn: first_cn(cert.subject()),

@@ -5,7 +5,8 @@
 //! - `meta`: `schema_version` (u32, big-endian).
 //! - `locations`: location id -> [`LocationRecord`] (the latest state, leaf only).
 //! - `chains`: location id -> full presented chain (read by `show` only, so `list` stays fast).
-//! - `history`: location id ++ observed_at (big-endian) -> [`HistoryEntry`], on every change.
+//! - `history`: location id ++ observed_at ++ sequence (big-endian) -> [`HistoryEntry`], on
+//!   every change.
 //! - `events`: sequence number (big-endian) -> [`InventoryEvent`].
 //!
 //! The store only remembers what a fresh scan would rebuild, so a damaged store means a rescan,
@@ -153,6 +154,7 @@ impl Store {
             key.extend_from_slice(&h.at.to_be_bytes());
             (key, codec::encode(h))
         });
+        // History keys end in a sequence number so two scans in one second both stay.
         let result: Result<(), TransactionError<()>> =
             (&self.locations, &self.chains, &self.history, &self.events).transaction(
                 |(locations, chains, history_tree, events)| {
@@ -160,8 +162,10 @@ impl Store {
                     if let Some(chain) = &chain {
                         chains.insert(id, chain.as_slice())?;
                     }
-                    if let Some((key, value)) = &history {
-                        history_tree.insert(key.as_slice(), value.as_slice())?;
+                    if let Some((prefix, value)) = &history {
+                        let mut key = prefix.clone();
+                        key.extend_from_slice(&history_tree.generate_id()?.to_be_bytes());
+                        history_tree.insert(key, value.as_slice())?;
                     }
                     if let Some(event) = &fold.event {
                         let seq = events.generate_id()?;
