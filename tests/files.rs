@@ -1,0 +1,251 @@
+//! File scanning: PEM bundles, DER, directories, globs, private keys, and garbage.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn scan_paths(store: &std::path::Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["scan", "-o", "json"];
+    all.extend(args);
+    let doc = certctl_json(store, &all);
+    doc["locations"].as_array().expect("locations").clone()
+}
+
+#[test]
+fn pem_bundle_der_and_directory_walk() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(certs.join("nested")).expect("mkdir");
+    let a = pki.leaf(&["a.example.test"], -1, 100, SignedBy::Intermediate);
+    let b = pki.leaf(&["b.example.test"], -1, 20, SignedBy::Intermediate);
+    let c = pki.leaf(&["c.example.test"], -1, 50, SignedBy::Intermediate);
+    // A bundle of three certificates, with text between blocks as openssl writes it.
+    let bundle = format!(
+        "subject=CN=a\n{}\nsubject=CN=b\n{}{}",
+        a.pem,
+        b.pem,
+        pki.intermediate.pem()
+    );
+    std::fs::write(certs.join("bundle.pem"), bundle).expect("bundle");
+    std::fs::write(certs.join("nested/c.der"), c.der.as_ref()).expect("der");
+    std::fs::write(certs.join("nested/notes.txt"), "not a certificate").expect("txt");
+    let store = dir.path().join("store");
+    let locs = scan_paths(&store, &[certs.to_str().expect("utf8")]);
+    let mut serials: Vec<String> = locs
+        .iter()
+        .map(|l| {
+            l["certificate"]["serial"]
+                .as_str()
+                .expect("serial")
+                .to_string()
+        })
+        .collect();
+    serials.sort();
+    let mut want = vec![
+        a.serial_hex.clone(),
+        b.serial_hex.clone(),
+        c.serial_hex.clone(),
+        locs.iter()
+            .find(|l| l["certificate"]["subject"] == "CN=certctl Test Intermediate")
+            .map(|l| l["certificate"]["serial"].as_str().expect("s").to_string())
+            .expect("intermediate listed"),
+    ];
+    want.sort();
+    assert_eq!(
+        serials, want,
+        "notes.txt is not read when walking a directory"
+    );
+    // Sorted by expiry: b (20 days) comes first and is a warning.
+    assert_eq!(locs[0]["certificate"]["serial"], b.serial_hex);
+    assert_eq!(codes(&locs[0]), vec!["expiring"]);
+    assert_eq!(locs[0]["kind"], "file");
+    let bundle_target = format!("{}#1", certs.join("bundle.pem").display());
+    assert_eq!(locs[0]["target"], bundle_target);
+}
+
+#[test]
+fn private_keys_are_skipped_and_never_printed() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaf = pki.leaf(&["k.example.test"], -1, 100, SignedBy::Intermediate);
+    let combined = dir.path().join("combined.pem");
+    std::fs::write(&combined, format!("{}{}", leaf.pem, leaf.key_pem)).expect("write");
+    let key_only = dir.path().join("only.key");
+    std::fs::write(&key_only, &leaf.key_pem).expect("write");
+    let store = dir.path().join("store");
+    let key_body: String = leaf.key_pem.lines().nth(1).expect("key line").to_string();
+    for format in ["json", "table", "csv"] {
+        let out = certctl(
+            &store,
+            &[
+                "scan",
+                "-o",
+                format,
+                combined.to_str().expect("utf8"),
+                key_only.to_str().expect("utf8"),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains(&key_body), "key material leaked in {format}");
+        assert!(!all.contains("PRIVATE KEY"), "{all}");
+    }
+    let locs = scan_paths(&store, &[combined.to_str().expect("utf8")]);
+    assert_eq!(locs.len(), 1);
+    assert_eq!(locs[0]["certificate"]["serial"], leaf.serial_hex);
+}
+
+#[test]
+fn garbage_and_truncated_files_are_findings_that_name_path_and_line() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = pki.leaf(&["g.example.test"], -1, 100, SignedBy::Intermediate);
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, b"\x00\x01 this is not a certificate \xff").expect("write");
+    let truncated = dir.path().join("truncated.pem");
+    let half = &good.pem[..good.pem.len() / 2];
+    std::fs::write(&truncated, format!("# comment\n{half}")).expect("write");
+    let partial = dir.path().join("partial.pem");
+    std::fs::write(&partial, format!("{}{half}", good.pem)).expect("write");
+    let good_path = dir.path().join("good.pem");
+    std::fs::write(&good_path, &good.pem).expect("write");
+    let missing = dir.path().join("missing.pem");
+    let store = dir.path().join("store");
+    let args: Vec<String> = [&garbage, &truncated, &partial, &good_path, &missing]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let locs = scan_paths(&store, &args);
+    let message_for = |target: String| -> String {
+        let loc = locs
+            .iter()
+            .find(|l| l["target"] == target)
+            .unwrap_or_else(|| panic!("no location {target} in {locs:#?}"));
+        assert_eq!(codes(loc), vec!["parse_error"], "{loc:#}");
+        loc["findings"][0]["message"]
+            .as_str()
+            .expect("message")
+            .to_string()
+    };
+    let g = message_for(garbage.display().to_string());
+    assert!(
+        g.contains("garbage.pem") && g.contains("no certificate found"),
+        "{g}"
+    );
+    let t = message_for(truncated.display().to_string());
+    assert!(
+        t.contains("truncated.pem: line 2:") && t.contains("truncated"),
+        "{t}"
+    );
+    // The good certificate in a partly broken bundle is still inventoried.
+    let p = message_for(format!("{}#1", partial.display()));
+    assert!(p.contains("partial.pem: line"), "{p}");
+    let first = locs
+        .iter()
+        .find(|l| l["target"] == partial.display().to_string())
+        .expect("partial#0");
+    assert_eq!(first["certificate"]["serial"], good.serial_hex);
+    let m = message_for(missing.display().to_string());
+    assert!(m.contains("No such file"), "{m}");
+    // And the scan still reports the good file with no findings.
+    let g = locs
+        .iter()
+        .find(|l| l["target"] == good_path.display().to_string())
+        .expect("good");
+    assert_eq!(codes(g), Vec::<String>::new());
+}
+
+#[test]
+fn globs_select_files() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["one.crt", "two.crt", "three.pem"] {
+        let leaf = pki.leaf(&[name], -1, 100, SignedBy::Intermediate);
+        std::fs::write(dir.path().join(name), leaf.pem).expect("write");
+    }
+    let store = dir.path().join("store");
+    let pattern = format!("{}/*.crt", dir.path().display());
+    let locs = scan_paths(&store, &[&pattern]);
+    assert_eq!(locs.len(), 2, "{locs:#?}");
+}
+
+#[test]
+fn weak_keys_and_signatures_in_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let weak = dir.path().join("weak.pem");
+    let key = dir.path().join("weak.key");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-sha1", "-days", "40",
+        ])
+        .args(["-subj", "/CN=weak", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&weak)
+        .output()
+        .expect("openssl");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // Sign a leaf with that weak self-signed CA using SHA-1.
+    let leaf = dir.path().join("leaf.pem");
+    let leaf_key = dir.path().join("leaf.key");
+    let csr = dir.path().join("leaf.csr");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |p: &std::path::Path| p.display().to_string();
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=leaf",
+        "-keyout",
+        &s(&leaf_key),
+        "-out",
+        &s(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&weak),
+        "-CAkey",
+        &s(&key),
+        "-CAcreateserial",
+        "-days",
+        "40",
+        "-sha1",
+        "-out",
+        &s(&leaf),
+    ]);
+    let store = dir.path().join("store");
+    let locs = scan_paths(&store, &[&s(&weak), &s(&leaf)]);
+    let find = |p: &std::path::Path| {
+        locs.iter()
+            .find(|l| l["target"] == s(p))
+            .map(codes)
+            .expect("location")
+    };
+    // The self-signed root: weak key counts, its own SHA-1 self-signature does not.
+    assert_eq!(find(&weak), vec!["weak_key"]);
+    assert_eq!(find(&leaf), vec!["weak_signature"]);
+}
