@@ -239,7 +239,7 @@ pub fn name_matches(sans: &[String], name: &str) -> bool {
 
 /// Merges stored scan findings with fresh time findings, worst first.
 pub fn all_findings(
-    stored: &[Finding],
+    stored: Vec<Finding>,
     leaf: Option<&CertRecord>,
     thresholds: &Thresholds,
     now: UnixSeconds,
@@ -247,7 +247,7 @@ pub fn all_findings(
     let mut out: Vec<Finding> = leaf
         .map(|c| time_findings(c, thresholds, now))
         .unwrap_or_default();
-    out.extend(stored.iter().cloned());
+    out.extend(stored);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
     out
 }

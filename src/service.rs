@@ -19,9 +19,9 @@ pub struct View {
 }
 
 impl View {
-    pub fn of(record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
-        let findings =
-            policy::all_findings(&record.findings, record.leaf.as_ref(), thresholds, now);
+    pub fn of(mut record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
+        let stored = std::mem::take(&mut record.findings);
+        let findings = policy::all_findings(stored, record.leaf.as_ref(), thresholds, now);
         let status = Status::from_findings(&findings);
         View {
             record,
@@ -37,14 +37,6 @@ impl View {
             &self.record.id,
         )
     }
-}
-
-/// Counts of a scan, for the summary line.
-#[derive(Debug, Default, Clone)]
-pub struct ScanSummary {
-    pub locations: usize,
-    pub stored: bool,
-    pub store_error: Option<String>,
 }
 
 /// Errors that stop a scan before it starts.
@@ -67,7 +59,7 @@ pub async fn scan_and_record(
     endpoints: Vec<Target>,
     files: Vec<FileTarget>,
     mut on_result: impl FnMut(&Scanned),
-) -> Result<(Vec<View>, ScanSummary), ServiceError> {
+) -> Result<Vec<View>, ServiceError> {
     let scanner = Scanner::new(&config.scan)?;
     let mut views = Vec::new();
     let mut store_error: Option<StoreError> = None;
@@ -107,12 +99,7 @@ pub async fn scan_and_record(
         s.flush()?;
     }
     views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
-    let summary = ScanSummary {
-        locations: views.len(),
-        stored: store.is_some(),
-        store_error: None,
-    };
-    Ok((views, summary))
+    Ok(views)
 }
 
 /// Every stored location, judged at `now`, soonest expiry first.
@@ -121,12 +108,32 @@ pub fn inventory(
     thresholds: &Thresholds,
     now: UnixSeconds,
 ) -> Result<Vec<View>, StoreError> {
-    let mut views: Vec<View> = store
-        .locations()?
-        .into_iter()
-        .map(|r| View::of(r, thresholds, now))
-        .collect();
-    views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
+    let records = store.locations()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = records.len().div_ceil(threads).max(1);
+    let mut views: Vec<View> = Vec::with_capacity(records.len());
+    let mut records = records.into_iter();
+    let chunks: Vec<Vec<LocationRecord>> = std::iter::from_fn(|| {
+        let part: Vec<_> = records.by_ref().take(chunk).collect();
+        (!part.is_empty()).then_some(part)
+    })
+    .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|r| View::of(r, thresholds, now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            views.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+    });
+    views.sort_unstable_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
     Ok(views)
 }
 

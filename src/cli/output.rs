@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::model::{Finding, Location, Severity, Status, UnixSeconds};
@@ -145,69 +145,114 @@ pub fn use_colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-fn status_colour(status: Status) -> Color {
-    match status {
-        Status::Ok => Color::Green,
-        Status::Warning => Color::Yellow,
-        Status::Critical => Color::Red,
-    }
+fn status_style(status: Status) -> Style {
+    let colour = match status {
+        Status::Ok => AnsiColor::Green,
+        Status::Warning => AnsiColor::Yellow,
+        Status::Critical => AnsiColor::Red,
+    };
+    colour.on_default()
 }
 
-pub fn severity_colour(severity: Severity) -> Color {
-    match severity {
-        Severity::Info => Color::Blue,
-        Severity::Warning => Color::Yellow,
-        Severity::Critical => Color::Red,
-    }
+/// Severity colour for human output.
+pub fn severity_style(severity: Severity) -> Style {
+    let colour = match severity {
+        Severity::Info => AnsiColor::Blue,
+        Severity::Warning => AnsiColor::Yellow,
+        Severity::Critical => AnsiColor::Red,
+    };
+    colour.on_default()
 }
 
-/// The inventory table, soonest expiry first.
-pub fn table(views: &[View], now: UnixSeconds, colour: bool) -> Table {
-    let mut table = Table::new();
-    table
-        .load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec![
-            "STATUS", "ID", "TARGET", "SUBJECT", "EXPIRES", "LEFT", "ISSUER", "FINDINGS",
-        ]);
-    if colour {
-        table.enforce_styling();
-    }
-    for v in views {
-        let r = &v.record;
-        let leaf = r.leaf.as_ref();
-        let mut status = Cell::new(v.status.as_str());
-        if colour {
-            status = status.fg(status_colour(v.status));
+const HEADER: [&str; 8] = [
+    "STATUS", "ID", "TARGET", "SUBJECT", "EXPIRES", "LEFT", "ISSUER", "FINDINGS",
+];
+
+/// Writes the inventory table, soonest expiry first.
+///
+/// A plain aligned writer rather than a table crate: `certctl list` must stay interactive at
+/// 100 000 rows, and general table layout engines spend most of a second there (measured with
+/// comfy-table: 0.45 s of a 0.95 s listing).
+pub fn write_table(
+    out: &mut impl Write,
+    views: &[View],
+    now: UnixSeconds,
+    colour: bool,
+) -> std::io::Result<()> {
+    let rows: Vec<[String; 8]> = views.iter().map(|v| row(v, now)).collect();
+    let mut widths = HEADER.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
         }
-        let codes: Vec<&str> = v
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info || v.findings.len() == 1)
-            .map(|f| f.code.as_str())
-            .collect();
-        let target = match &r.name {
-            Some(name) => format!("{} ({name})", r.location.target()),
-            None => r.location.target(),
-        };
-        table.add_row(vec![
-            status,
-            Cell::new(&r.id),
-            Cell::new(target),
-            Cell::new(leaf.map_or("-", |c| c.display_name())),
-            Cell::new(
-                leaf.map(|c| rfc3339(c.not_after)[..10].to_string())
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Cell::new(
-                leaf.map(|c| expires_in(c.not_after, now))
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Cell::new(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-")),
-            Cell::new(codes.join(",")),
-        ]);
     }
-    table
+    let write_row = |out: &mut dyn Write, cells: &[&str; 8], style: Option<Style>| {
+        for (i, cell) in cells.iter().enumerate() {
+            let last = i == cells.len() - 1;
+            match (i, style) {
+                (0, Some(style)) => write!(out, "{style}{cell}{style:#}")?,
+                _ => out.write_all(cell.as_bytes())?,
+            }
+            if !last {
+                let pad = widths[i] - cell.chars().count() + 2;
+                write!(out, "{:pad$}", "")?;
+            }
+        }
+        out.write_all(b"\n")
+    };
+    write_row(out, &HEADER, None)?;
+    for (v, r) in views.iter().zip(&rows) {
+        let cells = [
+            r[0].as_str(),
+            &r[1],
+            &r[2],
+            &r[3],
+            &r[4],
+            &r[5],
+            &r[6],
+            &r[7],
+        ];
+        write_row(out, &cells, colour.then(|| status_style(v.status)))?;
+    }
+    Ok(())
+}
+
+fn row(v: &View, now: UnixSeconds) -> [String; 8] {
+    let r = &v.record;
+    let leaf = r.leaf.as_ref();
+    let codes: Vec<&str> = v
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info || v.findings.len() == 1)
+        .map(|f| f.code.as_str())
+        .collect();
+    let target = match &r.name {
+        Some(name) => format!("{} ({name})", r.location.target()),
+        None => r.location.target(),
+    };
+    [
+        v.status.as_str().to_string(),
+        r.id.clone(),
+        target,
+        clip(leaf.map_or("-", |c| c.display_name()), 48),
+        leaf.map(|c| rfc3339(c.not_after)[..10].to_string())
+            .unwrap_or_else(|| "-".into()),
+        leaf.map(|c| expires_in(c.not_after, now))
+            .unwrap_or_else(|| "-".into()),
+        clip(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-"), 32),
+        codes.join(","),
+    ]
+}
+
+/// Shortens long names for the table (JSON and CSV always carry them in full).
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut out: String = text.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
 }
 
 /// "in 12 days" / "expired 3 days ago".

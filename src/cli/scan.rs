@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
     };
     let started = Instant::now();
     let rt = runtime()?;
-    let (views, _summary) = rt.block_on(service::scan_and_record(
+    let views = rt.block_on(service::scan_and_record(
         &config,
         store.as_ref(),
         endpoints,

@@ -175,7 +175,9 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(path: &Path, issues: Vec<Issue>) -> ConfigError {
+    fn invalid(path: &Path, mut issues: Vec<Issue>) -> ConfigError {
+        // In file order, so the user can fix them top to bottom.
+        issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
         ConfigError::Invalid {
             path: path.to_path_buf(),
             issues,
@@ -414,8 +416,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (Some(3), "scan.concurency"),
                 (Some(2), "scan.timeout"),
+                (Some(3), "scan.concurency"),
                 (Some(7), "alerts.critical_before"),
                 (Some(10), "endpoint[0].address"),
             ]

@@ -20,11 +20,6 @@ use crate::model::{CertRecord, Trust};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustError {
-    /// No usable trust anchor at all: neither system roots nor `ca_files`.
-    #[error(
-        "no trust anchors: the system store is empty or unreadable ({0}); install ca-certificates or set scan.ca_files"
-    )]
-    NoAnchors(String),
     /// A configured CA certificate was rejected as a trust anchor.
     #[error("CA certificate #{index} in scan.ca_files cannot be a trust anchor: {reason}")]
     BadAnchor { index: usize, reason: String },
@@ -32,7 +27,9 @@ pub enum TrustError {
 
 /// Trust anchors plus a cache of verdicts per distinct chain.
 pub struct TrustJudge {
-    verifier: Arc<WebPkiServerVerifier>,
+    /// `None` when the machine has no trust anchors at all: every chain is then untrusted, with
+    /// a reason that says how to fix it (file scans never need anchors).
+    verifier: Result<Arc<WebPkiServerVerifier>, String>,
     anchor_subjects: HashSet<String>,
     cache: Mutex<HashMap<String, Trust>>,
 }
@@ -63,18 +60,21 @@ impl TrustJudge {
                 })?;
             anchor_subjects.insert(record.subject);
         }
-        if store.is_empty() {
+        let verifier = if store.is_empty() {
             let reason = native
                 .errors
                 .first()
                 .map(|e| e.to_string())
-                .unwrap_or_else(|| "no certificates found".into());
-            return Err(TrustError::NoAnchors(reason));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
-            .build()
-            .map_err(|e| TrustError::NoAnchors(e.to_string()))?;
+                .unwrap_or_else(|| "the system store is empty".into());
+            Err(format!(
+                "no trust anchors ({reason}); install ca-certificates or set scan.ca_files"
+            ))
+        } else {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .map_err(|e| e.to_string())
+        };
         Ok(TrustJudge {
             verifier,
             anchor_subjects,
@@ -105,11 +105,12 @@ impl TrustJudge {
         // A placeholder name: only the path matters here; policy checks names itself.
         let placeholder = ServerName::try_from("certctl-name-check.invalid")
             .expect("static name is a valid DNS name");
+        let verifier = match &self.verifier {
+            Ok(v) => v,
+            Err(reason) => return Trust::Untrusted(reason.clone()),
+        };
         let verdict =
-            match self
-                .verifier
-                .verify_server_cert(leaf_der, &ders[1..], &placeholder, &[], now)
-            {
+            match verifier.verify_server_cert(leaf_der, &ders[1..], &placeholder, &[], now) {
                 Ok(_) => Trust::Trusted,
                 Err(rustls::Error::InvalidCertificate(
                     CertificateError::NotValidForName
