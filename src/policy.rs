@@ -3,6 +3,8 @@
 //! No I/O happens here and the clock is always a parameter, so every rule is table-tested and the
 //! daemon, the CLI and the alerting code all judge a certificate the same way.
 
+pub mod renew;
+
 use std::net::IpAddr;
 
 use crate::model::{
