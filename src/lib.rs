@@ -4,10 +4,13 @@
 //! parsed by [`x509`], folded into records kept by [`store`], judged by [`policy`], and shown by
 //! the surfaces ([`cli`]). [`service`] holds the operations every surface shares.
 
+pub mod acme;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deploy;
 pub mod inventory;
+pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod service;

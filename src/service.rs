@@ -137,6 +137,12 @@ pub fn inventory(
     Ok(views)
 }
 
+/// The installed files of managed certificates (what `issue`/`renew` add to the inventory).
+pub fn managed_files(config: &Config) -> Vec<FileTarget> {
+    let configured = config.files.len();
+    config.inventory_files().split_off(configured)
+}
+
 /// Finds stored locations by id (or unique id prefix), name, or target.
 pub fn find(store: &Store, query: &str) -> Result<Vec<LocationRecord>, StoreError> {
     if let Some(exact) = store.location(query)? {

@@ -348,6 +348,12 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
+/// The DER SubjectPublicKeyInfo of a certificate, to check that a key matches it.
+pub fn public_key_der(der: &[u8]) -> Result<Vec<u8>, X509Error> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| X509Error::Der(e.to_string()))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
 /// Lower-case hex SHA-256 of `der`: the certificate fingerprint used everywhere.
 pub fn sha256_hex(der: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, der))

@@ -258,7 +258,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             &config,
             Some(&store),
             config.endpoints.clone(),
-            config.files.clone(),
+            config.inventory_files(),
             |_| {},
         ))?;
     }

@@ -1,6 +1,7 @@
 //! The `certctl` command line: clap definitions and dispatch. Each subcommand is a thin wrapper
 //! over the same [`crate::service`] functions that the daemon uses.
 
+mod acme;
 mod inventory;
 pub mod output;
 mod scan;
@@ -19,7 +20,7 @@ pub enum Exit {
     Ok = 0,
     /// `check`: at least one warning, nothing critical.
     Warning = 1,
-    /// `check`: at least one critical finding.
+    /// `check`: at least one critical finding; `issue`/`renew`: a certificate failed.
     Critical = 2,
     /// certctl itself could not do its job: bad config, store unavailable, bad arguments.
     Error = 3,
@@ -55,6 +56,14 @@ pub enum Command {
     Show(inventory::ShowArgs),
     /// Exit 0 ok / 1 warning / 2 critical over the inventory, for cron and Nagios.
     Check(inventory::CheckArgs),
+    /// Obtain a managed certificate now (the first time, or again).
+    Issue(acme::IssueArgs),
+    /// Renew managed certificates that are due (--force: regardless; --dry-run: show the plan).
+    Renew(acme::RenewArgs),
+    /// ACME accounts and their CAs.
+    Accounts(acme::AccountsArgs),
+    /// Revoke the current certificate of a managed certificate.
+    Revoke(acme::RevokeArgs),
 }
 
 /// Output formats shared by the listing commands.
@@ -73,6 +82,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::List(args) => inventory::list(&cli, args),
         Command::Show(args) => inventory::show(&cli, args),
         Command::Check(args) => inventory::check(&cli, args),
+        Command::Issue(args) => acme::issue(&cli, args),
+        Command::Renew(args) => acme::renew(&cli, args),
+        Command::Accounts(args) => acme::accounts(&cli, args),
+        Command::Revoke(args) => acme::revoke(&cli, args),
     }
 }
 
@@ -84,7 +97,7 @@ impl Cli {
             None => Config::defaults(),
         };
         if let Some(store) = &self.store {
-            config.store_path = store.clone();
+            config.set_store_path(store.clone());
         }
         Ok(config)
     }

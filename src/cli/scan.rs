@@ -37,13 +37,13 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
     let config = cli.load_config()?;
     let (endpoints, files) = if args.targets.is_empty() {
-        if config.endpoints.is_empty() && config.files.is_empty() {
+        if config.endpoints.is_empty() && config.inventory_files().is_empty() {
             anyhow::bail!(
                 "nothing to scan: give targets (e.g. `certctl scan example.com:443 /etc/nginx/certs`) \
                  or a config with [[endpoint]] / [[files]] entries (--config)"
             );
         }
-        (config.endpoints.clone(), config.files.clone())
+        (config.endpoints.clone(), config.inventory_files())
     } else {
         let mut endpoints = Vec::new();
         let mut files = Vec::new();

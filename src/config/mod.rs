@@ -5,6 +5,7 @@
 //! bad durations, unreadable CA files) is collected and reported at once, each with its key path
 //! and line, so a user fixes the file in one pass.
 
+pub mod acme;
 mod locate;
 mod raw;
 
@@ -35,6 +36,10 @@ pub struct Config {
     pub thresholds: Thresholds,
     pub endpoints: Vec<Target>,
     pub files: Vec<FileTarget>,
+    /// Where certctl keeps accounts and issued certificates: the store's parent directory.
+    pub state_dir: PathBuf,
+    pub accounts: Vec<acme::AccountConfig>,
+    pub certificates: Vec<acme::ManagedCert>,
 }
 
 /// How endpoints are scanned.
@@ -61,14 +66,49 @@ impl Default for ScanSettings {
 impl Config {
     /// The configuration used when no file exists: defaults, no targets.
     pub fn defaults() -> Config {
+        let store_path = default_store_path();
         Config {
             source: None,
-            store_path: default_store_path(),
+            state_dir: state_dir_of(&store_path),
+            store_path,
             scan: ScanSettings::default(),
             thresholds: Thresholds::default(),
             endpoints: Vec::new(),
             files: Vec::new(),
+            accounts: Vec::new(),
+            certificates: Vec::new(),
         }
+    }
+
+    /// Overrides the store path (and with it the state directory).
+    pub fn set_store_path(&mut self, path: PathBuf) {
+        self.state_dir = state_dir_of(&path);
+        self.store_path = path;
+    }
+
+    /// File targets to inventory: the configured ones plus every managed certificate that has
+    /// been issued (its `current/cert.pem`), so issued certificates are tracked automatically.
+    pub fn inventory_files(&self) -> Vec<FileTarget> {
+        let mut files = self.files.clone();
+        for cert in &self.certificates {
+            let current = cert.output_dir.join("current").join("cert.pem");
+            if current.exists() {
+                files.push(FileTarget {
+                    pattern: current.display().to_string(),
+                    name: Some(cert.name.clone()),
+                    labels: vec![("managed".into(), "acme".into())],
+                });
+            }
+        }
+        files
+    }
+
+    pub fn account(&self, name: &str) -> Option<&acme::AccountConfig> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn certificate(&self, name: &str) -> Option<&acme::ManagedCert> {
+        self.certificates.iter().find(|c| c.name == name)
     }
 
     /// Loads and validates the config at `path`.
@@ -148,6 +188,14 @@ pub fn default_store_path() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     state.join("certctl/store")
+}
+
+/// The state directory that holds the store, accounts and issued certificates.
+fn state_dir_of(store_path: &Path) -> PathBuf {
+    store_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// One problem in a config file.
@@ -341,13 +389,30 @@ impl Validator<'_> {
                 labels: labels(f.labels),
             });
         }
+        let store_path = raw
+            .store
+            .path
+            .map(|p| resolve(base, &p))
+            .unwrap_or_else(default_store_path);
+        let state_dir = state_dir_of(&store_path);
+        let mut problems = Vec::new();
+        let accounts = acme::validate_accounts(raw.acme.accounts, base, &mut problems);
+        let certificates = acme::validate_certificates(
+            raw.certificate,
+            &accounts,
+            &state_dir,
+            base,
+            &mut problems,
+        );
+        for (key, message) in problems {
+            self.push(key, message);
+        }
         Config {
             source: Some(source.to_path_buf()),
-            store_path: raw
-                .store
-                .path
-                .map(|p| resolve(base, &p))
-                .unwrap_or_else(default_store_path),
+            state_dir,
+            accounts,
+            certificates,
+            store_path,
             scan: ScanSettings {
                 connect_timeout,
                 handshake_timeout,
@@ -369,7 +434,7 @@ fn labels(map: BTreeMap<String, String>) -> Vec<(String, String)> {
 }
 
 /// Relative paths in a config file are relative to the file's directory.
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
     if path.is_absolute() {
         path.to_path_buf()

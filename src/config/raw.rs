@@ -19,6 +19,10 @@ pub struct RawConfig {
     pub endpoint: Vec<RawEndpoint>,
     #[serde(default)]
     pub files: Vec<RawFiles>,
+    #[serde(default)]
+    pub acme: super::acme::RawAcme,
+    #[serde(default)]
+    pub certificate: Vec<super::acme::RawCertificate>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,8 @@ use crate::store::StoreError;
 mod m0001_initial;
 #[path = "../../migrations/0002_split_chains.rs"]
 mod m0002_split_chains;
+#[path = "../../migrations/0003_managed.rs"]
+mod m0003_managed;
 
 /// A migration's body: receives the database, returns a reason on failure.
 type Up = fn(&sled::Db) -> Result<(), String>;
@@ -21,10 +23,11 @@ type Up = fn(&sled::Db) -> Result<(), String>;
 const MIGRATIONS: &[(u32, &str, Up)] = &[
     (1, "initial", m0001_initial::up),
     (2, "split_chains", m0002_split_chains::up),
+    (3, "managed", m0003_managed::up),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 

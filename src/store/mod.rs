@@ -8,6 +8,7 @@
 //! - `history`: location id ++ observed_at ++ sequence (big-endian) -> [`HistoryEntry`], on
 //!   every change.
 //! - `events`: sequence number (big-endian) -> [`InventoryEvent`].
+//! - `managed` (schema 3): certificate name -> [`ManagedState`] (renewal progress).
 //!
 //! The store only remembers what a fresh scan would rebuild, so a damaged store means a rescan,
 //! not an outage.
@@ -21,7 +22,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::inventory::Fold;
-use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord};
+use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord, ManagedState};
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not be used.
@@ -93,6 +94,7 @@ pub struct Store {
     chains: sled::Tree,
     history: sled::Tree,
     events: sled::Tree,
+    managed: sled::Tree,
 }
 
 impl Store {
@@ -128,6 +130,7 @@ impl Store {
             chains: tree("chains")?,
             history: tree("history")?,
             events: tree("events")?,
+            managed: tree("managed")?,
             db,
         })
     }
@@ -287,6 +290,64 @@ impl Store {
             out.push(self.decode("events", &key, &value)?);
         }
         Ok(out)
+    }
+
+    /// The renewal state of a managed certificate (default when never attempted).
+    pub fn managed(&self, name: &str) -> Result<ManagedState, StoreError> {
+        match self
+            .managed
+            .get(name.as_bytes())
+            .map_err(self.sled_err("reading renewal state"))?
+        {
+            Some(value) => self.decode("managed", name.as_bytes(), &value),
+            None => Ok(ManagedState {
+                name: name.to_string(),
+                ..ManagedState::default()
+            }),
+        }
+    }
+
+    /// Every managed certificate's renewal state.
+    pub fn all_managed(&self) -> Result<Vec<ManagedState>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.managed.iter() {
+            let (key, value) = item.map_err(self.sled_err("reading renewal state"))?;
+            out.push(self.decode("managed", &key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// Records a renewal transition durably: the state, and optionally an event, in one
+    /// transaction, then flushed. Called before and after every step that must survive a crash.
+    pub fn record_renewal(
+        &self,
+        state: &ManagedState,
+        event: Option<&InventoryEvent>,
+    ) -> Result<(), StoreError> {
+        let value = codec::encode(state);
+        let result: Result<(), TransactionError<()>> =
+            (&self.managed, &self.events).transaction(|(managed, events)| {
+                managed.insert(state.name.as_bytes(), value.as_slice())?;
+                if let Some(event) = event {
+                    let seq = events.generate_id()?;
+                    events.insert(&seq.to_be_bytes(), codec::encode(event))?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        result.map_err(|e| match e {
+            TransactionError::Storage(source) => StoreError::Sled {
+                path: self.path.clone(),
+                action: "recording renewal state",
+                source,
+            },
+            TransactionError::Abort(()) => StoreError::Corrupt {
+                path: self.path.clone(),
+                tree: "managed",
+                key: state.name.clone(),
+                reason: "transaction aborted".into(),
+            },
+        })?;
+        self.flush()
     }
 
     fn decode<T: serde::de::DeserializeOwned>(

@@ -2,6 +2,8 @@
 //! peers, a real nginx, and a helper to run the `certctl` binary against a temporary store.
 #![allow(dead_code)]
 
+pub mod pebble;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,112 @@
+//! dns-01: TXT records at `_acme-challenge.<domain>`, published through a [`DnsProvider`].
+//!
+//! A provider only has to create and delete one TXT record; adding one (Cloudflare, Alibaba
+//! Cloud DNS, DNSPod, RFC 2136) is one small file implementing the trait.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use super::Proof;
+use crate::acme::AcmeError;
+
+/// A boxed future, so providers can be chosen at run time.
+pub type ProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AcmeError>> + Send + 'a>>;
+
+/// Creates and deletes the TXT records of dns-01 challenges.
+pub trait DnsProvider: Send + Sync {
+    /// Publishes `value` as a TXT record at `fqdn` (absolute, with a trailing dot).
+    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a>;
+    /// Deletes that record again.
+    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a>;
+}
+
+/// lego's `exec` provider: runs `PROGRAM present FQDN VALUE` and `PROGRAM cleanup FQDN VALUE`.
+pub struct ExecProvider {
+    program: PathBuf,
+    timeout: Duration,
+}
+
+impl ExecProvider {
+    pub fn new(program: PathBuf) -> ExecProvider {
+        ExecProvider {
+            program,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    async fn run(&self, action: &str, fqdn: &str, value: &str) -> Result<(), AcmeError> {
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args([action, fqdn, value])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let shown = format!("{} {action} {fqdn}", self.program.display());
+        let output = tokio::time::timeout(self.timeout, command.output())
+            .await
+            .map_err(|_| AcmeError::Challenge(format!("`{shown}` timed out")))?
+            .map_err(|e| AcmeError::Challenge(format!("cannot run `{shown}`: {e}")))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(AcmeError::Challenge(format!(
+                "`{shown}` failed ({}): {}",
+                output.status,
+                stderr.trim()
+            )))
+        }
+    }
+}
+
+impl DnsProvider for ExecProvider {
+    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
+        Box::pin(self.run("present", fqdn, value))
+    }
+
+    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
+        Box::pin(self.run("cleanup", fqdn, value))
+    }
+}
+
+/// Publishes the records of one order and removes them afterwards.
+pub struct DnsSolver {
+    provider: Box<dyn DnsProvider>,
+    wait: Duration,
+    published: Vec<(String, String)>,
+}
+
+impl DnsSolver {
+    pub fn new(provider: Box<dyn DnsProvider>, wait: Duration) -> DnsSolver {
+        DnsSolver {
+            provider,
+            wait,
+            published: Vec::new(),
+        }
+    }
+
+    pub async fn present(&mut self, proof: &Proof) -> Result<(), AcmeError> {
+        let fqdn = format!("_acme-challenge.{}.", proof.domain.trim_end_matches('.'));
+        self.provider.present(&fqdn, &proof.dns_value).await?;
+        self.published.push((fqdn, proof.dns_value.clone()));
+        Ok(())
+    }
+
+    /// Waits for propagation, if configured.
+    pub async fn settle(&self) {
+        if !self.wait.is_zero() {
+            tokio::time::sleep(self.wait).await;
+        }
+    }
+
+    pub async fn cleanup(self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for (fqdn, value) in &self.published {
+            if let Err(e) = self.provider.cleanup(fqdn, value).await {
+                errors.push(e.to_string());
+            }
+        }
+        errors
+    }
+}

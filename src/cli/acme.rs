@@ -1,0 +1,239 @@
+//! `certctl issue`, `renew`, `accounts` and `revoke`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{Cli, Exit, Format};
+use crate::lifecycle::{self, Decision, Outcome, RenewOptions, Report};
+use crate::policy::{relative, rfc3339};
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The [[certificate]] name.
+    pub name: String,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Certificates to consider (default with --all: every [[certificate]]).
+    pub names: Vec<String>,
+    /// Consider every managed certificate.
+    #[arg(long)]
+    pub all: bool,
+    /// Renew even if not due, and ignore the failure backoff.
+    #[arg(long)]
+    pub force: bool,
+    /// Only show what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Certificates renewed at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The [[certificate]] whose current certificate is revoked.
+    pub name: String,
+    /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
+    /// cessationOfOperation.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+pub fn issue(cli: &Cli, args: &IssueArgs) -> anyhow::Result<Exit> {
+    renew_inner(
+        cli,
+        std::slice::from_ref(&args.name),
+        RenewOptions {
+            force: true,
+            dry_run: false,
+            concurrency: 1,
+        },
+        args.output,
+    )
+}
+
+pub fn renew(cli: &Cli, args: &RenewArgs) -> anyhow::Result<Exit> {
+    if args.names.is_empty() && !args.all {
+        anyhow::bail!("name the certificates to renew, or use --all");
+    }
+    renew_inner(
+        cli,
+        &args.names,
+        RenewOptions {
+            force: args.force,
+            dry_run: args.dry_run,
+            concurrency: args.concurrency,
+        },
+        args.output,
+    )
+}
+
+fn renew_inner(
+    cli: &Cli,
+    names: &[String],
+    options: RenewOptions,
+    format: Format,
+) -> anyhow::Result<Exit> {
+    let config = Arc::new(cli.load_config()?);
+    if config.certificates.is_empty() {
+        anyhow::bail!("the config has no [[certificate]] entries to issue or renew");
+    }
+    let store = cli.open_store(&config)?;
+    let rt = super::scan::runtime()?;
+    let reports = rt.block_on(lifecycle::run(
+        Arc::clone(&config),
+        store.clone(),
+        names,
+        options,
+    ))?;
+    let installed = reports
+        .iter()
+        .any(|r| matches!(r.outcome, Some(Outcome::Installed { .. })));
+    if installed {
+        // Issued certificates join the inventory at once.
+        rt.block_on(crate::service::scan_and_record(
+            &config,
+            Some(&store),
+            Vec::new(),
+            crate::service::managed_files(&config),
+            |_| {},
+        ))?;
+    }
+    print_reports(&reports, format, options.dry_run)?;
+    let failed = reports
+        .iter()
+        .any(|r| matches!(r.outcome, Some(Outcome::Failed { .. })));
+    Ok(if failed { Exit::Critical } else { Exit::Ok })
+}
+
+fn print_reports(reports: &[Report], format: Format, dry_run: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if format != Format::Table {
+        serde_json::to_writer_pretty(&mut out, reports)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let now = crate::clock::now();
+    for r in reports {
+        let plan = match &r.decision {
+            Decision::FirstIssue => "first issuance".to_string(),
+            Decision::Resume { order_url } => format!("resuming order {order_url}"),
+            Decision::Due { reason } => format!("due: {reason}"),
+            Decision::Forced => "forced".to_string(),
+            Decision::NotDue { at } => {
+                format!("not due until {} ({})", rfc3339(*at), relative(at - now))
+            }
+            Decision::BackingOff { until, failures } => format!(
+                "backing off after {failures} failure{}: next attempt {}",
+                if *failures == 1 { "" } else { "s" },
+                relative(until - now)
+            ),
+        };
+        let result = match &r.outcome {
+            None if dry_run
+                && !matches!(
+                    r.decision,
+                    Decision::NotDue { .. } | Decision::BackingOff { .. }
+                ) =>
+            {
+                " -> would renew".to_string()
+            }
+            None => String::new(),
+            Some(Outcome::Installed {
+                serial,
+                not_after,
+                version,
+                resumed,
+            }) => format!(
+                " -> installed serial {serial} (expires {}, version {version}{})",
+                rfc3339(*not_after),
+                if *resumed { ", resumed" } else { "" }
+            ),
+            Some(Outcome::Failed { error, .. }) => format!(" -> FAILED: {error}"),
+        };
+        writeln!(out, "{:<20} {plan}{result}", r.name)?;
+    }
+    Ok(())
+}
+
+pub fn accounts(cli: &Cli, args: &AccountsArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let dir = config.state_dir.join("accounts");
+    let infos: Vec<_> = config
+        .accounts
+        .iter()
+        .map(|a| crate::acme::account::info(a, &dir))
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.output != Format::Table {
+        serde_json::to_writer_pretty(&mut out, &infos)?;
+        writeln!(out)?;
+        return Ok(Exit::Ok);
+    }
+    if infos.is_empty() {
+        eprintln!("no [acme.accounts.NAME] in the config");
+    }
+    for a in &infos {
+        writeln!(
+            out,
+            "{:<16} {}  {}{}",
+            a.name,
+            a.directory,
+            match (&a.id, a.created_at) {
+                (Some(id), Some(at)) => format!("registered {} as {id}", rfc3339(at)),
+                _ => "not registered yet".to_string(),
+            },
+            if a.eab { "  (EAB)" } else { "" }
+        )?;
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn revoke(cli: &Cli, args: &RevokeArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let cert = config
+        .certificate(&args.name)
+        .with_context(|| format!("no [[certificate]] named \"{}\"", args.name))?;
+    let reason = args
+        .reason
+        .as_deref()
+        .map(|r| {
+            crate::acme::order::revocation_reason(r)
+                .ok_or_else(|| anyhow::anyhow!("--reason: unknown reason \"{r}\""))
+        })
+        .transpose()?;
+    let (leaf, der) = lifecycle::current_leaf(cert)
+        .with_context(|| format!("{} has no installed certificate to revoke", cert.name))?;
+    let account_cfg = config
+        .account(&cert.account)
+        .with_context(|| format!("account {} is not configured", cert.account))?;
+    let rt = super::scan::runtime()?;
+    rt.block_on(async {
+        let account =
+            crate::acme::account::load_or_register(account_cfg, &config.state_dir.join("accounts"))
+                .await?;
+        crate::acme::order::revoke(&account, &der, reason).await
+    })?;
+    println!(
+        "revoked {} serial {}; run `certctl renew {} --force` to replace it",
+        cert.name, leaf.serial, cert.name
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,163 @@
+//! A real Pebble ACME server and pebble-challtestsrv (Debian's `pebble` package) on loopback
+//! ports, killed on drop. Pebble's own HTTPS uses a certificate from a test PKI; its resolver is
+//! challtestsrv, which answers every name with 127.0.0.1, so Pebble validates challenges
+//! against listeners that certctl starts on 127.0.0.1.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Pki, SignedBy, free_port};
+
+/// Options for a Pebble instance.
+#[derive(Default, Clone)]
+pub struct PebbleOptions {
+    /// EAB key id and base64url HMAC key; when set, EAB is required.
+    pub eab: Option<(String, String)>,
+    /// Extra environment (e.g. PEBBLE_WFE_NONCEREJECT).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Pebble {
+    pub dir: tempfile::TempDir,
+    pki: Pki,
+    pebble: Child,
+    challtest: Child,
+    pub port: u16,
+    pub mgmt_port: u16,
+    pub http_port: u16,
+    pub tls_port: u16,
+    pub challtest_mgmt: u16,
+}
+
+impl Pebble {
+    pub fn start(options: PebbleOptions) -> Pebble {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new();
+        let tls = pki.leaf(&["127.0.0.1", "localhost"], -1, 30, SignedBy::Intermediate);
+        let (cert, key) = pki.write_leaf("pebble-tls", &tls, true);
+        let (port, mgmt_port, http_port, tls_port, dns_port, challtest_mgmt) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let mut config = serde_json::json!({
+            "pebble": {
+                "listenAddress": format!("127.0.0.1:{port}"),
+                "managementListenAddress": format!("127.0.0.1:{mgmt_port}"),
+                "certificate": cert,
+                "privateKey": key,
+                "httpPort": http_port,
+                "tlsPort": tls_port,
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": false
+            }
+        });
+        if let Some((kid, hmac)) = &options.eab {
+            config["pebble"]["externalAccountBindingRequired"] = true.into();
+            config["pebble"]["externalAccountMACKeys"] = serde_json::json!({ kid: hmac });
+        }
+        let config_path = dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).expect("write pebble config");
+        let challtest = Command::new("pebble-challtestsrv")
+            .args(["-management", &format!("127.0.0.1:{challtest_mgmt}")])
+            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pebble-challtestsrv starts (apt-get install pebble)");
+        let mut command = Command::new("pebble");
+        command
+            .args(["-config", config_path.to_str().expect("utf8")])
+            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_AUTHZREUSE", "0")
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.path().join("pebble.log")).expect("log"),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("pebble.err")).expect("log"),
+            ));
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let pebble = command
+            .spawn()
+            .expect("pebble starts (apt-get install pebble)");
+        let p = Pebble {
+            dir,
+            pki,
+            pebble,
+            challtest,
+            port,
+            mgmt_port,
+            http_port,
+            tls_port,
+            challtest_mgmt,
+        };
+        for port in [port, mgmt_port, challtest_mgmt] {
+            wait_port(port);
+        }
+        p
+    }
+
+    pub fn directory(&self) -> String {
+        format!("https://127.0.0.1:{}/dir", self.port)
+    }
+
+    /// The root of Pebble's own HTTPS listener (what certctl's `ca_file` must trust).
+    pub fn tls_root(&self) -> PathBuf {
+        self.pki.root_path()
+    }
+
+    /// Pebble's issuing root, fetched from its management API.
+    pub fn issuer_root_pem(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--cacert"])
+            .arg(self.tls_root())
+            .arg(format!("https://127.0.0.1:{}/roots/0", self.mgmt_port))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("pem")
+    }
+
+    /// Sets a TXT record in challtestsrv's DNS (what a dns-01 hook would do at a real provider).
+    pub fn challtest_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.challtest_mgmt)
+    }
+
+    /// Pebble's log so far (for assertions and failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
+    }
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("port {port} did not open");
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for child in [&mut self.pebble, &mut self.challtest] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
