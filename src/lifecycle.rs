@@ -64,6 +64,7 @@ pub struct Report {
     #[serde(flatten)]
     pub decision: Decision,
     /// Present when something was attempted.
+    #[serde(flatten)]
     pub outcome: Option<Outcome>,
 }
 

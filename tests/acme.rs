@@ -158,3 +158,314 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
     let out = setup.run(&["accounts"]);
     assert!(stdout(&out).contains("registered"), "{}", stdout(&out));
 }
+
+fn orders_in(pebble: &Pebble) -> usize {
+    pebble.log().matches("Added order").count()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", stdout(out), stderr(out)))
+}
+
+#[test]
+fn http01_webroot_served_by_real_nginx_and_cleaned_up() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let webroot = tempfile::tempdir().expect("webroot");
+    let _nginx = Nginx::start_webroot(pebble.http_port, webroot.path());
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &format!(
+            "[[certificate]]\nname = \"site\"\ndomains = [\"site.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nwebroot = \"{}\"\n",
+            webroot.path().display()
+        ),
+    );
+    let out = setup.run(&["issue", "site"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log()
+    );
+    let challenge_dir = webroot.path().join(".well-known/acme-challenge");
+    let left: Vec<_> = std::fs::read_dir(&challenge_dir)
+        .expect("challenge dir")
+        .collect();
+    assert!(left.is_empty(), "challenge files are cleaned up: {left:?}");
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("site"));
+}
+
+#[test]
+fn tls_alpn01_standalone_with_rsa_key() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &format!(
+            "[[certificate]]\nname = \"alpn\"\ndomains = [\"alpn.example.test\"]\nkey_type = \"rsa2048\"\n[certificate.challenge]\ntype = \"tls-alpn-01\"\nlisten = \"127.0.0.1:{}\"\n",
+            pebble.tls_port
+        ),
+    );
+    let out = setup.run(&["issue", "alpn", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log()
+    );
+    let reports = json(&out);
+    assert_eq!(reports[0]["result"], "installed");
+    let doc = json(&setup.run(&["list", "-o", "json"]));
+    assert_eq!(doc["locations"][0]["certificate"]["key"], "RSA 2048");
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("alpn"));
+}
+
+/// A lego-style exec hook that publishes TXT records in challtestsrv and logs its calls.
+fn dns_hook(dir: &Path, pebble: &Pebble, kill_marker: Option<&Path>) -> PathBuf {
+    let hook = dir.join("dns-hook.sh");
+    let log = dir.join("dns-hook.log");
+    let kill = match kill_marker {
+        // Simulates a crash of certctl in the middle of an order, once.
+        Some(marker) => format!(
+            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; kill -9 $PPID; sleep 5; fi\n",
+            m = marker.display()
+        ),
+        None => String::new(),
+    };
+    let script = format!(
+        "#!/bin/sh\nset -e\necho \"$1 $2\" >> {log}\n{kill}case \"$1\" in\n  present) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {set} ;;\n  cleanup) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {clear} ;;\nesac\n",
+        log = log.display(),
+        set = pebble.challtest_url("set-txt"),
+        clear = pebble.challtest_url("clear-txt"),
+    );
+    std::fs::write(&hook, script).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    hook
+}
+
+fn dns01(name: &str, domains: &str, hook: &Path) -> String {
+    format!(
+        "[[certificate]]\nname = \"{name}\"\ndomains = [{domains}]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
+        hook.display()
+    )
+}
+
+#[test]
+fn dns01_exec_hook_issues_a_wildcard_and_cleans_up() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let hooks = tempfile::tempdir().expect("hooks");
+    let hook = dns_hook(hooks.path(), &pebble, None);
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &dns01(
+            "wild",
+            "\"wild.example.test\", \"*.wild.example.test\"",
+            &hook,
+        ),
+    );
+    let out = setup.run(&["issue", "wild"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log()
+    );
+    let log = std::fs::read_to_string(hooks.path().join("dns-hook.log")).expect("hook log");
+    assert_eq!(
+        log.matches("present _acme-challenge.wild.example.test.")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("cleanup _acme-challenge.wild.example.test.")
+            .count(),
+        2,
+        "{log}"
+    );
+    let doc = json(&setup.run(&["list", "-o", "json"]));
+    let sans = doc["locations"][0]["certificate"]["sans"].clone();
+    assert!(
+        sans.as_array()
+            .expect("sans")
+            .contains(&"*.wild.example.test".into()),
+        "{sans}"
+    );
+}
+
+#[test]
+fn eab_is_required_used_and_never_logged() {
+    let kid = "kid-1";
+    let hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start(PebbleOptions {
+        eab: Some((kid.into(), hmac.into())),
+        ..PebbleOptions::default()
+    });
+    // Without EAB the CA refuses, and says why.
+    let without = Setup::new(
+        &pebble,
+        "",
+        &http01("eab", "\"eab.example.test\"", &pebble, ""),
+    );
+    let out = without.run(&["issue", "eab"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("externalAccountRequired"),
+        "{}",
+        stdout(&out)
+    );
+
+    let keys = tempfile::tempdir().expect("keys");
+    let key_file = keys.path().join("eab.key");
+    std::fs::write(&key_file, hmac).expect("key");
+    let with = Setup::new(
+        &pebble,
+        &format!(
+            "eab_kid = \"{kid}\"\neab_hmac_key_file = \"{}\"",
+            key_file.display()
+        ),
+        &http01("eab", "\"eab.example.test\"", &pebble, ""),
+    );
+    let out = with.run(&["-vv", "issue", "eab"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let everything = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !everything.contains(hmac),
+        "the EAB key leaked into the output"
+    );
+    let accounts = with.run(&["accounts", "-o", "json"]);
+    assert!(!stdout(&accounts).contains(hmac));
+    assert_eq!(json(&accounts)[0]["eab"], true);
+}
+
+#[test]
+fn failed_validation_is_recorded_and_backs_off() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    // certctl listens on a port Pebble does not validate against: validation must fail.
+    let wrong = free_port();
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &format!(
+            "[[certificate]]\nname = \"bad\"\ndomains = [\"bad.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{wrong}\"\n",
+        ),
+    );
+    let out = setup.run(&["renew", "--all", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let reports = json(&out);
+    assert_eq!(reports[0]["result"], "failed");
+    assert_eq!(reports[0]["failures"], 1);
+    let error = reports[0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("validation failed") && error.contains("bad.example.test"),
+        "{error}"
+    );
+
+    // Recorded durably and visible in `list`.
+    let doc = json(&setup.run(&["list", "-o", "json"]));
+    assert_eq!(doc["renewal_failures"][0]["name"], "bad");
+    assert_eq!(doc["renewal_failures"][0]["failures"], 1);
+    let listed = setup.run(&["list"]);
+    assert!(
+        stderr(&listed).contains("renewal of bad is failing"),
+        "{}",
+        stderr(&listed)
+    );
+
+    // The next run backs off instead of hammering the CA.
+    let before = orders_in(&pebble);
+    let out = setup.run(&["renew", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("backing off after 1 failure"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(orders_in(&pebble), before, "no order while backing off");
+    // --force bypasses the backoff (and fails again, counted).
+    let out = setup.run(&["renew", "bad", "--force", "-o", "json"]);
+    assert_eq!(json(&out)[0]["failures"], 2);
+}
+
+#[test]
+fn a_crash_mid_order_resumes_the_same_order() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let hooks = tempfile::tempdir().expect("hooks");
+    let marker = hooks.path().join("killed-once");
+    let hook = dns_hook(hooks.path(), &pebble, Some(&marker));
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &dns01("crash", "\"crash.example.test\"", &hook),
+    );
+    let out = setup.run(&["issue", "crash"]);
+    assert_eq!(
+        out.status.code(),
+        None,
+        "certctl was killed by the hook: {}",
+        stderr(&out)
+    );
+    assert!(marker.exists());
+    assert_eq!(orders_in(&pebble), 1);
+    assert!(
+        !setup.current("crash").exists(),
+        "nothing is installed by a crashed run"
+    );
+
+    let out = setup.run(&["renew", "crash", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report = &json(&out)[0];
+    assert_eq!(report["decision"], "resume");
+    assert_eq!(report["resumed"], true);
+    assert_eq!(
+        orders_in(&pebble),
+        1,
+        "the interrupted order was resumed, not replaced"
+    );
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("crash"));
+}
+
+#[test]
+fn dry_run_and_unknown_names() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &http01("dry", "\"dry.example.test\"", &pebble, ""),
+    );
+    let out = setup.run(&["renew", "--all", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("first issuance -> would renew"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(orders_in(&pebble), 0);
+    let out = setup.run(&["renew", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("no [[certificate]] named \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -186,7 +186,14 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
             }
         }
     }
-    let status = order.inner.poll_ready(&POLL).await.map_err(fail)?;
+    let status = match order.inner.poll_ready(&POLL).await {
+        Ok(status) => status,
+        // The CA reports the failed challenge as the order's error.
+        Err(instant_acme::Error::Api(p)) => {
+            return Err(AcmeError::Validation(problem_doc(&p).to_string()));
+        }
+        Err(e) => return Err(fail(e)),
+    };
     match status {
         OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => Ok(()),
         OrderStatus::Invalid => Err(AcmeError::Validation(

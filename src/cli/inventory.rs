@@ -85,7 +85,26 @@ pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
     if !wanted_codes.is_empty() {
         views.retain(|v| v.findings.iter().any(|f| wanted_codes.contains(&f.code)));
     }
-    print_views(&views, args.output, now, &store_hint(&store))?;
+    let failing: Vec<_> = store
+        .all_managed()?
+        .into_iter()
+        .filter(|m| m.failures > 0)
+        .collect();
+    print_views(&views, &failing, args.output, now, &store_hint(&store))?;
+    if args.output == Format::Table {
+        for m in &failing {
+            eprintln!(
+                "renewal of {} is failing ({} attempt{}, last {}): {}",
+                m.name,
+                m.failures,
+                if m.failures == 1 { "" } else { "s" },
+                m.last_failure
+                    .map(|t| relative(t - now))
+                    .unwrap_or_default(),
+                m.last_error.as_deref().unwrap_or("unknown error")
+            );
+        }
+    }
     // The process exits next: freeing 100 000 records one by one would only delay that.
     std::mem::forget(views);
     Ok(Exit::Ok)
@@ -99,11 +118,17 @@ fn store_hint(store: &crate::store::Store) -> String {
 }
 
 /// Prints views in the chosen format (shared with `scan`).
-pub fn print_views(views: &[View], format: Format, now: i64, empty: &str) -> anyhow::Result<()> {
+pub fn print_views(
+    views: &[View],
+    failing: &[crate::model::ManagedState],
+    format: Format,
+    now: i64,
+    empty: &str,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
-        Format::Json => output::write_json(&mut out, views, now)?,
+        Format::Json => output::write_json(&mut out, views, failing, now)?,
         Format::Csv => output::write_csv(&mut out, views, now)?,
         Format::Table if views.is_empty() => eprintln!("{empty}"),
         Format::Table => output::write_table(&mut out, views, now, use_colour())?,
@@ -137,6 +162,10 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
     };
     let chain = store.chain(&record.id)?;
     let history = store.history(&record.id)?;
+    let managed = match &record.name {
+        Some(name) if config.certificate(name).is_some() => Some(store.managed(name)?),
+        _ => None,
+    };
     let view = View::of(record, &config.thresholds, now);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -147,11 +176,13 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
             location: output::JsonLocation<'a>,
             chain: &'a [crate::model::CertRecord],
             history: &'a [crate::model::HistoryEntry],
+            renewal: Option<&'a crate::model::ManagedState>,
         }
         let full = Full {
             location: output::json_location(&view, now),
             chain: &chain,
             history: &history,
+            renewal: managed.as_ref(),
         };
         serde_json::to_writer_pretty(&mut out, &full)?;
         writeln!(out)?;
@@ -178,6 +209,25 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
             "  tls:           {} {} via {} ({} ms handshake)",
             tls.version, tls.cipher, tls.peer, tls.handshake_ms
         )?;
+    }
+    if let Some(m) = &managed {
+        let last_ok = m
+            .last_success
+            .map(|t| format!("last renewed {}", relative(t - now)))
+            .unwrap_or_else(|| "never renewed by this store".into());
+        writeln!(out, "  renewal:       managed by certctl, {last_ok}")?;
+        if m.failures > 0 {
+            writeln!(
+                out,
+                "  renewal error: {} failure{} in a row: {}",
+                m.failures,
+                if m.failures == 1 { "" } else { "s" },
+                m.last_error.as_deref().unwrap_or("unknown")
+            )?;
+        }
+        if let Some(f) = &m.in_flight {
+            writeln!(out, "  in flight:     order {}", f.order_url)?;
+        }
     }
     if view.findings.is_empty() {
         writeln!(out, "  findings:      none")?;

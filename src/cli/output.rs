@@ -21,6 +21,27 @@ pub struct JsonDocument<'a> {
     pub schema: u32,
     pub generated_at: String,
     pub locations: Vec<JsonLocation<'a>>,
+    /// Managed certificates whose last issuance or renewal attempt failed.
+    pub renewal_failures: Vec<JsonRenewalFailure<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JsonRenewalFailure<'a> {
+    pub name: &'a str,
+    pub failures: u32,
+    pub last_failure: Option<String>,
+    pub error: Option<&'a str>,
+    pub problem: Option<&'a crate::model::CaProblem>,
+}
+
+pub fn json_renewal_failure(state: &crate::model::ManagedState) -> JsonRenewalFailure<'_> {
+    JsonRenewalFailure {
+        name: &state.name,
+        failures: state.failures,
+        last_failure: state.last_failure.map(rfc3339),
+        error: state.last_error.as_deref(),
+        problem: state.last_problem.as_ref(),
+    }
 }
 
 #[derive(Serialize)]
@@ -90,11 +111,17 @@ pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
     }
 }
 
-pub fn write_json(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std::io::Result<()> {
+pub fn write_json(
+    out: &mut impl Write,
+    views: &[View],
+    failures: &[crate::model::ManagedState],
+    now: UnixSeconds,
+) -> std::io::Result<()> {
     let doc = JsonDocument {
         schema: JSON_SCHEMA,
         generated_at: rfc3339(now),
         locations: views.iter().map(|v| json_location(v, now)).collect(),
+        renewal_failures: failures.iter().map(json_renewal_failure).collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

@@ -100,7 +100,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
     ))?;
     progress.finish_and_clear();
     let now = crate::clock::now();
-    print_views(&views, args.output, now, "no certificates found")?;
+    print_views(&views, &[], args.output, now, "no certificates found")?;
     if args.output == Format::Table {
         let count = |s: Status| views.iter().filter(|v| v.status == s).count();
         eprintln!(

@@ -287,8 +287,6 @@ pub struct NginxSite {
 
 impl Nginx {
     pub fn start(sites: &[NginxSite]) -> Nginx {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path().display().to_string();
         let mut servers = String::new();
         let mut ports = Vec::new();
         for site in sites {
@@ -307,6 +305,22 @@ impl Nginx {
                 site.extra
             ));
         }
+        Nginx::start_blocks(&servers, ports)
+    }
+
+    /// nginx serving `root` over plain HTTP on 127.0.0.1:`port` (a webroot for http-01).
+    pub fn start_webroot(port: u16, root: &Path) -> Nginx {
+        let servers = format!(
+            "  server {{\n    listen 127.0.0.1:{port};\n    root {};\n  }}\n",
+            root.display()
+        );
+        Nginx::start_blocks(&servers, vec![port])
+    }
+
+    /// nginx with the given `server` blocks, waiting until every port in `ports` listens.
+    pub fn start_blocks(servers: &str, ports: Vec<u16>) -> Nginx {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
         let conf = format!(
             "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{servers}}}\n"
         );
