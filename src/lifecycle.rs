@@ -195,7 +195,11 @@ async fn one(
         (None, Some(_)) if options.force => Decision::Forced,
         (None, Some((leaf, der))) => {
             if !options.dry_run {
-                refresh_ari(ctx, cert, &mut state, leaf, der, now).await;
+                let limit = ctx.config.acme_timeout;
+                let ari = refresh_ari(ctx, cert, &mut state, leaf, der, now);
+                if tokio::time::timeout(limit, ari).await.is_err() {
+                    tracing::warn!(cert = %cert.name, "ARI lookup timed out; using the lifetime rule");
+                }
             }
             let input = RenewInput {
                 not_before: leaf.not_before,
@@ -241,7 +245,23 @@ async fn one(
             outcome: None,
         });
     }
-    let outcome = match execute(ctx, cert, &mut state, current.as_ref()).await {
+    let limit = ctx.config.acme_timeout;
+    let attempt = tokio::time::timeout(limit, execute(ctx, cert, &mut state, current.as_ref()));
+    let result = match attempt.await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::Acme(AcmeError::Transport {
+            url: ctx
+                .config
+                .account(&cert.account)
+                .map(|a| a.directory_url.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "no result within {} (acme.timeout); the CA stopped answering",
+                humantime::format_duration(limit)
+            ),
+        })),
+    };
+    let outcome = match result {
         Ok(installed) => installed,
         Err(Failure::Store(e)) => return Err(e.into()),
         Err(Failure::Acme(e)) => {

@@ -60,7 +60,7 @@ pub async fn scan_and_record(
     files: Vec<FileTarget>,
     mut on_result: impl FnMut(&Scanned),
 ) -> Result<Vec<View>, ServiceError> {
-    let scanner = Scanner::new(&config.scan)?;
+    let scanner = Scanner::new(&config.scan, !endpoints.is_empty())?;
     let mut views = Vec::new();
     let mut store_error: Option<StoreError> = None;
     scanner

@@ -469,3 +469,55 @@ fn dry_run_and_unknown_names() {
         stderr(&out)
     );
 }
+
+/// A config whose CA is `directory` (no Pebble), with a short overall ACME timeout.
+fn unreachable_setup(directory: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(pki.root_path(), &ca).expect("ca");
+    let text = format!(
+        "[store]\npath = \"{}/state/store\"\n[acme]\ntimeout = \"2s\"\n[acme.accounts.down]\ndirectory = \"{directory}\"\nagree_tos = true\nca_file = \"{}\"\n[[certificate]]\nname = \"x\"\ndomains = [\"x.example.test\"]\n[certificate.challenge]\nlisten = \"127.0.0.1:{}\"\n",
+        dir.path().display(),
+        ca.display(),
+        free_port()
+    );
+    let config = write_config(dir.path(), &text);
+    (dir, config)
+}
+
+#[test]
+fn unreachable_and_silent_cas_fail_clearly_without_hanging() {
+    let closed = closed_port();
+    let silent = silent_server();
+    for (addr, expect) in [
+        (closed, "Connection refused"),
+        (silent, "stopped answering"),
+    ] {
+        let (dir, config) = unreachable_setup(&format!("https://{addr}/dir"));
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(["issue", "x", "--config", config.to_str().expect("utf8")])
+            .env_remove("CERTCTL_STORE")
+            .output()
+            .expect("run");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let text = stdout(&out);
+        assert!(text.contains("FAILED") && text.contains(expect), "{text}");
+        // The failure is recorded: the next run backs off.
+        let again = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(["renew", "--all", "--config", config.to_str().expect("utf8")])
+            .env_remove("CERTCTL_STORE")
+            .output()
+            .expect("run");
+        assert!(stdout(&again).contains("backing off"), "{}", stdout(&again));
+        drop(dir);
+    }
+}

@@ -15,6 +15,8 @@ use super::{KeyPath, parse_duration};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAcme {
+    /// Upper bound for one certificate's whole issuance (a CA that stops answering).
+    pub timeout: Option<String>,
     #[serde(default)]
     pub accounts: BTreeMap<String, RawAccount>,
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub accounts: Vec<acme::AccountConfig>,
     pub certificates: Vec<acme::ManagedCert>,
+    /// Upper bound for one certificate's issuance or renewal.
+    pub acme_timeout: Duration,
 }
 
 /// How endpoints are scanned.
@@ -77,6 +79,7 @@ impl Config {
             files: Vec::new(),
             accounts: Vec::new(),
             certificates: Vec::new(),
+            acme_timeout: Duration::from_secs(300),
         }
     }
 
@@ -395,6 +398,11 @@ impl Validator<'_> {
             .map(|p| resolve(base, &p))
             .unwrap_or_else(default_store_path);
         let state_dir = state_dir_of(&store_path);
+        let acme_timeout = self.duration(
+            root.clone().key("acme").key("timeout"),
+            raw.acme.timeout.as_deref(),
+            Duration::from_secs(300),
+        );
         let mut problems = Vec::new();
         let accounts = acme::validate_accounts(raw.acme.accounts, base, &mut problems);
         let certificates = acme::validate_certificates(
@@ -412,6 +420,7 @@ impl Validator<'_> {
             state_dir,
             accounts,
             certificates,
+            acme_timeout,
             store_path,
             scan: ScanSettings {
                 connect_timeout,

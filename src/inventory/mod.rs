@@ -32,19 +32,26 @@ pub struct Scanned {
 
 /// Scans endpoints and files with bounded concurrency.
 pub struct Scanner {
-    endpoints: Arc<EndpointScanner>,
+    /// Built only when there are endpoints: loading the system trust store costs tens of
+    /// milliseconds that a file-only scan (e.g. after an issuance) should not pay.
+    endpoints: Option<Arc<EndpointScanner>>,
     concurrency: usize,
 }
 
 impl Scanner {
-    pub fn new(settings: &ScanSettings) -> Result<Scanner, TrustError> {
-        let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
-        Ok(Scanner {
-            endpoints: Arc::new(EndpointScanner::new(
+    pub fn new(settings: &ScanSettings, with_endpoints: bool) -> Result<Scanner, TrustError> {
+        let endpoints = if with_endpoints {
+            let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
+            Some(Arc::new(EndpointScanner::new(
                 trust,
                 settings.connect_timeout,
                 settings.handshake_timeout,
-            )),
+            )))
+        } else {
+            None
+        };
+        Ok(Scanner {
+            endpoints,
             concurrency: settings.concurrency.max(1),
         })
     }
@@ -72,12 +79,15 @@ impl Scanner {
                 }
             }
         }
+        let Some(scanner) = &self.endpoints else {
+            return;
+        };
         let mut queue = endpoints.into_iter();
         let mut running = JoinSet::new();
         loop {
             while running.len() < self.concurrency {
                 let Some(target) = queue.next() else { break };
-                let scanner = Arc::clone(&self.endpoints);
+                let scanner = Arc::clone(scanner);
                 running.spawn(async move {
                     let observation = scanner.scan(&target).await;
                     Scanned {

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# ACME issuance benchmark (issue 3): single-domain issuance against one local Pebble
+# (PEBBLE_VA_NOSLEEP=1), whole process each time (start, config, store, fsync), for certctl,
+# Debian's certbot (standalone http-01) and Debian's lego (http-01), in the same run; then
+# `certctl renew --all` over 20 certificates.
+#
+# Usage: benches/acme.sh            (RUNS=5 CERTS=20)
+set -euo pipefail
+RUNS=${RUNS:-5}
+CERTS=${CERTS:-20}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash .ci/install-deps certbot lego >/dev/null
+cargo build --release --locked -q
+bin="$root/target/release/certctl"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Pebble's own HTTPS certificate, from a throwaway CA.
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj /CN=bench-ca 2>/dev/null
+openssl req "${ec[@]}" -keyout tls.key -out tls.csr -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >tls.ext
+openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile tls.ext \
+  -out tls.pem 2>/dev/null
+
+port=$(free_port); mgmt=$(free_port); http=$(free_port); tlsp=$(free_port); dns=$(free_port); ctl=$(free_port)
+cat >pebble.json <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$port", "managementListenAddress": "127.0.0.1:$mgmt",
+  "certificate": "$work/tls.pem", "privateKey": "$work/tls.key", "httpPort": $http, "tlsPort": $tlsp,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+pebble-challtestsrv -management "127.0.0.1:$ctl" -dns01 "127.0.0.1:$dns" -defaultIPv4 127.0.0.1 \
+  -defaultIPv6 "" -http01 "" -https01 "" -tlsalpn01 "" >/dev/null 2>&1 &
+pids+=($!)
+PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$dns" >pebble.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -s --cacert ca.pem "https://127.0.0.1:$port/dir" >/dev/null && break; sleep 0.1; done
+dir="https://127.0.0.1:$port/dir"
+
+# --- certctl -------------------------------------------------------------------------------------
+{
+  printf '[store]\npath = "%s/certctl/store"\n' "$work"
+  printf '[acme.accounts.pebble]\ndirectory = "%s"\nagree_tos = true\nca_file = "%s/ca.pem"\n' "$dir" "$work"
+  for ((i = 0; i < CERTS; i++)); do
+    printf '[[certificate]]\nname = "c%d"\ndomains = ["c%d.bench.test"]\n' "$i" "$i"
+    printf '[certificate.challenge]\ntype = "http-01"\nlisten = "127.0.0.1:%d"\n' "$http"
+  done
+} >certctl.toml
+"$bin" accounts -c certctl.toml >/dev/null
+t=()
+for ((r = 0; r < RUNS; r++)); do
+  t0=$(now); "$bin" issue c0 -c certctl.toml >/dev/null; t1=$(now)
+  t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+done
+certctl_s=$(printf '%s\n' "${t[@]}" | median)
+
+echo "certctl issue median: $certctl_s s"
+if [ -n "${ONLY_CERTCTL:-}" ]; then
+  t0=$(now); timeout 120 "$bin" renew --all --force --concurrency "${CONCURRENCY:-8}" -c certctl.toml; t1=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print "renew --all:", b - a, "s" }'
+  tail -5 pebble.log
+  exit 0
+fi
+
+# --- certbot (standalone http-01) --------------------------------------------------------------------
+t=()
+for ((r = 0; r < RUNS; r++)); do
+  t0=$(now)
+  REQUESTS_CA_BUNDLE="$work/ca.pem" certbot certonly --standalone --non-interactive --agree-tos \
+    --register-unsafely-without-email --server "$dir" --http-01-address 127.0.0.1 \
+    --http-01-port "$http" -d certbot.bench.test --force-renewal \
+    --config-dir "$work/certbot/config" --work-dir "$work/certbot/work" \
+    --logs-dir "$work/certbot/logs" >/dev/null 2>&1
+  t1=$(now)
+  t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+done
+certbot_s=$(printf '%s\n' "${t[@]}" | median)
+
+# --- lego (http-01) ------------------------------------------------------------------------------------
+t=()
+for ((r = 0; r < RUNS; r++)); do
+  t0=$(now)
+  LEGO_CA_CERTIFICATES="$work/ca.pem" lego --server "$dir" --email bench@example.test --accept-tos \
+    --http --http.port "127.0.0.1:$http" --domains lego.bench.test --path "$work/lego" run \
+    >/dev/null 2>&1
+  t1=$(now)
+  t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+done
+lego_s=$(printf '%s\n' "${t[@]}" | median)
+
+# --- certctl renew --all over CERTS certificates ------------------------------------------------------
+t0=$(now); timeout 300 "$bin" renew --all --force --concurrency "${CONCURRENCY:-8}" -c certctl.toml >renew.txt; t1=$(now)
+renew_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+installed=$(grep -c installed renew.txt || true)
+
+echo
+echo "ACME issuance benchmark ($(nproc) cores), one Pebble 2.4 with PEBBLE_VA_NOSLEEP=1, median of $RUNS"
+printf '  %-36s %6.2f s\n' "certctl issue" "$certctl_s"
+printf '  %-36s %6.2f s\n' "certbot certonly --standalone" "$certbot_s"
+printf '  %-36s %6.2f s\n' "lego run --http" "$lego_s"
+printf '  ratio certbot / certctl: %sx   lego / certctl: %sx\n' \
+  "$(ratio "$certbot_s" "$certctl_s")" "$(ratio "$lego_s" "$certctl_s")"
+printf '  certctl renew --all --force over %d certificates: %s s (%d installed)\n' "$CERTS" "$renew_s" "$installed"
