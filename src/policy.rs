@@ -14,12 +14,21 @@ use crate::model::{
 const DAY: i64 = 86_400;
 
 /// When to warn about expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Absolute thresholds only make sense for certificates that live much longer than them: a
+/// 30-day warning on a 6-day certificate would fire forever. So an absolute threshold applies
+/// only to certificates whose lifetime is more than twice as long. `lifetime_fraction`
+/// (`warn_at_lifetime_remaining`) adds a relative rule; whichever applicable rule fires first
+/// wins. A certificate no rule applies to is warned at a quarter of its lifetime left, and is
+/// critical at an eighth.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     /// Warn when fewer than this many seconds remain.
     pub warn_before: i64,
     /// Critical when fewer than this many seconds remain.
     pub critical_before: i64,
+    /// Warn when this fraction of the lifetime remains (`None`: absolute thresholds only).
+    pub lifetime_fraction: Option<f64>,
 }
 
 impl Default for Thresholds {
@@ -27,7 +36,32 @@ impl Default for Thresholds {
         Thresholds {
             warn_before: 30 * DAY,
             critical_before: 7 * DAY,
+            lifetime_fraction: None,
         }
+    }
+}
+
+impl Thresholds {
+    /// Seconds-before-expiry at which this certificate becomes a warning and a critical.
+    pub fn for_lifetime(&self, lifetime: i64) -> (i64, i64) {
+        let fraction = |f: f64| (lifetime as f64 * f) as i64;
+        let applies = |t: i64| lifetime <= 0 || t * 2 < lifetime;
+        let abs_warn = applies(self.warn_before).then_some(self.warn_before);
+        let abs_crit = applies(self.critical_before).then_some(self.critical_before);
+        let rel_warn = self.lifetime_fraction.map(fraction);
+        let rel_crit = self.lifetime_fraction.map(|f| fraction(f / 2.0));
+        let warn = match (abs_warn, rel_warn) {
+            (Some(a), Some(r)) => a.max(r),
+            (Some(a), None) => a,
+            (None, Some(r)) => r,
+            (None, None) => fraction(0.25),
+        };
+        // Critical: the absolute threshold where it applies, else half the warning fraction.
+        let critical = abs_crit
+            .or(rel_crit)
+            .unwrap_or_else(|| fraction(0.125))
+            .min(warn);
+        (warn, critical)
     }
 }
 
@@ -56,8 +90,9 @@ pub fn time_findings(cert: &CertRecord, thresholds: &Thresholds, now: UnixSecond
             ),
         )];
     }
-    if remaining <= thresholds.warn_before {
-        let severity = if remaining <= thresholds.critical_before {
+    let (warn_before, critical_before) = thresholds.for_lifetime(cert.lifetime());
+    if remaining <= warn_before {
+        let severity = if remaining <= critical_before {
             Severity::Critical
         } else {
             Severity::Warning
@@ -323,33 +358,31 @@ mod tests {
     fn expiry_table() {
         let t = Thresholds::default();
         let now = 1_000 * DAY;
+        // Long-lived certificates (issued 300 days ago): the absolute thresholds apply.
+        let old = now - 300 * DAY;
         let cases = [
-            (now - 10, now + 40 * DAY, vec![]),
+            (old, now + 40 * DAY, vec![]),
             (
-                now - 10,
+                old,
                 now + 30 * DAY,
                 vec![(FindingCode::Expiring, Severity::Warning)],
             ),
             (
-                now - 10,
+                old,
                 now + 8 * DAY,
                 vec![(FindingCode::Expiring, Severity::Warning)],
             ),
             (
-                now - 10,
+                old,
                 now + 7 * DAY,
                 vec![(FindingCode::Expiring, Severity::Critical)],
             ),
             (
-                now - 10,
+                old,
                 now + 1,
                 vec![(FindingCode::Expiring, Severity::Critical)],
             ),
-            (
-                now - 10,
-                now,
-                vec![(FindingCode::Expired, Severity::Critical)],
-            ),
+            (old, now, vec![(FindingCode::Expired, Severity::Critical)]),
             (
                 now + 5,
                 now + 90 * DAY,
@@ -363,6 +396,25 @@ mod tests {
                 "{nb} {na}"
             );
         }
+    }
+
+    #[test]
+    fn short_lived_certificates_use_the_lifetime_fraction() {
+        let t = Thresholds::default();
+        // 90 days and a year: the absolute thresholds.
+        assert_eq!(t.for_lifetime(90 * DAY), (30 * DAY, 7 * DAY));
+        assert_eq!(t.for_lifetime(365 * DAY), (30 * DAY, 7 * DAY));
+        // 47 days: 30d is more than half the lifetime, so a quarter (11.75d) warns; 7d is critical.
+        assert_eq!(t.for_lifetime(47 * DAY), (47 * DAY / 4, 7 * DAY));
+        // 6 days: warn at 1.5 days, critical at 0.75 days.
+        assert_eq!(t.for_lifetime(6 * DAY), (6 * DAY / 4, 6 * DAY / 8));
+        // With warn_at_lifetime_remaining = 0.5, whichever fires first.
+        let half = Thresholds {
+            lifetime_fraction: Some(0.5),
+            ..t
+        };
+        assert_eq!(half.for_lifetime(90 * DAY), (45 * DAY, 7 * DAY));
+        assert_eq!(half.for_lifetime(6 * DAY), (3 * DAY, 6 * DAY / 4));
     }
 
     #[test]

@@ -332,7 +332,7 @@ fn scans_are_recorded_and_listed_soonest_first() {
     );
     let store = dir.path().join("store");
     let late = pki.leaf(&["127.0.0.1"], -1, 80, SignedBy::Intermediate);
-    let soon = pki.leaf(&["127.0.0.1"], -1, 10, SignedBy::Intermediate);
+    let soon = pki.leaf(&["127.0.0.1"], -100, 10, SignedBy::Intermediate);
     let a = serve(&pki, &late, true, false);
     let b = serve(&pki, &soon, true, false);
     let cfg = config.to_str().expect("utf8");

@@ -6,6 +6,7 @@
 //! and line, so a user fixes the file in one pass.
 
 pub mod acme;
+pub mod alerts;
 mod locate;
 mod raw;
 
@@ -42,6 +43,8 @@ pub struct Config {
     pub certificates: Vec<acme::ManagedCert>,
     /// Upper bound for one certificate's issuance or renewal.
     pub acme_timeout: Duration,
+    pub alerts: alerts::AlertSettings,
+    pub webhooks: Vec<alerts::Webhook>,
 }
 
 /// How endpoints are scanned.
@@ -80,6 +83,8 @@ impl Config {
             accounts: Vec::new(),
             certificates: Vec::new(),
             acme_timeout: Duration::from_secs(300),
+            alerts: alerts::AlertSettings::default(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -349,14 +354,16 @@ impl Validator<'_> {
 
         let alerts_key = root.clone().key("alerts");
         let defaults = Thresholds::default();
+        let warn_text = raw.alerts.warn_before.clone();
+        let critical_text = raw.alerts.critical_before.clone();
         let warn = self.duration(
             alerts_key.clone().key("warn_before"),
-            raw.alerts.warn_before.as_deref(),
+            warn_text.as_deref(),
             Duration::from_secs(defaults.warn_before as u64),
         );
         let critical = self.duration(
             alerts_key.clone().key("critical_before"),
-            raw.alerts.critical_before.as_deref(),
+            critical_text.as_deref(),
             Duration::from_secs(defaults.critical_before as u64),
         );
         if critical > warn {
@@ -404,6 +411,8 @@ impl Validator<'_> {
             Duration::from_secs(300),
         );
         let mut problems = Vec::new();
+        let alert_settings = alerts::validate_alerts(raw.alerts, &mut problems);
+        let webhooks = alerts::validate_webhooks(raw.webhook, base, &mut problems);
         let accounts = acme::validate_accounts(raw.acme.accounts, base, &mut problems);
         let certificates = acme::validate_certificates(
             raw.certificate,
@@ -421,6 +430,8 @@ impl Validator<'_> {
             accounts,
             certificates,
             acme_timeout,
+            alerts: alert_settings.clone(),
+            webhooks,
             store_path,
             scan: ScanSettings {
                 connect_timeout,
@@ -431,6 +442,7 @@ impl Validator<'_> {
             thresholds: Thresholds {
                 warn_before: warn.as_secs() as i64,
                 critical_before: critical.as_secs() as i64,
+                lifetime_fraction: alert_settings.lifetime_fraction,
             },
             endpoints,
             files,

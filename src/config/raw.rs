@@ -14,7 +14,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub scan: RawScan,
     #[serde(default)]
-    pub alerts: RawAlerts,
+    pub alerts: super::alerts::RawAlerts,
     #[serde(default)]
     pub endpoint: Vec<RawEndpoint>,
     #[serde(default)]
@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub acme: super::acme::RawAcme,
     #[serde(default)]
     pub certificate: Vec<super::acme::RawCertificate>,
+    #[serde(default)]
+    pub webhook: Vec<super::alerts::RawWebhook>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,12 +40,6 @@ pub struct RawScan {
     pub concurrency: Option<i64>,
     #[serde(default)]
     pub ca_files: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct RawAlerts {
-    pub warn_before: Option<String>,
-    pub critical_before: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,324 @@
+//! `[alerts]` thresholds and noise control, and `[[webhook]]` receivers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::acme::{Problems, Secret};
+use super::{KeyPath, parse_duration};
+use crate::model::Severity;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAlerts {
+    pub warn_before: Option<String>,
+    pub critical_before: Option<String>,
+    pub thresholds: Option<Vec<String>>,
+    pub warn_at_lifetime_remaining: Option<f64>,
+    pub repeat_interval: Option<String>,
+    pub unreachable_after: Option<i64>,
+    pub retry_for: Option<String>,
+    pub concurrency: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawWebhook {
+    pub name: String,
+    pub url: String,
+    pub format: Option<String>,
+    pub secret_file: Option<String>,
+    pub secret_env: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub min_severity: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// Alerting policy (the pure engine's parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    /// Absolute thresholds (seconds before expiry), longest first.
+    pub thresholds: Vec<i64>,
+    /// Relative threshold: alert when this fraction of the lifetime is left.
+    pub lifetime_fraction: Option<f64>,
+    pub repeat_interval: i64,
+    pub unreachable_after: u32,
+    /// How long a delivery is retried before it is dead.
+    pub retry_for: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        const DAY: i64 = 86_400;
+        AlertSettings {
+            thresholds: vec![30 * DAY, 14 * DAY, 7 * DAY, DAY],
+            lifetime_fraction: None,
+            repeat_interval: DAY,
+            unreachable_after: 3,
+            retry_for: DAY,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Payload formats, one file each under `alerts/format/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Generic,
+    Slack,
+    DingTalk,
+    WeCom,
+    Feishu,
+}
+
+impl WebhookFormat {
+    pub fn parse(text: &str) -> Option<WebhookFormat> {
+        Some(match text {
+            "generic" => WebhookFormat::Generic,
+            "slack" => WebhookFormat::Slack,
+            "dingtalk" => WebhookFormat::DingTalk,
+            "wecom" => WebhookFormat::WeCom,
+            "feishu" => WebhookFormat::Feishu,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Generic => "generic",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::DingTalk => "dingtalk",
+            WebhookFormat::WeCom => "wecom",
+            WebhookFormat::Feishu => "feishu",
+        }
+    }
+}
+
+/// A receiver of alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub name: String,
+    /// May embed a token (Slack, DingTalk, WeCom, Feishu): never logged in full.
+    pub url: Secret,
+    pub format: WebhookFormat,
+    pub secret: Option<Secret>,
+    /// Event kinds to send; empty means all.
+    pub events: Vec<String>,
+    pub min_severity: Severity,
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// The URL with everything after the host hidden, safe for logs and `alerts list`.
+    pub fn redacted_url(&self) -> String {
+        let url = String::from_utf8_lossy(self.url.expose()).into_owned();
+        let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+        match url[after_scheme..].find('/') {
+            Some(slash) => format!("{}/…", &url[..after_scheme + slash]),
+            None => url,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        String::from_utf8_lossy(self.url.expose()).into_owned()
+    }
+
+    pub fn wants(&self, kind: &str, severity: Severity) -> bool {
+        severity >= self.min_severity
+            && (self.events.is_empty() || self.events.iter().any(|e| e == kind))
+    }
+}
+
+/// Every event kind a webhook may subscribe to.
+pub const EVENT_KINDS: &[&str] = &[
+    "expiring",
+    "expired",
+    "not_yet_valid",
+    "hostname_mismatch",
+    "untrusted",
+    "incomplete_chain",
+    "endpoint_unreachable",
+    "certificate_changed",
+    "renewal_succeeded",
+    "renewal_failed",
+    "deploy_failed",
+    "verification_failed",
+    "resolved",
+    "test",
+];
+
+pub fn validate_alerts(raw: RawAlerts, problems: &mut Problems) -> AlertSettings {
+    let key = KeyPath::default().key("alerts");
+    let mut out = AlertSettings::default();
+    if let Some(list) = raw.thresholds {
+        let mut parsed = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            match parse_duration(t) {
+                Ok(d) => parsed.push(d.as_secs() as i64),
+                Err(e) => problems.push((key.clone().key("thresholds").index(i), e)),
+            }
+        }
+        parsed.sort_unstable_by(|a, b| b.cmp(a));
+        parsed.dedup();
+        out.thresholds = parsed;
+    }
+    match raw.warn_at_lifetime_remaining {
+        Some(f) if f > 0.0 && f < 1.0 => out.lifetime_fraction = Some(f),
+        Some(f) => problems.push((
+            key.clone().key("warn_at_lifetime_remaining"),
+            format!("{f} is not a fraction between 0 and 1"),
+        )),
+        None => {}
+    }
+    let mut seconds = |name: &str, value: Option<&str>, default: i64| match value {
+        None => default,
+        Some(text) => match parse_duration(text) {
+            Ok(d) => d.as_secs() as i64,
+            Err(e) => {
+                problems.push((key.clone().key(name), e));
+                default
+            }
+        },
+    };
+    out.repeat_interval = seconds(
+        "repeat_interval",
+        raw.repeat_interval.as_deref(),
+        out.repeat_interval,
+    );
+    out.retry_for = seconds("retry_for", raw.retry_for.as_deref(), out.retry_for);
+    match raw.unreachable_after {
+        None => {}
+        Some(n) if (1..=1000).contains(&n) => out.unreachable_after = n as u32,
+        Some(n) => problems.push((
+            key.clone().key("unreachable_after"),
+            format!("must be between 1 and 1000, got {n}"),
+        )),
+    }
+    match raw.concurrency {
+        None => {}
+        Some(n) if (1..=1024).contains(&n) => out.concurrency = n as usize,
+        Some(n) => problems.push((
+            key.clone().key("concurrency"),
+            format!("must be between 1 and 1024, got {n}"),
+        )),
+    }
+    out
+}
+
+pub fn validate_webhooks(
+    raw: Vec<RawWebhook>,
+    base: &Path,
+    problems: &mut Problems,
+) -> Vec<Webhook> {
+    let mut out: Vec<Webhook> = Vec::new();
+    for (i, w) in raw.into_iter().enumerate() {
+        let key = KeyPath::default().key("webhook").index(i);
+        if out.iter().any(|o| o.name == w.name) {
+            problems.push((
+                key.clone().key("name"),
+                format!("\"{}\" is used twice", w.name),
+            ));
+        }
+        if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+            // Never echo the URL: it may carry a token.
+            problems.push((
+                key.clone().key("url"),
+                "must be an http:// or https:// URL".into(),
+            ));
+        }
+        let format = match w.format.as_deref() {
+            None => WebhookFormat::Generic,
+            Some(f) => WebhookFormat::parse(f).unwrap_or_else(|| {
+                problems.push((
+                    key.clone().key("format"),
+                    format!("\"{f}\": use generic, slack, dingtalk, wecom or feishu"),
+                ));
+                WebhookFormat::Generic
+            }),
+        };
+        let secret = match (&w.secret_file, &w.secret_env) {
+            (Some(_), Some(_)) => {
+                problems.push((
+                    key.clone().key("secret_env"),
+                    "set secret_file or secret_env, not both".into(),
+                ));
+                None
+            }
+            (Some(file), None) => {
+                let path = super::resolve(base, file);
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => Some(Secret::new(s.trim().as_bytes().to_vec())),
+                    Err(e) => {
+                        problems.push((
+                            key.clone().key("secret_file"),
+                            format!("cannot read {}: {e}", path.display()),
+                        ));
+                        None
+                    }
+                }
+            }
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(s) => Some(Secret::new(s.trim().as_bytes().to_vec())),
+                Err(_) => {
+                    problems.push((
+                        key.clone().key("secret_env"),
+                        format!("environment variable {var} is not set"),
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if format == WebhookFormat::Generic
+            && let Some(s) = &secret
+            && !s.expose().starts_with(b"whsec_")
+        {
+            problems.push((
+                key.clone().key("secret_file"),
+                "a Standard Webhooks secret starts with whsec_ (then base64)".into(),
+            ));
+        }
+        let events = w.events.unwrap_or_default();
+        for (e, kind) in events.iter().enumerate() {
+            if !EVENT_KINDS.contains(&kind.as_str()) {
+                problems.push((
+                    key.clone().key("events").index(e),
+                    format!(
+                        "unknown event \"{kind}\" (known: {})",
+                        EVENT_KINDS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let min_severity = match w.min_severity.as_deref() {
+            None | Some("info") => Severity::Info,
+            Some("warning") => Severity::Warning,
+            Some("critical") => Severity::Critical,
+            Some(other) => {
+                problems.push((
+                    key.clone().key("min_severity"),
+                    format!("\"{other}\": use info, warning or critical"),
+                ));
+                Severity::Info
+            }
+        };
+        let timeout = match w.timeout.as_deref() {
+            None => Duration::from_secs(15),
+            Some(t) => parse_duration(t).unwrap_or_else(|e| {
+                problems.push((key.clone().key("timeout"), e));
+                Duration::from_secs(15)
+            }),
+        };
+        out.push(Webhook {
+            name: w.name,
+            url: Secret::new(w.url.into_bytes()),
+            format,
+            secret,
+            events,
+            min_severity,
+            timeout,
+        });
+    }
+    out
+}
