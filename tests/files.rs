@@ -19,7 +19,7 @@ fn pem_bundle_der_and_directory_walk() {
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(certs.join("nested")).expect("mkdir");
     let a = pki.leaf(&["a.example.test"], -1, 100, SignedBy::Intermediate);
-    let b = pki.leaf(&["b.example.test"], -1, 20, SignedBy::Intermediate);
+    let b = pki.leaf(&["b.example.test"], -100, 20, SignedBy::Intermediate);
     let c = pki.leaf(&["c.example.test"], -1, 50, SignedBy::Intermediate);
     // A bundle of three certificates, with text between blocks as openssl writes it.
     let bundle = format!(
