@@ -5,6 +5,7 @@
 //! the surfaces ([`cli`]). [`service`] holds the operations every surface shares.
 
 pub mod acme;
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -114,6 +114,9 @@ fn renew_inner(
             |_| {},
         ))?;
     }
+    if !options.dry_run {
+        rt.block_on(super::alerts::pass_quietly(&config, &store));
+    }
     print_reports(&reports, format, options.dry_run)?;
     let failed = reports
         .iter()

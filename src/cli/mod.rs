@@ -2,6 +2,7 @@
 //! over the same [`crate::service`] functions that the daemon uses.
 
 mod acme;
+mod alerts;
 mod inventory;
 pub mod output;
 mod scan;
@@ -64,6 +65,8 @@ pub enum Command {
     Accounts(acme::AccountsArgs),
     /// Revoke the current certificate of a managed certificate.
     Revoke(acme::RevokeArgs),
+    /// Webhook alerts: test, list, retry, enable, deliver.
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Output formats shared by the listing commands.
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Renew(args) => acme::renew(&cli, args),
         Command::Accounts(args) => acme::accounts(&cli, args),
         Command::Revoke(args) => acme::revoke(&cli, args),
+        Command::Alerts(args) => alerts::run(&cli, args),
     }
 }
 

@@ -99,6 +99,9 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
         },
     ))?;
     progress.finish_and_clear();
+    if let Some(store) = &store {
+        rt.block_on(super::alerts::pass_quietly(&config, store));
+    }
     let now = crate::clock::now();
     print_views(&views, &[], args.output, now, "no certificates found")?;
     if args.output == Format::Table {

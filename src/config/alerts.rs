@@ -18,6 +18,8 @@ pub struct RawAlerts {
     pub repeat_interval: Option<String>,
     pub unreachable_after: Option<i64>,
     pub retry_for: Option<String>,
+    pub retry_initial: Option<String>,
+    pub retry_max: Option<String>,
     pub concurrency: Option<i64>,
 }
 
@@ -44,6 +46,9 @@ pub struct AlertSettings {
     pub unreachable_after: u32,
     /// How long a delivery is retried before it is dead.
     pub retry_for: i64,
+    /// First retry delay, doubled per attempt up to `retry_max`.
+    pub retry_initial: i64,
+    pub retry_max: i64,
     /// Deliveries in flight at once.
     pub concurrency: usize,
 }
@@ -57,6 +62,8 @@ impl Default for AlertSettings {
             repeat_interval: DAY,
             unreachable_after: 3,
             retry_for: DAY,
+            retry_initial: 30,
+            retry_max: 3600,
             concurrency: 16,
         }
     }
@@ -187,6 +194,12 @@ pub fn validate_alerts(raw: RawAlerts, problems: &mut Problems) -> AlertSettings
         out.repeat_interval,
     );
     out.retry_for = seconds("retry_for", raw.retry_for.as_deref(), out.retry_for);
+    out.retry_initial = seconds(
+        "retry_initial",
+        raw.retry_initial.as_deref(),
+        out.retry_initial,
+    );
+    out.retry_max = seconds("retry_max", raw.retry_max.as_deref(), out.retry_max);
     match raw.unreachable_after {
         None => {}
         Some(n) if (1..=1000).contains(&n) => out.unreachable_after = n as u32,

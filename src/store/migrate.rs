@@ -15,6 +15,8 @@ mod m0001_initial;
 mod m0002_split_chains;
 #[path = "../../migrations/0003_managed.rs"]
 mod m0003_managed;
+#[path = "../../migrations/0004_alerts.rs"]
+mod m0004_alerts;
 
 /// A migration's body: receives the database, returns a reason on failure.
 type Up = fn(&sled::Db) -> Result<(), String>;
@@ -24,10 +26,11 @@ const MIGRATIONS: &[(u32, &str, Up)] = &[
     (1, "initial", m0001_initial::up),
     (2, "split_chains", m0002_split_chains::up),
     (3, "managed", m0003_managed::up),
+    (4, "alerts", m0004_alerts::up),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 

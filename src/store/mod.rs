@@ -9,10 +9,13 @@
 //!   every change.
 //! - `events`: sequence number (big-endian) -> [`InventoryEvent`].
 //! - `managed` (schema 3): certificate name -> [`ManagedState`] (renewal progress).
+//! - `alerts`, `outbox`, `alert_meta` (schema 4): open alerts, the delivery queue, the event
+//!   cursor and disabled webhooks (see `alerts.rs`).
 //!
 //! The store only remembers what a fresh scan would rebuild, so a damaged store means a rescan,
 //! not an outage.
 
+mod alerts;
 mod codec;
 mod migrate;
 
@@ -23,6 +26,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::inventory::Fold;
 use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord, ManagedState};
+pub use alerts::AlertCommit;
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not be used.
@@ -95,6 +99,9 @@ pub struct Store {
     history: sled::Tree,
     events: sled::Tree,
     managed: sled::Tree,
+    alerts: sled::Tree,
+    outbox: sled::Tree,
+    alert_meta: sled::Tree,
 }
 
 impl Store {
@@ -131,6 +138,9 @@ impl Store {
             history: tree("history")?,
             events: tree("events")?,
             managed: tree("managed")?,
+            alerts: tree("alerts")?,
+            outbox: tree("outbox")?,
+            alert_meta: tree("alert_meta")?,
             db,
         })
     }

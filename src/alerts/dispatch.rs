@@ -1,0 +1,332 @@
+//! Delivering the outbox: at least once, with bounded concurrency and memory.
+//!
+//! 2xx is success. Redirects are not followed (hyper never follows them): a 3xx is a failure.
+//! 429 and 503 honour `Retry-After`. 410 disables the webhook (until `certctl alerts enable`)
+//! and kills its deliveries. Everything else is retried with exponential backoff and jitter
+//! until `retry_for` has passed since the event was queued; then the delivery is dead, visible
+//! in `certctl alerts list`, and `certctl alerts retry` re-queues it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::format;
+use crate::config::Config;
+use crate::config::alerts::Webhook;
+use crate::model::{AlertEvent, Delivery, DeliveryState, UnixSeconds};
+use crate::store::{Store, StoreError};
+
+/// Largest response body read from a receiver (the rest is dropped).
+const MAX_RESPONSE: usize = 64 * 1024;
+/// Deliveries loaded from the outbox per pass.
+const PAGE: usize = 1000;
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The result of one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    pub status: Option<u16>,
+    pub retry_after: Option<i64>,
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl SendResult {
+    pub fn ok(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Counts from a delivery pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// An HTTPS client trusting the system roots (receivers are ordinary HTTPS services).
+pub fn client() -> HttpClient {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("the ring provider supports the default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// Sends one rendered event to one webhook.
+pub async fn send(
+    client: &HttpClient,
+    hook: &Webhook,
+    event: &AlertEvent,
+    message_id: &str,
+    now: UnixSeconds,
+) -> SendResult {
+    let rendered = format::render(hook, event, message_id, now);
+    let started = Instant::now();
+    let mut builder = hyper::Request::post(&rendered.url)
+        .header("user-agent", concat!("certctl/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in &rendered.headers {
+        builder = builder.header(k, v);
+    }
+    let request = match builder.body(Full::new(Bytes::from(rendered.body))) {
+        Ok(r) => r,
+        Err(e) => {
+            return SendResult {
+                status: None,
+                retry_after: None,
+                error: Some(format!("invalid request for webhook {}: {e}", hook.name)),
+                elapsed: started.elapsed(),
+            };
+        }
+    };
+    let result = tokio::time::timeout(hook.timeout, async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        // Read (and bound) the body so the connection can be reused; its content is not used.
+        let _ = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await;
+        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+    })
+    .await;
+    let elapsed = started.elapsed();
+    match result {
+        Err(_) => SendResult {
+            status: None,
+            retry_after: None,
+            error: Some(format!(
+                "no answer within {}",
+                humantime::format_duration(hook.timeout)
+            )),
+            elapsed,
+        },
+        Ok(Err(e)) => SendResult {
+            status: None,
+            retry_after: None,
+            error: Some(error_chain(&e)),
+            elapsed,
+        },
+        Ok(Ok((status, retry_after))) => SendResult {
+            status: Some(status),
+            retry_after,
+            error: match status {
+                200..=299 => None,
+                300..=399 => Some(format!("HTTP {status}: redirects are not followed")),
+                _ => Some(format!("HTTP {status}")),
+            },
+            elapsed,
+        },
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// When to try again after `attempts` failures (pure): exponential from `initial`, capped at
+/// `max`, with up to 20% jitter (from `jitter_seed`), never before `retry_after`.
+pub fn next_attempt(
+    now: UnixSeconds,
+    attempts: u32,
+    initial: i64,
+    max: i64,
+    retry_after: Option<i64>,
+    jitter_seed: u64,
+) -> UnixSeconds {
+    let exp = initial.saturating_mul(1i64 << attempts.saturating_sub(1).min(20));
+    let base = exp.min(max).max(1);
+    let jitter = (jitter_seed % (base as u64 / 5 + 1)) as i64;
+    let backoff = now + base + jitter;
+    match retry_after {
+        Some(seconds) => backoff.max(now + seconds.max(0)),
+        None => backoff,
+    }
+}
+
+/// Delivers everything due now, page by page, `concurrency` at a time.
+pub async fn deliver_due(
+    config: &Config,
+    store: &Store,
+    client: &HttpClient,
+) -> Result<DispatchReport, StoreError> {
+    let mut report = DispatchReport::default();
+    let disabled: Vec<String> = store
+        .disabled_webhooks()?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let concurrency = config.alerts.concurrency.max(1);
+    loop {
+        let now = crate::clock::now();
+        let page = store.due_deliveries(now, PAGE)?;
+        if page.is_empty() {
+            break;
+        }
+        let mut delivered = Vec::new();
+        let mut updated = Vec::new();
+        let mut newly_disabled: Vec<(String, String)> = Vec::new();
+        let mut pending = page.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < concurrency {
+                let Some(delivery) = pending.next() else {
+                    break;
+                };
+                let hook = config
+                    .webhooks
+                    .iter()
+                    .find(|w| w.name == delivery.webhook)
+                    .cloned();
+                let gone = disabled.contains(&delivery.webhook)
+                    || newly_disabled.iter().any(|(n, _)| *n == delivery.webhook);
+                let client = client.clone();
+                running.spawn(async move {
+                    let result = match (&hook, gone) {
+                        (Some(hook), false) => Some(
+                            send(
+                                &client,
+                                hook,
+                                &delivery.event,
+                                &message_id(&delivery),
+                                crate::clock::now(),
+                            )
+                            .await,
+                        ),
+                        _ => None,
+                    };
+                    (delivery, hook.is_some(), result)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let Ok((mut delivery, configured, result)) = joined else {
+                continue;
+            };
+            let now = crate::clock::now();
+            delivery.attempts += 1;
+            match result {
+                Some(r) if r.ok() => {
+                    report.delivered += 1;
+                    delivered.push(delivery.id);
+                    continue;
+                }
+                Some(r) if r.status == Some(410) => {
+                    let reason = format!("HTTP 410 Gone at {}", crate::policy::rfc3339(now));
+                    tracing::error!(webhook = %delivery.webhook, "webhook answered 410 Gone: disabled until `certctl alerts enable {}`", delivery.webhook);
+                    newly_disabled.push((delivery.webhook.clone(), reason));
+                    delivery.state = DeliveryState::Dead;
+                    delivery.last_status = Some(410);
+                    delivery.last_error =
+                        Some("the receiver answered 410 Gone; webhook disabled".into());
+                }
+                Some(r) => {
+                    delivery.last_status = r.status;
+                    delivery.last_error = r.error.clone();
+                    let retry_after = match r.status {
+                        Some(429 | 503) => r.retry_after,
+                        _ => None,
+                    };
+                    let next = next_attempt(
+                        now,
+                        delivery.attempts,
+                        config.alerts.retry_initial,
+                        config.alerts.retry_max,
+                        retry_after,
+                        delivery.id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    );
+                    if next > delivery.created_at + config.alerts.retry_for {
+                        delivery.state = DeliveryState::Dead;
+                    } else {
+                        delivery.next_attempt_at = next;
+                    }
+                    tracing::warn!(
+                        webhook = %delivery.webhook,
+                        delivery = delivery.id,
+                        attempts = delivery.attempts,
+                        "delivery failed: {}",
+                        r.error.as_deref().unwrap_or("unknown")
+                    );
+                }
+                None => {
+                    delivery.state = DeliveryState::Dead;
+                    delivery.last_error = Some(if configured {
+                        "the webhook is disabled (HTTP 410); `certctl alerts enable` it".into()
+                    } else {
+                        "the webhook is no longer configured".into()
+                    });
+                }
+            }
+            if delivery.state == DeliveryState::Dead {
+                report.dead += 1;
+            } else {
+                report.retrying += 1;
+            }
+            updated.push(delivery);
+        }
+        for (name, reason) in &newly_disabled {
+            store.disable_webhook(name, reason)?;
+        }
+        // Every delivery of the page is now delivered, dead, or due strictly later, so the
+        // next page holds only deliveries not yet tried in this pass.
+        store.settle_deliveries(&delivered, &updated)?;
+    }
+    Ok(report)
+}
+
+/// The Standard Webhooks message id of a delivery: stable across its retries.
+pub fn message_id(delivery: &Delivery) -> String {
+    format!("msg_{}_{}", delivery.event.id, delivery.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let at = |n| next_attempt(1000, n, 30, 3600, None, 0);
+        assert_eq!(at(1), 1030);
+        assert_eq!(at(2), 1060);
+        assert_eq!(at(3), 1120);
+        assert_eq!(at(30), 1000 + 3600);
+        assert_eq!(next_attempt(1000, 1, 30, 3600, Some(120), 0), 1120);
+        assert_eq!(next_attempt(1000, 3, 30, 3600, Some(5), 0), 1120);
+        let jittered = next_attempt(1000, 1, 30, 3600, None, 7);
+        assert!((1030..=1036).contains(&jittered));
+    }
+}

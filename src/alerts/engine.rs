@@ -1,0 +1,601 @@
+//! The alert engine: pure. From the judged inventory, the renewal states, the new inventory
+//! events and the alerts already open, it decides what to open, remind, resolve and send.
+//!
+//! Noise control lives here:
+//! - one alert per (certificate, kind, threshold) crossing, however many locations serve the
+//!   certificate (the alert lists them);
+//! - a reminder every `repeat_interval` while the condition holds, with the same id;
+//! - `resolved` once the condition is gone (renewed, fixed, or the certificate replaced);
+//! - a deeper expiry threshold supersedes the shallower one silently (no "resolved" for a
+//!   warning that became worse);
+//! - `endpoint_unreachable` only after `unreachable_after` failed scans in a row;
+//! - `renewal_failed` is a condition (open while renewals keep failing), not one message per
+//!   failed attempt, so a CA outage is one alert.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::alerts::AlertSettings;
+use crate::model::{
+    AlertCert, AlertEvent, CertRecord, EventKind, FindingCode, InventoryEvent, ManagedState,
+    OpenAlert, Severity, UnixSeconds,
+};
+use crate::policy::{Thresholds, relative, rfc3339};
+use crate::service::View;
+
+/// Everything the engine looks at.
+pub struct Inputs<'a> {
+    pub views: &'a [View],
+    pub managed: &'a [ManagedState],
+    pub events: &'a [(u64, InventoryEvent)],
+    pub open: &'a [OpenAlert],
+    pub settings: &'a AlertSettings,
+    pub thresholds: &'a Thresholds,
+    pub now: UnixSeconds,
+}
+
+/// What to change and send.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    pub upsert: Vec<OpenAlert>,
+    pub remove: Vec<String>,
+    pub emit: Vec<AlertEvent>,
+    pub cursor: Option<u64>,
+}
+
+/// A condition that currently holds.
+struct Condition {
+    kind: &'static str,
+    severity: Severity,
+    threshold: Option<String>,
+    cert: Option<AlertCert>,
+    /// Certificate fingerprint, for superseding expiry alerts.
+    sha256: Option<String>,
+    locations: BTreeSet<String>,
+    summary: String,
+    detail: Option<String>,
+}
+
+pub fn evaluate(inputs: &Inputs<'_>) -> Plan {
+    let now = inputs.now;
+    let (conditions, unknown) = conditions(inputs);
+    let open: BTreeMap<&str, &OpenAlert> =
+        inputs.open.iter().map(|a| (a.key.as_str(), a)).collect();
+    let mut plan = Plan::default();
+
+    for (key, cond) in &conditions {
+        let locations: Vec<String> = cond.locations.iter().cloned().collect();
+        match open.get(key.as_str()) {
+            None => {
+                // A deeper expiry threshold (or expiry itself) supersedes the shallower alert.
+                if matches!(cond.kind, "expiring" | "expired") {
+                    for old in inputs.open.iter().filter(|o| {
+                        o.event.kind == "expiring"
+                            && o.key != *key
+                            && !conditions.contains_key(&o.key)
+                            && o.event.certificate.as_ref().map(|c| &c.sha256)
+                                == cond.sha256.as_ref()
+                    }) {
+                        plan.remove.push(old.key.clone());
+                    }
+                }
+                let event = event_for(key, cond, locations, now, false);
+                plan.emit.push(event.clone());
+                plan.upsert.push(OpenAlert {
+                    key: key.clone(),
+                    event,
+                    opened_at: now,
+                    last_sent_at: now,
+                });
+            }
+            Some(existing) => {
+                let due = now - existing.last_sent_at >= inputs.settings.repeat_interval;
+                let event = event_for(key, cond, locations, now, due);
+                if due {
+                    plan.emit.push(event.clone());
+                }
+                if due || event.locations != existing.event.locations {
+                    plan.upsert.push(OpenAlert {
+                        key: key.clone(),
+                        event,
+                        opened_at: existing.opened_at,
+                        last_sent_at: if due { now } else { existing.last_sent_at },
+                    });
+                }
+            }
+        }
+    }
+
+    for alert in inputs.open {
+        if conditions.contains_key(&alert.key) || plan.remove.contains(&alert.key) {
+            continue;
+        }
+        // Its locations could not be scanned this time: we do not know, so keep it open.
+        let sha = alert.event.certificate.as_ref().map(|c| c.sha256.as_str());
+        if sha.is_some_and(|s| unknown.contains(s)) {
+            continue;
+        }
+        plan.remove.push(alert.key.clone());
+        plan.emit.push(AlertEvent {
+            id: stable_id(&format!("{}|resolved|{}", alert.key, alert.opened_at)),
+            kind: "resolved".into(),
+            severity: alert.event.severity,
+            summary: format!("resolved: {}", alert.event.summary),
+            threshold: alert.event.threshold.clone(),
+            certificate: alert.event.certificate.clone(),
+            locations: alert.event.locations.clone(),
+            occurred_at: now,
+            reminder: false,
+            resolves: Some((alert.event.id.clone(), alert.event.kind.clone())),
+            detail: Some(format!("open since {}", rfc3339(alert.opened_at))),
+        });
+    }
+
+    for (seq, event) in inputs.events {
+        plan.cursor = Some(*seq);
+        if let Some(e) = instant_event(event, inputs.views) {
+            plan.emit.push(e);
+        }
+    }
+    plan
+}
+
+fn event_for(
+    key: &str,
+    cond: &Condition,
+    locations: Vec<String>,
+    now: UnixSeconds,
+    reminder: bool,
+) -> AlertEvent {
+    AlertEvent {
+        id: stable_id(key),
+        kind: cond.kind.to_string(),
+        severity: cond.severity,
+        summary: cond.summary.clone(),
+        threshold: cond.threshold.clone(),
+        certificate: cond.cert.clone(),
+        locations,
+        occurred_at: now,
+        reminder,
+        resolves: None,
+        detail: cond.detail.clone(),
+    }
+}
+
+/// Conditions by key, and the fingerprints whose state is unknown (their locations failed).
+fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<String>) {
+    let now = inputs.now;
+    let mut out: BTreeMap<String, Condition> = BTreeMap::new();
+    let mut unknown = BTreeSet::new();
+    let mut add = |key: String, make: &dyn Fn() -> Condition, location: String| {
+        out.entry(key)
+            .or_insert_with(make)
+            .locations
+            .insert(location);
+    };
+    for view in inputs.views {
+        let record = &view.record;
+        let target = match &record.name {
+            Some(name) => format!("{} ({name})", record.location.target()),
+            None => record.location.target(),
+        };
+        if record.location.is_endpoint()
+            && record.consecutive_failures >= inputs.settings.unreachable_after
+        {
+            let message = record
+                .findings
+                .first()
+                .or(view.findings.iter().find(|f| f.code.is_failure()))
+                .map(|f| f.message.clone());
+            let failures = record.consecutive_failures;
+            add(
+                format!("{}|endpoint_unreachable", record.id),
+                &|| Condition {
+                    kind: "endpoint_unreachable",
+                    severity: Severity::Critical,
+                    threshold: None,
+                    cert: None,
+                    sha256: None,
+                    locations: BTreeSet::new(),
+                    summary: format!("{target} is unreachable ({failures} scans in a row)"),
+                    detail: message.clone(),
+                },
+                target.clone(),
+            );
+        }
+        let Some(leaf) = &record.leaf else { continue };
+        if record.consecutive_failures > 0 {
+            unknown.insert(leaf.sha256.clone());
+        }
+        if let Some((kind, severity, threshold, summary)) =
+            expiry(leaf, inputs.settings, inputs.thresholds, now)
+        {
+            let key = match &threshold {
+                Some(t) => format!("{}|{kind}|{t}", leaf.sha256),
+                None => format!("{}|{kind}", leaf.sha256),
+            };
+            add(
+                key,
+                &|| Condition {
+                    kind,
+                    severity,
+                    threshold: threshold.clone(),
+                    cert: Some(alert_cert(leaf)),
+                    sha256: Some(leaf.sha256.clone()),
+                    locations: BTreeSet::new(),
+                    summary: summary.clone(),
+                    detail: None,
+                },
+                target.clone(),
+            );
+        }
+        for finding in &view.findings {
+            let kind = match finding.code {
+                FindingCode::HostnameMismatch => "hostname_mismatch",
+                FindingCode::Untrusted => "untrusted",
+                FindingCode::IncompleteChain => "incomplete_chain",
+                _ => continue,
+            };
+            add(
+                format!("{}|{kind}", leaf.sha256),
+                &|| Condition {
+                    kind,
+                    severity: finding.severity,
+                    threshold: None,
+                    cert: Some(alert_cert(leaf)),
+                    sha256: Some(leaf.sha256.clone()),
+                    locations: BTreeSet::new(),
+                    summary: format!("{}: {}", leaf.display_name(), finding.message),
+                    detail: None,
+                },
+                target.clone(),
+            );
+        }
+    }
+    for state in inputs.managed.iter().filter(|m| m.failures > 0) {
+        let severity = if state.failures >= 3 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        out.insert(
+            format!("managed:{}|renewal_failed", state.name),
+            Condition {
+                kind: "renewal_failed",
+                severity,
+                threshold: None,
+                cert: None,
+                sha256: None,
+                locations: BTreeSet::from([state.name.clone()]),
+                summary: format!(
+                    "renewal of {} is failing ({} attempt{})",
+                    state.name,
+                    state.failures,
+                    if state.failures == 1 { "" } else { "s" }
+                ),
+                detail: state.last_error.clone(),
+            },
+        );
+    }
+    (out, unknown)
+}
+
+/// The expiry condition of a certificate: kind, severity, crossed threshold, summary.
+fn expiry(
+    leaf: &CertRecord,
+    settings: &AlertSettings,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Option<(&'static str, Severity, Option<String>, String)> {
+    let name = leaf.display_name();
+    if now < leaf.not_before {
+        return Some((
+            "not_yet_valid",
+            Severity::Critical,
+            None,
+            format!("{name} is not valid until {}", rfc3339(leaf.not_before)),
+        ));
+    }
+    let remaining = leaf.remaining(now);
+    if remaining <= 0 {
+        return Some((
+            "expired",
+            Severity::Critical,
+            None,
+            format!(
+                "{name} expired {} ({})",
+                relative(remaining),
+                rfc3339(leaf.not_after)
+            ),
+        ));
+    }
+    let lifetime = leaf.lifetime();
+    // The crossed thresholds: absolute ones that apply to this lifetime, plus the relative one.
+    let mut crossed: Vec<(i64, String)> = settings
+        .thresholds
+        .iter()
+        .filter(|t| **t * 2 < lifetime && remaining <= **t)
+        .map(|t| (*t, label(*t)))
+        .collect();
+    let (warn, critical) = thresholds.for_lifetime(lifetime);
+    let relative_fraction = settings
+        .lifetime_fraction
+        .or_else(|| (!settings.thresholds.iter().any(|t| *t * 2 < lifetime)).then_some(0.25));
+    if let Some(f) = relative_fraction {
+        let t = (lifetime as f64 * f) as i64;
+        if remaining <= t {
+            crossed.push((t, format!("{}% of lifetime", (f * 100.0).round())));
+        }
+    }
+    let (_, threshold) = crossed.into_iter().min_by_key(|(t, _)| *t)?;
+    let severity = if remaining <= critical {
+        Severity::Critical
+    } else if remaining <= warn {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    Some((
+        "expiring",
+        severity,
+        Some(threshold),
+        format!(
+            "{name} expires {} ({})",
+            relative(remaining),
+            rfc3339(leaf.not_after)
+        ),
+    ))
+}
+
+fn label(seconds: i64) -> String {
+    const DAY: i64 = 86_400;
+    if seconds % DAY == 0 {
+        format!("{}d", seconds / DAY)
+    } else if seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// Events that happen once rather than hold: a certificate changed outside certctl, a renewal
+/// succeeded.
+fn instant_event(event: &InventoryEvent, views: &[View]) -> Option<AlertEvent> {
+    match &event.kind {
+        EventKind::CertificateChanged {
+            old_sha256,
+            new_sha256,
+            new_serial,
+        } => {
+            let view = views.iter().find(|v| v.record.id == event.location_id);
+            // Certificates certctl itself installs change by design: not news.
+            let managed = view.is_some_and(|v| {
+                v.record
+                    .labels
+                    .iter()
+                    .any(|(k, v)| k == "managed" && v == "acme")
+            });
+            if managed {
+                return None;
+            }
+            Some(AlertEvent {
+                id: stable_id(&format!(
+                    "{}|certificate_changed|{new_sha256}",
+                    event.location_id
+                )),
+                kind: "certificate_changed".into(),
+                severity: Severity::Info,
+                summary: format!("the certificate served at {} changed", event.target),
+                threshold: None,
+                certificate: view.and_then(|v| v.record.leaf.as_ref()).map(alert_cert),
+                locations: vec![event.target.clone()],
+                occurred_at: event.at,
+                reminder: false,
+                resolves: None,
+                detail: Some(format!(
+                    "was {}, now {} (serial {new_serial})",
+                    &old_sha256[..old_sha256.len().min(16)],
+                    &new_sha256[..new_sha256.len().min(16)]
+                )),
+            })
+        }
+        EventKind::RenewalSucceeded {
+            name,
+            serial,
+            not_after,
+        } => Some(AlertEvent {
+            id: stable_id(&format!("managed:{name}|renewal_succeeded|{serial}")),
+            kind: "renewal_succeeded".into(),
+            severity: Severity::Info,
+            summary: format!(
+                "{name} was renewed (serial {serial}, expires {})",
+                rfc3339(*not_after)
+            ),
+            threshold: None,
+            certificate: None,
+            locations: vec![name.clone()],
+            occurred_at: event.at,
+            reminder: false,
+            resolves: None,
+            detail: None,
+        }),
+        EventKind::FirstSeen { .. } | EventKind::RenewalFailed { .. } => None,
+    }
+}
+
+fn alert_cert(leaf: &CertRecord) -> AlertCert {
+    AlertCert {
+        subject: leaf.subject.clone(),
+        issuer: leaf.issuer.clone(),
+        serial: leaf.serial.clone(),
+        sha256: leaf.sha256.clone(),
+        sans: leaf.sans.clone(),
+        not_after: leaf.not_after,
+    }
+}
+
+/// 16 hex digits of SHA-256 over the condition key.
+pub fn stable_id(key: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    hex::encode(&digest.as_ref()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Location, LocationRecord};
+
+    const DAY: i64 = 86_400;
+
+    fn view(host: &str, sha: &str, not_after: i64) -> View {
+        let mut leaf = crate::model::tests::sample();
+        leaf.sha256 = sha.into();
+        leaf.not_before = not_after - 90 * DAY;
+        leaf.not_after = not_after;
+        let record = LocationRecord {
+            id: format!("id-{host}"),
+            location: Location::Endpoint {
+                host: host.into(),
+                port: 443,
+                server_name: None,
+            },
+            name: None,
+            labels: vec![],
+            first_seen: 0,
+            last_scanned: 0,
+            leaf_since: None,
+            leaf: Some(leaf),
+            tls: None,
+            findings: vec![],
+            consecutive_failures: 0,
+        };
+        View::of(record, &Thresholds::default(), 0)
+    }
+
+    struct Sim {
+        open: Vec<OpenAlert>,
+        sent: Vec<AlertEvent>,
+        settings: AlertSettings,
+    }
+
+    impl Sim {
+        fn new() -> Sim {
+            Sim {
+                open: vec![],
+                sent: vec![],
+                settings: AlertSettings::default(),
+            }
+        }
+
+        /// Runs the engine at `now` and applies its plan, as the store would.
+        fn step(&mut self, views: &[View], now: i64) -> Vec<AlertEvent> {
+            let plan = evaluate(&Inputs {
+                views,
+                managed: &[],
+                events: &[],
+                open: &self.open,
+                settings: &self.settings,
+                thresholds: &Thresholds::default(),
+                now,
+            });
+            self.open.retain(|o| !plan.remove.contains(&o.key));
+            for u in plan.upsert {
+                self.open.retain(|o| o.key != u.key);
+                self.open.push(u);
+            }
+            self.sent.extend(plan.emit.clone());
+            plan.emit
+        }
+    }
+
+    fn kinds(events: &[AlertEvent]) -> Vec<(String, Option<String>, bool)> {
+        events
+            .iter()
+            .map(|e| (e.kind.clone(), e.threshold.clone(), e.reminder))
+            .collect()
+    }
+
+    #[test]
+    fn one_alert_per_crossing_reminders_and_resolution_over_simulated_time() {
+        let mut sim = Sim::new();
+        let expiry = 100 * DAY;
+        let views = vec![view("a", "aa", expiry)];
+        // 40 days left: nothing.
+        assert!(sim.step(&views, expiry - 40 * DAY).is_empty());
+        // Crosses 30d: one alert.
+        let e = sim.step(&views, expiry - 29 * DAY);
+        assert_eq!(
+            kinds(&e),
+            vec![("expiring".into(), Some("30d".into()), false)]
+        );
+        // An hour later: nothing new.
+        assert!(sim.step(&views, expiry - 29 * DAY + 3600).is_empty());
+        // A day later: one reminder with the same id.
+        let r = sim.step(&views, expiry - 28 * DAY);
+        assert_eq!(
+            kinds(&r),
+            vec![("expiring".into(), Some("30d".into()), true)]
+        );
+        assert_eq!(r[0].id, e[0].id);
+        // Crosses 14d: a new alert, the 30d one retired silently.
+        let e14 = sim.step(&views, expiry - 13 * DAY);
+        assert_eq!(
+            kinds(&e14),
+            vec![("expiring".into(), Some("14d".into()), false)]
+        );
+        assert_eq!(sim.open.len(), 1);
+        // Renewed: the location serves a new certificate; the alert resolves once.
+        let renewed = vec![view("a", "bb", expiry + 60 * DAY)];
+        let res = sim.step(&renewed, expiry - 12 * DAY);
+        assert_eq!(
+            kinds(&res),
+            vec![("resolved".into(), Some("14d".into()), false)]
+        );
+        assert_eq!(
+            res[0].resolves.as_ref().map(|r| r.0.clone()),
+            Some(e14[0].id.clone())
+        );
+        assert!(sim.step(&renewed, expiry - 11 * DAY).is_empty());
+        assert!(sim.open.is_empty());
+    }
+
+    #[test]
+    fn many_locations_one_alert() {
+        let mut sim = Sim::new();
+        let views: Vec<View> = (0..200)
+            .map(|i| view(&format!("h{i}"), "same", 10 * DAY))
+            .collect();
+        let e = sim.step(&views, 0);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].locations.len(), 200);
+    }
+
+    #[test]
+    fn unreachable_only_after_n_failures_and_unknown_keeps_alerts_open() {
+        let mut sim = Sim::new();
+        let mut v = view("a", "aa", 10 * DAY);
+        let opened = sim.step(std::slice::from_ref(&v), 0);
+        assert_eq!(opened.len(), 1);
+        for failures in 1..=3u32 {
+            v.record.consecutive_failures = failures;
+            v.findings = vec![];
+            let e = sim.step(std::slice::from_ref(&v), 100 * failures as i64);
+            if failures < 3 {
+                assert!(e.is_empty(), "{failures}: {e:?}");
+            } else {
+                assert_eq!(
+                    kinds(&e),
+                    vec![("endpoint_unreachable".into(), None, false)]
+                );
+            }
+        }
+        // The expiring alert stayed open throughout.
+        assert!(sim.open.iter().any(|o| o.event.kind == "expiring"));
+    }
+
+    #[test]
+    fn ids_are_stable() {
+        assert_eq!(stable_id("x|expiring|7d"), stable_id("x|expiring|7d"));
+        assert_ne!(stable_id("x|expiring|7d"), stable_id("x|expiring|1d"));
+        assert_eq!(stable_id("x").len(), 16);
+    }
+}

@@ -1,0 +1,83 @@
+//! Alerts: the pure engine decides ([`engine`]), the store queues durably, the dispatcher
+//! delivers ([`dispatch`]) in one of the payload [`format`]s.
+
+pub mod dispatch;
+pub mod engine;
+pub mod format;
+
+use crate::config::Config;
+use crate::model::{AlertEvent, Severity, UnixSeconds};
+use crate::store::{AlertCommit, Store, StoreError};
+
+/// What one evaluation did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluation {
+    pub events: usize,
+    pub queued: usize,
+}
+
+/// Judges the inventory against the open alerts and queues what must be sent, atomically.
+pub fn evaluate(
+    config: &Config,
+    store: &Store,
+    now: UnixSeconds,
+) -> Result<Evaluation, StoreError> {
+    let views = crate::service::inventory(store, &config.thresholds, now)?;
+    let managed = store.all_managed()?;
+    let events = store.events_since(store.event_cursor()?)?;
+    let open = store.open_alerts()?;
+    let plan = engine::evaluate(&engine::Inputs {
+        views: &views,
+        managed: &managed,
+        events: &events,
+        open: &open,
+        settings: &config.alerts,
+        thresholds: &config.thresholds,
+        now,
+    });
+    let deliveries = fan_out(config, &plan.emit);
+    let result = Evaluation {
+        events: plan.emit.len(),
+        queued: deliveries.len(),
+    };
+    store.commit_alerts(
+        &AlertCommit {
+            upsert: plan.upsert,
+            remove: plan.remove,
+            deliveries,
+            cursor: plan.cursor,
+        },
+        now,
+    )?;
+    Ok(result)
+}
+
+/// One delivery per (event, interested webhook).
+fn fan_out(config: &Config, events: &[AlertEvent]) -> Vec<(String, AlertEvent)> {
+    let mut out = Vec::new();
+    for event in events {
+        for hook in &config.webhooks {
+            if hook.wants(&event.kind, event.severity) {
+                out.push((hook.name.clone(), event.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The event `certctl alerts test` sends.
+pub fn test_event(now: UnixSeconds) -> AlertEvent {
+    AlertEvent {
+        id: engine::stable_id(&format!("test|{now}")),
+        kind: "test".into(),
+        severity: Severity::Info,
+        summary: "certctl test alert: this webhook is reachable".into(),
+        threshold: None,
+        certificate: None,
+        locations: Vec::new(),
+        occurred_at: now,
+        reminder: false,
+        resolves: None,
+        detail: None,
+    }
+}

@@ -1,0 +1,234 @@
+//! `certctl alerts test|list|retry|enable|deliver`, and the alert pass run after scans and
+//! renewals.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+
+use super::{Cli, Exit, Format};
+use crate::config::Config;
+use crate::model::DeliveryState;
+use crate::policy::{relative, rfc3339};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test event to a webhook and report the HTTP result.
+    Test { webhook: String },
+    /// Open alerts, and pending, retrying and dead deliveries.
+    List {
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Re-queue a dead delivery.
+    Retry { delivery: u64 },
+    /// Re-enable a webhook disabled after an HTTP 410.
+    Enable { webhook: String },
+    /// Evaluate the inventory and deliver what is due now (for cron, without the daemon).
+    Deliver,
+}
+
+pub fn run(cli: &Cli, args: &AlertsArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    match &args.command {
+        AlertsCommand::Test { webhook } => test(&config, webhook),
+        AlertsCommand::List { output } => list(&config, &cli.open_store(&config)?, *output),
+        AlertsCommand::Retry { delivery } => retry(&cli.open_store(&config)?, *delivery),
+        AlertsCommand::Enable { webhook } => {
+            let store = cli.open_store(&config)?;
+            if store.enable_webhook(webhook)? {
+                println!("webhook {webhook} enabled again");
+            } else {
+                println!("webhook {webhook} was not disabled");
+            }
+            Ok(Exit::Ok)
+        }
+        AlertsCommand::Deliver => {
+            let store = cli.open_store(&config)?;
+            let rt = super::scan::runtime()?;
+            let report = rt.block_on(pass(&config, &store))?;
+            println!(
+                "{} event(s) queued; delivered {}, retrying {}, dead {}",
+                report.0.queued, report.1.delivered, report.1.retrying, report.1.dead
+            );
+            Ok(if report.1.dead > 0 {
+                Exit::Critical
+            } else {
+                Exit::Ok
+            })
+        }
+    }
+}
+
+/// Evaluates alerts and delivers what is due. Used after scans and renewals.
+pub async fn pass(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<(
+    crate::alerts::Evaluation,
+    crate::alerts::dispatch::DispatchReport,
+)> {
+    let evaluation = crate::alerts::evaluate(config, store, crate::clock::now())?;
+    let report = if config.webhooks.is_empty() {
+        Default::default()
+    } else {
+        let client = crate::alerts::dispatch::client();
+        crate::alerts::dispatch::deliver_due(config, store, &client).await?
+    };
+    Ok((evaluation, report))
+}
+
+/// Runs [`pass`] and reports problems as warnings: a webhook outage must not fail a scan.
+pub async fn pass_quietly(config: &Config, store: &Store) {
+    match pass(config, store).await {
+        Ok((_, report)) if report.retrying + report.dead > 0 => eprintln!(
+            "warning: {} alert deliver{} failed; they are queued (see `certctl alerts list`)",
+            report.retrying + report.dead,
+            if report.retrying + report.dead == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: alerting failed: {e:#}"),
+    }
+}
+
+fn test(config: &Config, name: &str) -> anyhow::Result<Exit> {
+    let hook = config
+        .webhooks
+        .iter()
+        .find(|w| w.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no [[webhook]] named \"{name}\""))?;
+    let rt = super::scan::runtime()?;
+    let now = crate::clock::now();
+    let event = crate::alerts::test_event(now);
+    let result = rt.block_on(async {
+        let client = crate::alerts::dispatch::client();
+        crate::alerts::dispatch::send(&client, hook, &event, &format!("msg_test_{now}"), now).await
+    });
+    let target = format!(
+        "{} ({}, {})",
+        hook.name,
+        hook.format.as_str(),
+        hook.redacted_url()
+    );
+    match (&result.status, &result.error) {
+        (Some(status), None) => {
+            println!(
+                "{target}: HTTP {status} in {} ms",
+                result.elapsed.as_millis()
+            );
+            Ok(Exit::Ok)
+        }
+        (_, Some(error)) => {
+            println!(
+                "{target}: FAILED after {} ms: {error}",
+                result.elapsed.as_millis()
+            );
+            Ok(Exit::Critical)
+        }
+        (None, None) => Ok(Exit::Critical),
+    }
+}
+
+fn list(config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> {
+    let open = store.open_alerts()?;
+    let (deliveries, total) = store.deliveries(500)?;
+    let disabled = store.disabled_webhooks()?;
+    let now = crate::clock::now();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if format != Format::Table {
+        let doc = serde_json::json!({
+            "open": open.iter().map(|a| serde_json::json!({
+                "id": a.event.id,
+                "kind": a.event.kind,
+                "severity": a.event.severity,
+                "threshold": a.event.threshold,
+                "summary": a.event.summary,
+                "locations": a.event.locations,
+                "opened_at": rfc3339(a.opened_at),
+                "last_sent_at": rfc3339(a.last_sent_at),
+            })).collect::<Vec<_>>(),
+            "deliveries": deliveries.iter().map(|d| serde_json::json!({
+                "id": d.id,
+                "webhook": d.webhook,
+                "event_id": d.event.id,
+                "kind": d.event.kind,
+                "state": match d.state { DeliveryState::Pending if d.attempts == 0 => "pending", DeliveryState::Pending => "retrying", DeliveryState::Dead => "dead" },
+                "attempts": d.attempts,
+                "next_attempt_at": rfc3339(d.next_attempt_at),
+                "last_status": d.last_status,
+                "last_error": d.last_error,
+            })).collect::<Vec<_>>(),
+            "queued": total,
+            "disabled_webhooks": disabled.iter().map(|(n, r)| serde_json::json!({"name": n, "reason": r})).collect::<Vec<_>>(),
+            "webhooks": config.webhooks.iter().map(|w| serde_json::json!({"name": w.name, "format": w.format.as_str(), "url": w.redacted_url()})).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        return Ok(Exit::Ok);
+    }
+    writeln!(out, "open alerts: {}", open.len())?;
+    for a in &open {
+        writeln!(
+            out,
+            "  {:<8} {:<20} {}  (since {})",
+            a.event.severity,
+            a.event.kind,
+            a.event.summary,
+            relative(a.opened_at - now)
+        )?;
+    }
+    writeln!(out, "deliveries queued: {total}")?;
+    for d in &deliveries {
+        let state = match d.state {
+            DeliveryState::Pending if d.attempts == 0 => "pending".to_string(),
+            DeliveryState::Pending => {
+                format!("retrying (next {})", relative(d.next_attempt_at - now))
+            }
+            DeliveryState::Dead => "dead".to_string(),
+        };
+        writeln!(
+            out,
+            "  #{:<6} {:<12} {:<20} {state}, {} attempt(s){}",
+            d.id,
+            d.webhook,
+            d.event.kind,
+            d.attempts,
+            d.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    for (name, reason) in &disabled {
+        writeln!(out, "webhook {name} is disabled: {reason}")?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn retry(store: &Store, id: u64) -> anyhow::Result<Exit> {
+    let Some(mut d) = store.delivery(id)? else {
+        anyhow::bail!("no delivery #{id} (see `certctl alerts list`)");
+    };
+    if d.state != DeliveryState::Dead {
+        anyhow::bail!("delivery #{id} is not dead; it will be retried on its own");
+    }
+    let now = crate::clock::now();
+    d.state = DeliveryState::Pending;
+    d.attempts = 0;
+    d.created_at = now;
+    d.next_attempt_at = now;
+    store.settle_deliveries(&[], &[d])?;
+    println!("delivery #{id} re-queued; it is sent by the daemon or `certctl alerts deliver`");
+    Ok(Exit::Ok)
+}
