@@ -130,11 +130,35 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Plan {
         });
     }
 
+    // One-off events. Changes to the same new certificate are one event listing every
+    // location, like conditions: 200 servers picking up a new certificate is one message.
+    let mut changed: BTreeMap<String, AlertEvent> = BTreeMap::new();
     for (seq, event) in inputs.events {
         plan.cursor = Some(*seq);
-        if let Some(e) = instant_event(event, inputs.views) {
-            plan.emit.push(e);
+        let Some(e) = instant_event(event, inputs.views) else {
+            continue;
+        };
+        match &event.kind {
+            EventKind::CertificateChanged { new_sha256, .. } => {
+                changed
+                    .entry(new_sha256.clone())
+                    .and_modify(|g| g.locations.extend(e.locations.iter().cloned()))
+                    .or_insert_with(|| AlertEvent {
+                        id: stable_id(&format!("{new_sha256}|certificate_changed")),
+                        ..e
+                    });
+            }
+            _ => plan.emit.push(e),
         }
+    }
+    for (_, mut e) in changed {
+        if e.locations.len() > 1 {
+            e.summary = format!(
+                "the certificate served at {} locations changed",
+                e.locations.len()
+            );
+        }
+        plan.emit.push(e);
     }
     plan
 }
