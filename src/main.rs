@@ -34,7 +34,19 @@ fn main() -> ExitCode {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)
         .init();
-    match cli::run(cli) {
+    // Unlocked handles: they lock per write, so log lines from worker threads never wait on
+    // a lock held here for the whole command.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let tty = std::io::IsTerminal::is_terminal(&out);
+    let mut session = cli::Session {
+        out: &mut out,
+        err: &mut err,
+        tty,
+        daemon: None,
+    };
+    let result = cli::run(&cli, &mut session);
+    match result {
         Ok(exit) => ExitCode::from(exit as u8),
         // A closed pipe (`certctl list | head`) is the reader's choice, not an error.
         Err(e)

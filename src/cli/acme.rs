@@ -1,12 +1,11 @@
 //! `certctl issue`, `renew`, `accounts` and `revoke`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{Cli, Exit, Format};
+use super::{Cli, Exit, Format, Session};
 use crate::lifecycle::{self, Decision, Outcome, RenewOptions, Report};
 use crate::policy::{relative, rfc3339};
 
@@ -54,9 +53,10 @@ pub struct RevokeArgs {
     pub reason: Option<String>,
 }
 
-pub fn issue(cli: &Cli, args: &IssueArgs) -> anyhow::Result<Exit> {
+pub fn issue(cli: &Cli, s: &mut Session<'_>, args: &IssueArgs) -> anyhow::Result<Exit> {
     renew_inner(
         cli,
+        s,
         std::slice::from_ref(&args.name),
         RenewOptions {
             force: true,
@@ -67,12 +67,13 @@ pub fn issue(cli: &Cli, args: &IssueArgs) -> anyhow::Result<Exit> {
     )
 }
 
-pub fn renew(cli: &Cli, args: &RenewArgs) -> anyhow::Result<Exit> {
+pub fn renew(cli: &Cli, s: &mut Session<'_>, args: &RenewArgs) -> anyhow::Result<Exit> {
     if args.names.is_empty() && !args.all {
         anyhow::bail!("name the certificates to renew, or use --all");
     }
     renew_inner(
         cli,
+        s,
         &args.names,
         RenewOptions {
             force: args.force,
@@ -85,15 +86,16 @@ pub fn renew(cli: &Cli, args: &RenewArgs) -> anyhow::Result<Exit> {
 
 fn renew_inner(
     cli: &Cli,
+    s: &mut Session<'_>,
     names: &[String],
     options: RenewOptions,
     format: Format,
 ) -> anyhow::Result<Exit> {
-    let config = Arc::new(cli.load_config()?);
+    let config = Arc::new(cli.load_config(s)?);
     if config.certificates.is_empty() {
         anyhow::bail!("the config has no [[certificate]] entries to issue or renew");
     }
-    let store = cli.open_store(&config)?;
+    let store = cli.open_store(s, &config)?;
     let rt = super::scan::runtime()?;
     let reports = rt.block_on(lifecycle::run(
         Arc::clone(&config),
@@ -114,21 +116,27 @@ fn renew_inner(
             |_| {},
         ))?;
     }
-    if !options.dry_run {
-        rt.block_on(super::alerts::pass_quietly(&config, &store));
+    if !options.dry_run
+        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store))
+    {
+        writeln!(s.err, "{warning}")?;
     }
-    print_reports(&reports, format, options.dry_run)?;
+    print_reports(s, &reports, format, options.dry_run)?;
     let failed = reports
         .iter()
         .any(|r| matches!(r.outcome, Some(Outcome::Failed { .. })));
     Ok(if failed { Exit::Critical } else { Exit::Ok })
 }
 
-fn print_reports(reports: &[Report], format: Format, dry_run: bool) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+fn print_reports(
+    s: &mut Session<'_>,
+    reports: &[Report],
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let out = &mut *s.out;
     if format != Format::Table {
-        serde_json::to_writer_pretty(&mut out, reports)?;
+        serde_json::to_writer_pretty(&mut *out, reports)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -175,23 +183,22 @@ fn print_reports(reports: &[Report], format: Format, dry_run: bool) -> anyhow::R
     Ok(())
 }
 
-pub fn accounts(cli: &Cli, args: &AccountsArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
+pub fn accounts(cli: &Cli, s: &mut Session<'_>, args: &AccountsArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
     let dir = config.state_dir.join("accounts");
     let infos: Vec<_> = config
         .accounts
         .iter()
         .map(|a| crate::acme::account::info(a, &dir))
         .collect();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let out = &mut *s.out;
     if args.output != Format::Table {
-        serde_json::to_writer_pretty(&mut out, &infos)?;
+        serde_json::to_writer_pretty(&mut *out, &infos)?;
         writeln!(out)?;
         return Ok(Exit::Ok);
     }
     if infos.is_empty() {
-        eprintln!("no [acme.accounts.NAME] in the config");
+        writeln!(s.err, "no [acme.accounts.NAME] in the config")?;
     }
     for a in &infos {
         writeln!(
@@ -209,8 +216,8 @@ pub fn accounts(cli: &Cli, args: &AccountsArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn revoke(cli: &Cli, args: &RevokeArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
+pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
     let cert = config
         .certificate(&args.name)
         .with_context(|| format!("no [[certificate]] named \"{}\"", args.name))?;
@@ -234,9 +241,10 @@ pub fn revoke(cli: &Cli, args: &RevokeArgs) -> anyhow::Result<Exit> {
                 .await?;
         crate::acme::order::revoke(&account, &der, reason).await
     })?;
-    println!(
+    writeln!(
+        s.out,
         "revoked {} serial {}; run `certctl renew {} --force` to replace it",
         cert.name, leaf.serial, cert.name
-    );
+    )?;
     Ok(Exit::Ok)
 }

@@ -1,11 +1,9 @@
 //! `certctl alerts test|list|retry|enable|deliver`, and the alert pass run after scans and
 //! renewals.
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 
-use super::{Cli, Exit, Format};
+use super::{Cli, Exit, Format, Session};
 use crate::config::Config;
 use crate::model::DeliveryState;
 use crate::policy::{relative, rfc3339};
@@ -34,29 +32,36 @@ pub enum AlertsCommand {
     Deliver,
 }
 
-pub fn run(cli: &Cli, args: &AlertsArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
+pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
     match &args.command {
-        AlertsCommand::Test { webhook } => test(&config, webhook),
-        AlertsCommand::List { output } => list(&config, &cli.open_store(&config)?, *output),
-        AlertsCommand::Retry { delivery } => retry(&cli.open_store(&config)?, *delivery),
+        AlertsCommand::Test { webhook } => test(s, &config, webhook),
+        AlertsCommand::List { output } => {
+            let store = cli.open_store(s, &config)?;
+            list(s, &config, &store, *output)
+        }
+        AlertsCommand::Retry { delivery } => {
+            let store = cli.open_store(s, &config)?;
+            retry(s, &store, *delivery)
+        }
         AlertsCommand::Enable { webhook } => {
-            let store = cli.open_store(&config)?;
+            let store = cli.open_store(s, &config)?;
             if store.enable_webhook(webhook)? {
-                println!("webhook {webhook} enabled again");
+                writeln!(s.out, "webhook {webhook} enabled again")?;
             } else {
-                println!("webhook {webhook} was not disabled");
+                writeln!(s.out, "webhook {webhook} was not disabled")?;
             }
             Ok(Exit::Ok)
         }
         AlertsCommand::Deliver => {
-            let store = cli.open_store(&config)?;
+            let store = cli.open_store(s, &config)?;
             let rt = super::scan::runtime()?;
             let report = rt.block_on(pass(&config, &store))?;
-            println!(
+            writeln!(
+                s.out,
                 "{} event(s) queued; delivered {}, retrying {}, dead {}",
                 report.0.queued, report.1.delivered, report.1.retrying, report.1.dead
-            );
+            )?;
             Ok(if report.1.dead > 0 {
                 Exit::Critical
             } else {
@@ -84,10 +89,11 @@ pub async fn pass(
     Ok((evaluation, report))
 }
 
-/// Runs [`pass`] and reports problems as warnings: a webhook outage must not fail a scan.
-pub async fn pass_quietly(config: &Config, store: &Store) {
+/// Runs [`pass`]; problems come back as a warning line, since a webhook outage must not fail
+/// a scan.
+pub async fn pass_quietly(config: &Config, store: &Store) -> Option<String> {
     match pass(config, store).await {
-        Ok((_, report)) if report.retrying + report.dead > 0 => eprintln!(
+        Ok((_, report)) if report.retrying + report.dead > 0 => Some(format!(
             "warning: {} alert deliver{} failed; they are queued (see `certctl alerts list`)",
             report.retrying + report.dead,
             if report.retrying + report.dead == 1 {
@@ -95,13 +101,13 @@ pub async fn pass_quietly(config: &Config, store: &Store) {
             } else {
                 "ies"
             }
-        ),
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: alerting failed: {e:#}"),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("warning: alerting failed: {e:#}")),
     }
 }
 
-fn test(config: &Config, name: &str) -> anyhow::Result<Exit> {
+fn test(s: &mut Session<'_>, config: &Config, name: &str) -> anyhow::Result<Exit> {
     let hook = config
         .webhooks
         .iter()
@@ -122,30 +128,36 @@ fn test(config: &Config, name: &str) -> anyhow::Result<Exit> {
     );
     match (&result.status, &result.error) {
         (Some(status), None) => {
-            println!(
+            writeln!(
+                s.out,
                 "{target}: HTTP {status} in {} ms",
                 result.elapsed.as_millis()
-            );
+            )?;
             Ok(Exit::Ok)
         }
         (_, Some(error)) => {
-            println!(
+            writeln!(
+                s.out,
                 "{target}: FAILED after {} ms: {error}",
                 result.elapsed.as_millis()
-            );
+            )?;
             Ok(Exit::Critical)
         }
         (None, None) => Ok(Exit::Critical),
     }
 }
 
-fn list(config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> {
+fn list(
+    s: &mut Session<'_>,
+    config: &Config,
+    store: &Store,
+    format: Format,
+) -> anyhow::Result<Exit> {
     let open = store.open_alerts()?;
     let (deliveries, total) = store.deliveries(500)?;
     let disabled = store.disabled_webhooks()?;
     let now = crate::clock::now();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let out = &mut *s.out;
     if format != Format::Table {
         let doc = serde_json::json!({
             "open": open.iter().map(|a| serde_json::json!({
@@ -173,7 +185,7 @@ fn list(config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> 
             "disabled_webhooks": disabled.iter().map(|(n, r)| serde_json::json!({"name": n, "reason": r})).collect::<Vec<_>>(),
             "webhooks": config.webhooks.iter().map(|w| serde_json::json!({"name": w.name, "format": w.format.as_str(), "url": w.redacted_url()})).collect::<Vec<_>>(),
         });
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
         return Ok(Exit::Ok);
     }
@@ -216,7 +228,7 @@ fn list(config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> 
     Ok(Exit::Ok)
 }
 
-fn retry(store: &Store, id: u64) -> anyhow::Result<Exit> {
+fn retry(s: &mut Session<'_>, store: &Store, id: u64) -> anyhow::Result<Exit> {
     let Some(mut d) = store.delivery(id)? else {
         anyhow::bail!("no delivery #{id} (see `certctl alerts list`)");
     };
@@ -229,6 +241,9 @@ fn retry(store: &Store, id: u64) -> anyhow::Result<Exit> {
     d.created_at = now;
     d.next_attempt_at = now;
     store.settle_deliveries(&[], &[d])?;
-    println!("delivery #{id} re-queued; it is sent by the daemon or `certctl alerts deliver`");
+    writeln!(
+        s.out,
+        "delivery #{id} re-queued; it is sent by the daemon or `certctl alerts deliver`"
+    )?;
     Ok(Exit::Ok)
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output::{self, expires_in, use_colour};
-use super::{Cli, Exit, Format};
+use super::{Cli, Exit, Format, Session};
 use crate::model::{FindingCode, Severity, Status};
 use crate::policy::{relative, rfc3339};
 use crate::service::{self, View};
@@ -50,8 +50,8 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
-pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
+pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
     let within = args
         .expiring
         .as_deref()
@@ -68,7 +68,7 @@ pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
                 .ok_or_else(|| anyhow::anyhow!("--finding: unknown code \"{c}\""))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = cli.open_store(&config)?;
+    let store = cli.open_store(s, &config)?;
     let now = crate::clock::now();
     let mut views = service::inventory(&store, &config.thresholds, now)?;
     if let Some(within) = within {
@@ -90,10 +90,11 @@ pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
         .into_iter()
         .filter(|m| m.failures > 0)
         .collect();
-    print_views(&views, &failing, args.output, now, &store_hint(&store))?;
+    print_views(s, &views, &failing, args.output, now, &store_hint(&store))?;
     if args.output == Format::Table {
         for m in &failing {
-            eprintln!(
+            writeln!(
+                s.err,
                 "renewal of {} is failing ({} attempt{}, last {}): {}",
                 m.name,
                 m.failures,
@@ -102,7 +103,7 @@ pub fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
                     .map(|t| relative(t - now))
                     .unwrap_or_default(),
                 m.last_error.as_deref().unwrap_or("unknown error")
-            );
+            )?;
         }
     }
     // The process exits next: freeing 100 000 records one by one would only delay that.
@@ -119,27 +120,31 @@ fn store_hint(store: &crate::store::Store) -> String {
 
 /// Prints views in the chosen format (shared with `scan`).
 pub fn print_views(
+    s: &mut Session<'_>,
     views: &[View],
     failing: &[crate::model::ManagedState],
     format: Format,
     now: i64,
     empty: &str,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == Format::Table && views.is_empty() {
+        writeln!(s.err, "{empty}")?;
+        return Ok(());
+    }
+    let colour = use_colour(s.tty);
+    let mut out = std::io::BufWriter::new(&mut *s.out);
     match format {
         Format::Json => output::write_json(&mut out, views, failing, now)?,
         Format::Csv => output::write_csv(&mut out, views, now)?,
-        Format::Table if views.is_empty() => eprintln!("{empty}"),
-        Format::Table => output::write_table(&mut out, views, now, use_colour())?,
+        Format::Table => output::write_table(&mut out, views, now, colour)?,
     }
     out.flush()?;
     Ok(())
 }
 
-pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
-    let store = cli.open_store(&config)?;
+pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
+    let store = cli.open_store(s, &config)?;
     let now = crate::clock::now();
     let found = service::find(&store, &args.query)?;
     let record = match found.len() {
@@ -167,8 +172,7 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
         _ => None,
     };
     let view = View::of(record, &config.thresholds, now);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let out = &mut *s.out;
     if args.output != Format::Table {
         #[derive(serde::Serialize)]
         struct Full<'a> {
@@ -184,7 +188,7 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
             history: &history,
             renewal: managed.as_ref(),
         };
-        serde_json::to_writer_pretty(&mut out, &full)?;
+        serde_json::to_writer_pretty(&mut *out, &full)?;
         writeln!(out)?;
         return Ok(Exit::Ok);
     }
@@ -299,9 +303,9 @@ pub fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
-    let store = cli.open_store(&config)?;
+pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
+    let store = cli.open_store(s, &config)?;
     if args.scan {
         let rt = super::scan::runtime()?;
         rt.block_on(service::scan_and_record(
@@ -311,7 +315,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             config.inventory_files(),
             |_| {},
         ))?;
-        rt.block_on(super::alerts::pass_quietly(&config, &store));
+        if let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store)) {
+            writeln!(s.err, "{warning}")?;
+        }
     }
     let now = crate::clock::now();
     let views = service::inventory(&store, &config.thresholds, now)?;
@@ -334,16 +340,20 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
             Exit::Warning => "WARNING",
             _ => "OK",
         };
-        println!("CERTCTL {word} - {critical} critical, {warning} warning, {ok} ok");
+        writeln!(
+            s.out,
+            "CERTCTL {word} - {critical} critical, {warning} warning, {ok} ok"
+        )?;
         for v in views.iter().filter(|v| v.status > Status::Ok) {
             for f in v.findings.iter().filter(|f| f.severity > Severity::Info) {
-                println!(
+                writeln!(
+                    s.out,
                     "{:<8} {} {}: {}",
                     f.severity,
                     v.record.location.target(),
                     f.code,
                     f.message
-                );
+                )?;
             }
         }
     }

@@ -7,7 +7,9 @@ mod inventory;
 pub mod output;
 mod scan;
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -78,24 +80,39 @@ pub enum Format {
     Csv,
 }
 
+/// Where a command writes, and what it runs against. The binary gives it the terminal; the
+/// daemon gives it buffers plus its own config and open store, so every command works through
+/// the control socket exactly as it does locally.
+pub struct Session<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// Output goes to a terminal (colour, progress bars).
+    pub tty: bool,
+    /// Inside the daemon: its validated config and its open store.
+    pub daemon: Option<(Arc<Config>, Store)>,
+}
+
 /// Runs a parsed command line and returns the exit code.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
     match &cli.command {
-        Command::Scan(args) => scan::run(&cli, args),
-        Command::List(args) => inventory::list(&cli, args),
-        Command::Show(args) => inventory::show(&cli, args),
-        Command::Check(args) => inventory::check(&cli, args),
-        Command::Issue(args) => acme::issue(&cli, args),
-        Command::Renew(args) => acme::renew(&cli, args),
-        Command::Accounts(args) => acme::accounts(&cli, args),
-        Command::Revoke(args) => acme::revoke(&cli, args),
-        Command::Alerts(args) => alerts::run(&cli, args),
+        Command::Scan(args) => scan::run(cli, s, args),
+        Command::List(args) => inventory::list(cli, s, args),
+        Command::Show(args) => inventory::show(cli, s, args),
+        Command::Check(args) => inventory::check(cli, s, args),
+        Command::Issue(args) => acme::issue(cli, s, args),
+        Command::Renew(args) => acme::renew(cli, s, args),
+        Command::Accounts(args) => acme::accounts(cli, s, args),
+        Command::Revoke(args) => acme::revoke(cli, s, args),
+        Command::Alerts(args) => alerts::run(cli, s, args),
     }
 }
 
 impl Cli {
-    /// The validated config: the located file, or built-in defaults when there is none.
-    pub fn load_config(&self) -> Result<Config, ConfigError> {
+    /// The validated config: the daemon's, or the located file, or built-in defaults.
+    pub fn load_config(&self, s: &Session<'_>) -> Result<Config, ConfigError> {
+        if let Some((config, _)) = &s.daemon {
+            return Ok(Config::clone(config));
+        }
         let mut config = match Config::locate(self.config.as_deref()) {
             Some(path) => Config::load(&path)?,
             None => Config::defaults(),
@@ -106,7 +123,11 @@ impl Cli {
         Ok(config)
     }
 
-    pub fn open_store(&self, config: &Config) -> Result<Store, StoreError> {
-        Store::open(&config.store_path)
+    /// The daemon's store, or the store opened here.
+    pub fn open_store(&self, s: &Session<'_>, config: &Config) -> Result<Store, StoreError> {
+        match &s.daemon {
+            Some((_, store)) => Ok(store.clone()),
+            None => Store::open(&config.store_path),
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! added, never renamed or removed. Colour is used only on a terminal and never with `NO_COLOR`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
@@ -167,9 +167,9 @@ pub fn write_csv(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std:
     w.flush()
 }
 
-/// Whether to colour output written to stdout.
-pub fn use_colour() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+/// Whether to colour output: only on a terminal, and never with `NO_COLOR`.
+pub fn use_colour(tty: bool) -> bool {
+    tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn status_style(status: Status) -> Style {

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inventory::print_views;
-use super::{Cli, Exit, Format};
+use super::{Cli, Exit, Format, Session};
 use crate::inventory::target::{AdHoc, classify_arg};
 use crate::model::Status;
 use crate::service;
@@ -34,8 +34,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config()?;
+pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
     let (endpoints, files) = if args.targets.is_empty() {
         if config.endpoints.is_empty() && config.inventory_files().is_empty() {
             anyhow::bail!(
@@ -64,10 +64,13 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
     let store = if args.no_store {
         None
     } else {
-        match cli.open_store(&config) {
+        match cli.open_store(s, &config) {
             Ok(store) => Some(store),
             Err(e @ StoreError::Locked { .. }) => {
-                eprintln!("warning: {e}\nwarning: results are shown but not recorded");
+                writeln!(
+                    s.err,
+                    "warning: {e}\nwarning: results are shown but not recorded"
+                )?;
                 None
             }
             Err(e) => return Err(e.into()),
@@ -75,7 +78,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
     };
 
     let total = endpoints.len() as u64;
-    let progress = if total >= 10 && std::io::stderr().is_terminal() {
+    let progress = if total >= 10 && s.tty && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template("{spinner} scanning {pos}/{len} {wide_bar} {eta}")
@@ -99,14 +102,17 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
         },
     ))?;
     progress.finish_and_clear();
-    if let Some(store) = &store {
-        rt.block_on(super::alerts::pass_quietly(&config, store));
+    if let Some(store) = &store
+        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
+    {
+        writeln!(s.err, "{warning}")?;
     }
     let now = crate::clock::now();
-    print_views(&views, &[], args.output, now, "no certificates found")?;
+    print_views(s, &views, &[], args.output, now, "no certificates found")?;
     if args.output == Format::Table {
         let count = |s: Status| views.iter().filter(|v| v.status == s).count();
-        eprintln!(
+        writeln!(
+            s.err,
             "scanned {} location{} in {:.1?}: {} critical, {} warning, {} ok{}",
             views.len(),
             if views.len() == 1 { "" } else { "s" },
@@ -118,7 +124,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<Exit> {
                 Some(s) => format!("; recorded in {}", s.path().display()),
                 None => String::new(),
             }
-        );
+        )?;
     }
     Ok(Exit::Ok)
 }

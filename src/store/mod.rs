@@ -437,7 +437,16 @@ mod tests {
         assert_eq!(store.history(id).expect("history").len(), 2);
         assert_eq!(store.events().expect("events").len(), 2);
         drop(store);
-        let reopened = Store::open(&dir.path().join("s")).expect("reopen");
+        // sled releases its lock when its background flusher lets go: allow it a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let reopened = loop {
+            match Store::open(&dir.path().join("s")) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.expect("reopen"),
+            }
+        };
         assert_eq!(reopened.locations().expect("list").len(), 1);
     }
 
