@@ -6,9 +6,11 @@
 
 pub mod acme;
 pub mod alerts;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod inventory;
 pub mod lifecycle;

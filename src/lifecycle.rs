@@ -402,6 +402,7 @@ async fn execute(
         None => {
             let replaces = current.map(|(_, der)| der.as_slice());
             let o = order::place(&account, cert, replaces).await?;
+            crate::audit::record(&ctx.store, "order_placed", &cert.name, &o.url);
             state.orders_placed += 1;
             state.in_flight = Some(InFlight {
                 order_url: o.url.clone(),

@@ -7,6 +7,52 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
+/// Runs the command inside a running daemon, if one answers on the control socket.
+fn through_daemon(cli: &Cli) -> Option<ExitCode> {
+    if !cli.command.goes_to_daemon() {
+        return None;
+    }
+    let socket = match &cli.socket {
+        Some(path) => path.clone(),
+        None => {
+            let mut out = std::io::sink();
+            let mut err = std::io::sink();
+            let probe = cli::Session {
+                out: &mut out,
+                err: &mut err,
+                tty: false,
+                daemon: None,
+                status: None,
+            };
+            cli.load_config(&probe).ok()?.daemon.socket
+        }
+    };
+    // The daemon runs elsewhere: relative paths that exist here are sent as absolute ones.
+    let argv: Vec<String> = std::env::args()
+        .map(|a| {
+            let path = std::path::Path::new(&a);
+            if path.is_relative() && !a.starts_with('-') && path.exists() {
+                std::path::absolute(path)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(a)
+            } else {
+                a
+            }
+        })
+        .collect();
+    match certctl::daemon::socket::call(&socket, &argv)? {
+        Ok(reply) => {
+            print!("{}", reply.stdout);
+            eprint!("{}", reply.stderr);
+            Some(ExitCode::from(reply.exit))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(ExitCode::from(Exit::Error as u8))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -30,10 +76,28 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| level.parse().unwrap_or_default());
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let registry = tracing_subscriber::registry().with(filter);
+    match cli.log_format {
+        cli::LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        cli::LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+    if let Some(code) = through_daemon(&cli) {
+        return code;
+    }
     // Unlocked handles: they lock per write, so log lines from worker threads never wait on
     // a lock held here for the whole command.
     let mut out = std::io::stdout();
@@ -44,6 +108,7 @@ fn main() -> ExitCode {
         err: &mut err,
         tty,
         daemon: None,
+        status: None,
     };
     let result = cli::run(&cli, &mut session);
     match result {

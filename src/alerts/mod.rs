@@ -40,6 +40,11 @@ pub fn evaluate(
         events: plan.emit.len(),
         queued: deliveries.len(),
     };
+    let summary: Vec<String> = plan
+        .emit
+        .iter()
+        .map(|e| format!("{} {}", e.kind, e.id))
+        .collect();
     store.commit_alerts(
         &AlertCommit {
             upsert: plan.upsert,
@@ -49,6 +54,19 @@ pub fn evaluate(
         },
         now,
     )?;
+    if !summary.is_empty() {
+        crate::audit::record(
+            store,
+            "alerts_queued",
+            "alerts",
+            &format!(
+                "{} event(s), {} deliveries: {}",
+                result.events,
+                result.queued,
+                summary.join(", ")
+            ),
+        );
+    }
     Ok(result)
 }
 

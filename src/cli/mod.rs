@@ -6,6 +6,7 @@ mod alerts;
 mod inventory;
 pub mod output;
 mod scan;
+mod service;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +43,12 @@ pub struct Cli {
     /// More log output (-v info, -vv debug).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Control socket of a running daemon [default: [daemon] socket].
+    #[arg(long, global = true, value_name = "PATH", env = "CERTCTL_SOCKET")]
+    pub socket: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +76,35 @@ pub enum Command {
     Revoke(acme::RevokeArgs),
     /// Webhook alerts: test, list, retry, enable, deliver.
     Alerts(alerts::AlertsArgs),
+    /// Run the background service (what systemd starts).
+    Run(service::RunArgs),
+    /// The running daemon: uptime, schedules, last error.
+    Status,
+    /// The audit log: every action, newest last.
+    History(service::HistoryArgs),
+    /// Audit log integrity.
+    Audit(service::AuditArgs),
+    /// Shell completions: bash, zsh, fish, elvish, powershell.
+    Completions(service::CompletionsArgs),
+    /// The man page (roff) on stdout.
+    Man,
+}
+
+impl Command {
+    /// Commands that run inside the daemon when one is running (everything touching the store).
+    pub fn goes_to_daemon(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run(_) | Command::Completions(_) | Command::Man | Command::Accounts(_)
+        )
+    }
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Output formats shared by the listing commands.
@@ -90,6 +126,8 @@ pub struct Session<'a> {
     pub tty: bool,
     /// Inside the daemon: its validated config and its open store.
     pub daemon: Option<(Arc<Config>, Store)>,
+    /// Inside the daemon: its status, for `certctl status`.
+    pub status: Option<serde_json::Value>,
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -104,6 +142,12 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Accounts(args) => acme::accounts(cli, s, args),
         Command::Revoke(args) => acme::revoke(cli, s, args),
         Command::Alerts(args) => alerts::run(cli, s, args),
+        Command::Run(_) => service::run(cli, s),
+        Command::Status => service::status(s),
+        Command::History(args) => service::history(cli, s, args),
+        Command::Audit(args) => service::audit(cli, s, args),
+        Command::Completions(args) => service::completions(s, args),
+        Command::Man => service::man(s),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod acme;
 pub mod alerts;
+pub mod daemon;
 mod locate;
 mod raw;
 
@@ -45,6 +46,7 @@ pub struct Config {
     pub acme_timeout: Duration,
     pub alerts: alerts::AlertSettings,
     pub webhooks: Vec<alerts::Webhook>,
+    pub daemon: daemon::DaemonSettings,
 }
 
 /// How endpoints are scanned.
@@ -85,12 +87,17 @@ impl Config {
             acme_timeout: Duration::from_secs(300),
             alerts: alerts::AlertSettings::default(),
             webhooks: Vec::new(),
+            daemon: daemon::DaemonSettings::defaults(&state_dir_of(&default_store_path())),
         }
     }
 
     /// Overrides the store path (and with it the state directory).
     pub fn set_store_path(&mut self, path: PathBuf) {
+        let old_socket = self.state_dir.join("certctl.sock");
         self.state_dir = state_dir_of(&path);
+        if self.daemon.socket == old_socket {
+            self.daemon.socket = self.state_dir.join("certctl.sock");
+        }
         self.store_path = path;
     }
 
@@ -413,6 +420,14 @@ impl Validator<'_> {
         let mut problems = Vec::new();
         let alert_settings = alerts::validate_alerts(raw.alerts, &mut problems);
         let webhooks = alerts::validate_webhooks(raw.webhook, base, &mut problems);
+        let daemon_settings = daemon::validate(
+            raw.daemon,
+            raw.scan.schedule.as_deref(),
+            raw.renew,
+            &state_dir,
+            base,
+            &mut problems,
+        );
         let accounts = acme::validate_accounts(raw.acme.accounts, base, &mut problems);
         let certificates = acme::validate_certificates(
             raw.certificate,
@@ -432,6 +447,7 @@ impl Validator<'_> {
             acme_timeout,
             alerts: alert_settings.clone(),
             webhooks,
+            daemon: daemon_settings,
             store_path,
             scan: ScanSettings {
                 connect_timeout,

@@ -25,6 +25,10 @@ pub struct RawConfig {
     pub certificate: Vec<super::acme::RawCertificate>,
     #[serde(default)]
     pub webhook: Vec<super::alerts::RawWebhook>,
+    #[serde(default)]
+    pub daemon: super::daemon::RawDaemon,
+    #[serde(default)]
+    pub renew: super::daemon::RawRenew,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,6 +44,7 @@ pub struct RawScan {
     pub concurrency: Option<i64>,
     #[serde(default)]
     pub ca_files: Vec<String>,
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

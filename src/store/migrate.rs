@@ -17,6 +17,8 @@ mod m0002_split_chains;
 mod m0003_managed;
 #[path = "../../migrations/0004_alerts.rs"]
 mod m0004_alerts;
+#[path = "../../migrations/0005_audit.rs"]
+mod m0005_audit;
 
 /// A migration's body: receives the database, returns a reason on failure.
 type Up = fn(&sled::Db) -> Result<(), String>;
@@ -27,10 +29,11 @@ const MIGRATIONS: &[(u32, &str, Up)] = &[
     (2, "split_chains", m0002_split_chains::up),
     (3, "managed", m0003_managed::up),
     (4, "alerts", m0004_alerts::up),
+    (5, "audit", m0005_audit::up),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -93,6 +96,24 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    /// sled releases its file lock when its background threads let go of a dropped database,
+    /// a moment after `drop`: retry opening within the same process for a while.
+    fn retry<T, E: std::fmt::Debug>(f: impl Fn() -> Result<T, E>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match f() {
+                Ok(v) => return v,
+                Err(e)
+                    if std::time::Instant::now() < deadline
+                        && format!("{e:?}").to_lowercase().contains("lock") =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+
     /// A schema-1 store, as certctl 0.1 wrote it: JSON records with the chain inline.
     const V1_FIXTURE: &str = include_str!("../../tests/fixtures/store-v1.json");
 
@@ -113,7 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("store");
         write_v1_fixture(&path);
-        let store = Store::open(&path).expect("migrates");
+        let store = retry(|| Store::open(&path));
         let all = store.locations().expect("locations");
         assert_eq!(all.len(), 2);
         let web = all
@@ -124,7 +145,7 @@ mod tests {
         assert_eq!(leaf.serial, "1a2b");
         assert_eq!(store.chain(&web.id).expect("chain").len(), 2);
         drop(store);
-        let db = sled::open(&path).expect("raw");
+        let db = retry(|| sled::open(&path));
         assert_eq!(version(&db), Ok(SCHEMA_VERSION));
     }
 
@@ -137,7 +158,12 @@ mod tests {
             set_version(&db, SCHEMA_VERSION + 1).expect("version");
             db.flush().expect("flush");
         }
-        let err = Store::open(&path).err().expect("refused");
+        let err = retry(|| match Store::open(&path) {
+            Err(e @ StoreError::Locked { .. }) => Err(e),
+            other => Ok(other),
+        })
+        .err()
+        .expect("refused");
         assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
         assert!(err.to_string().contains("upgrade certctl"), "{err}");
     }

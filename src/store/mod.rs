@@ -16,6 +16,7 @@
 //! not an outage.
 
 mod alerts;
+mod audit;
 mod codec;
 mod migrate;
 
@@ -27,6 +28,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::inventory::Fold;
 use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord, ManagedState};
 pub use alerts::AlertCommit;
+pub use audit::{AuditEntry, AuditError};
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not be used.
@@ -102,6 +104,9 @@ pub struct Store {
     alerts: sled::Tree,
     outbox: sled::Tree,
     alert_meta: sled::Tree,
+    audit: sled::Tree,
+    /// Serialises audit appends (each needs the previous entry's hash).
+    audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -141,6 +146,8 @@ impl Store {
             alerts: tree("alerts")?,
             outbox: tree("outbox")?,
             alert_meta: tree("alert_meta")?,
+            audit: tree("audit")?,
+            audit_lock: std::sync::Arc::default(),
             db,
         })
     }

@@ -1,0 +1,163 @@
+//! `certctl run`, `status`, `history`, `audit verify`, `completions` and `man`.
+
+use clap::{Args, CommandFactory, Subcommand};
+
+use super::{Cli, Exit, Session};
+use crate::policy::{relative, rfc3339};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only entries about this certificate, location or webhook name (substring match).
+    pub name: Option<String>,
+    /// Only entries newer than this (e.g. 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the audit log; exit 2 and name the first broken entry if not.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// `certctl run`: the foreground service systemd starts.
+pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
+    if s.daemon.is_some() {
+        anyhow::bail!("certctl run is already running (this command came through its socket)");
+    }
+    let path = crate::config::Config::locate(cli.config.as_deref());
+    let config = cli.load_config(s)?;
+    let rt = super::scan::runtime()?;
+    rt.block_on(crate::daemon::run(config, path))?;
+    Ok(Exit::Ok)
+}
+
+pub fn status(s: &mut Session<'_>) -> anyhow::Result<Exit> {
+    let Some(status) = s.status.clone() else {
+        anyhow::bail!("certctl run is not running (no daemon answered on the control socket)");
+    };
+    let now = crate::clock::now();
+    let started = status["started_at"].as_i64().unwrap_or(now);
+    writeln!(
+        s.out,
+        "certctl run: pid {}, up {}",
+        status["pid"],
+        relative(started - now).trim_end_matches(" ago")
+    )?;
+    if let Some(config) = status["config"].as_str() {
+        writeln!(
+            s.out,
+            "config: {config} (reloaded {} time(s))",
+            status["config_reloads"]
+        )?;
+    }
+    for sched in status["schedules"].as_array().into_iter().flatten() {
+        let when = |key: &str| {
+            sched[key]
+                .as_i64()
+                .map(|t| format!("{} ({})", rfc3339(t), relative(t - now)))
+                .unwrap_or_else(|| "never".into())
+        };
+        writeln!(
+            s.out,
+            "{:<6} {:<16} last run {}, last success {}, next {}{}",
+            sched["name"].as_str().unwrap_or(""),
+            sched["schedule"].as_str().unwrap_or(""),
+            when("last_run"),
+            when("last_success"),
+            when("next_run"),
+            if sched["running"].as_bool() == Some(true) {
+                " [running]"
+            } else {
+                ""
+            }
+        )?;
+    }
+    writeln!(
+        s.out,
+        "scans {}, renewals {} ok / {} failed, deliveries {} ok / {} failed",
+        status["scans"],
+        status["renewals_succeeded"],
+        status["renewals_failed"],
+        status["deliveries_ok"],
+        status["deliveries_failed"]
+    )?;
+    writeln!(
+        s.out,
+        "last error: {}",
+        status["last_error"].as_str().unwrap_or("none")
+    )?;
+    Ok(Exit::Ok)
+}
+
+pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
+    let store = cli.open_store(s, &config)?;
+    let since = match &args.since {
+        Some(d) => {
+            let d =
+                crate::config::parse_duration(d).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            crate::clock::now() - d.as_secs() as i64
+        }
+        None => 0,
+    };
+    for e in store.audit_entries(since)? {
+        if let Some(name) = &args.name
+            && !e.subject.contains(name.as_str())
+            && !e.detail.contains(name.as_str())
+        {
+            continue;
+        }
+        writeln!(
+            s.out,
+            "{:>6}  {}  {:<22} {}  {}",
+            e.seq,
+            rfc3339(e.at),
+            e.action,
+            e.subject,
+            e.detail
+        )?;
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn audit(cli: &Cli, s: &mut Session<'_>, args: &AuditArgs) -> anyhow::Result<Exit> {
+    let AuditCommand::Verify = args.command;
+    let config = cli.load_config(s)?;
+    let store = cli.open_store(s, &config)?;
+    match store.audit_verify()? {
+        Ok(n) => {
+            writeln!(s.out, "audit log intact: {n} entries, hash chain verified")?;
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            writeln!(s.out, "audit log BROKEN: {e}")?;
+            Ok(Exit::Critical)
+        }
+    }
+}
+
+pub fn completions(s: &mut Session<'_>, args: &CompletionsArgs) -> anyhow::Result<Exit> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "certctl", &mut s.out);
+    Ok(Exit::Ok)
+}
+
+pub fn man(s: &mut Session<'_>) -> anyhow::Result<Exit> {
+    clap_mangen::Man::new(Cli::command()).render(&mut s.out)?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,256 @@
+//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`, on an optional listener
+//! (127.0.0.1 unless configured otherwise). Names follow x509-certificate-exporter and
+//! ssl_exporter conventions so existing dashboards and rules carry over.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+use super::Shared;
+use crate::model::Status as LocStatus;
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let shared = Arc::clone(&shared);
+                        async move { Ok::<_, Infallible>(respond(&shared, req.uri().path()).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn respond(shared: &Arc<Shared>, path: &str) -> Response<Full<Bytes>> {
+    let (status, body, content_type) = match path {
+        "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        "/readyz" => {
+            let ready = shared.status.lock().map(|s| s.scans > 0).unwrap_or(false);
+            if ready {
+                (StatusCode::OK, "ready\n".to_string(), "text/plain")
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "first scan not finished\n".to_string(),
+                    "text/plain",
+                )
+            }
+        }
+        "/metrics" => {
+            let shared = Arc::clone(shared);
+            let text = tokio::task::spawn_blocking(move || render(&shared))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            match text {
+                Ok(t) => (StatusCode::OK, t, "text/plain; version=0.0.4"),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{e}\n"),
+                    "text/plain",
+                ),
+            }
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            "not found\n".to_string(),
+            "text/plain",
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        response.headers_mut().insert("content-type", v);
+    }
+    response
+}
+
+fn esc(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The whole exposition, computed from the store and the daemon's counters.
+pub fn render(shared: &Shared) -> Result<String, String> {
+    let config = shared.config();
+    let now = crate::clock::now();
+    let views = crate::service::inventory(&shared.store, &config.thresholds, now)
+        .map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(views.len() * 400 + 4096);
+    let _ = writeln!(
+        out,
+        "# HELP certctl_cert_not_after_seconds Expiry of the certificate seen at a location (Unix time)."
+    );
+    let _ = writeln!(out, "# TYPE certctl_cert_not_after_seconds gauge");
+    let mut expired = String::new();
+    let mut findings = String::new();
+    let mut status = String::new();
+    for v in &views {
+        let r = &v.record;
+        let name = esc(r.name.as_deref().unwrap_or(""));
+        let target = esc(&r.location.target());
+        if let Some(leaf) = &r.leaf {
+            let labels = format!(
+                "name=\"{name}\",target=\"{target}\",subject=\"{}\",issuer=\"{}\",serial=\"{}\"",
+                esc(&leaf.subject),
+                esc(&leaf.issuer),
+                esc(&leaf.serial)
+            );
+            let _ = writeln!(
+                out,
+                "certctl_cert_not_after_seconds{{{labels}}} {}",
+                leaf.not_after
+            );
+            let _ = writeln!(
+                expired,
+                "certctl_cert_expired{{{labels}}} {}",
+                i32::from(leaf.not_after <= now)
+            );
+        }
+        for f in &v.findings {
+            let _ = writeln!(
+                findings,
+                "certctl_finding{{name=\"{name}\",target=\"{target}\",code=\"{}\",severity=\"{}\"}} 1",
+                f.code, f.severity
+            );
+        }
+        for s in [LocStatus::Ok, LocStatus::Warning, LocStatus::Critical] {
+            let _ = writeln!(
+                status,
+                "certctl_location_status{{name=\"{name}\",target=\"{target}\",status=\"{s}\"}} {}",
+                i32::from(v.status == s)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certctl_cert_expired 1 if the certificate at a location has expired."
+    );
+    let _ = writeln!(out, "# TYPE certctl_cert_expired gauge");
+    out.push_str(&expired);
+    let _ = writeln!(
+        out,
+        "# HELP certctl_finding A current finding at a location."
+    );
+    let _ = writeln!(out, "# TYPE certctl_finding gauge");
+    out.push_str(&findings);
+    let _ = writeln!(
+        out,
+        "# HELP certctl_location_status The worst severity at a location."
+    );
+    let _ = writeln!(out, "# TYPE certctl_location_status gauge");
+    out.push_str(&status);
+
+    let depth = shared.store.deliveries(0).map(|(_, n)| n).unwrap_or(0);
+    let s = shared.status.lock().map(|s| s.clone()).unwrap_or_default();
+    let counters = [
+        ("certctl_scans_total", "Scans completed.", s.scans),
+        (
+            "certctl_scan_errors_total",
+            "Locations that could not be read during scans.",
+            s.scan_errors,
+        ),
+    ];
+    for (metric, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certctl_renewals_total Issuance and renewal attempts by result.\n# TYPE certctl_renewals_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "certctl_renewals_total{{result=\"success\"}} {}",
+        s.renewals_succeeded
+    );
+    let _ = writeln!(
+        out,
+        "certctl_renewals_total{{result=\"failure\"}} {}",
+        s.renewals_failed
+    );
+    let _ = writeln!(
+        out,
+        "# HELP certctl_webhook_deliveries_total Webhook delivery attempts by result.\n# TYPE certctl_webhook_deliveries_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "certctl_webhook_deliveries_total{{result=\"ok\"}} {}",
+        s.deliveries_ok
+    );
+    let _ = writeln!(
+        out,
+        "certctl_webhook_deliveries_total{{result=\"failed\"}} {}",
+        s.deliveries_failed
+    );
+    let _ = writeln!(
+        out,
+        "# HELP certctl_outbox_depth Alert deliveries queued (pending, retrying or dead).\n# TYPE certctl_outbox_depth gauge\ncertctl_outbox_depth {depth}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP certctl_handshake_duration_seconds TLS handshake time of endpoint scans.\n# TYPE certctl_handshake_duration_seconds histogram"
+    );
+    for (bound, count) in &s.handshake_buckets {
+        let _ = writeln!(
+            out,
+            "certctl_handshake_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "certctl_handshake_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        s.handshake_count
+    );
+    let _ = writeln!(
+        out,
+        "certctl_handshake_duration_seconds_sum {}",
+        s.handshake_sum_ms as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "certctl_handshake_duration_seconds_count {}",
+        s.handshake_count
+    );
+    let _ = writeln!(
+        out,
+        "# HELP certctl_last_success_timestamp_seconds Last successful run of each schedule (a dead man's switch).\n# TYPE certctl_last_success_timestamp_seconds gauge"
+    );
+    for sched in &s.schedules {
+        let _ = writeln!(
+            out,
+            "certctl_last_success_timestamp_seconds{{schedule=\"{}\"}} {}",
+            sched.name,
+            sched.last_success.unwrap_or(0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certctl_start_time_seconds When the daemon started.\n# TYPE certctl_start_time_seconds gauge\ncertctl_start_time_seconds {}",
+        s.started_at
+    );
+    Ok(out)
+}

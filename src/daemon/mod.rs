@@ -1,0 +1,512 @@
+//! `certctl run`: the background service. The only module that spawns long-lived tasks.
+//!
+//! It validates the whole config, takes the store, then runs: a scan and a renewal check at
+//! start and on their cron schedules (a run that would overlap the previous one of its kind is
+//! skipped and logged), the alert dispatcher on an interval, the control socket (every CLI
+//! command works through it), and optionally `/metrics`, `/healthz` and `/readyz`. It speaks
+//! sd_notify (`READY=1`, `STATUS=`, `WATCHDOG=1`), reloads its config on SIGHUP (keeping the
+//! old one if the new one is invalid), and on SIGTERM drains in-flight runs within the grace
+//! period and exits 0.
+
+pub mod metrics;
+pub mod schedule;
+pub mod socket;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::model::UnixSeconds;
+use crate::store::{Store, StoreError};
+use schedule::Guard;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store is unavailable (another `certctl run` holds it, or it is broken).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listener could not be set up.
+    #[error("{what} {}: {source}", path.display())]
+    Listen {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What `certctl status` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub started_at: UnixSeconds,
+    pub pid: u32,
+    pub config: Option<String>,
+    pub schedules: Vec<ScheduleStatus>,
+    pub last_error: Option<String>,
+    pub config_reloads: u64,
+    pub scans: u64,
+    pub scan_errors: u64,
+    pub renewals_succeeded: u64,
+    pub renewals_failed: u64,
+    pub deliveries_ok: u64,
+    pub deliveries_failed: u64,
+    /// Handshake durations seen by scans: (upper bound in seconds, cumulative count).
+    pub handshake_buckets: Vec<(f64, u64)>,
+    pub handshake_count: u64,
+    pub handshake_sum_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScheduleStatus {
+    pub name: String,
+    pub schedule: String,
+    pub last_run: Option<UnixSeconds>,
+    pub last_success: Option<UnixSeconds>,
+    pub next_run: Option<UnixSeconds>,
+    pub running: bool,
+}
+
+/// State shared by the daemon's tasks.
+pub struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub store: Store,
+    pub status: Mutex<Status>,
+    scan_guard: Guard,
+    renew_guard: Guard,
+    dispatch_guard: Guard,
+}
+
+const HANDSHAKE_BOUNDS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    fn with_status(&self, f: impl FnOnce(&mut Status)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn schedule_mut<'a>(s: &'a mut Status, name: &str) -> &'a mut ScheduleStatus {
+        if let Some(i) = s.schedules.iter().position(|x| x.name == name) {
+            &mut s.schedules[i]
+        } else {
+            s.schedules.push(ScheduleStatus {
+                name: name.to_string(),
+                ..ScheduleStatus::default()
+            });
+            let last = s.schedules.len() - 1;
+            &mut s.schedules[last]
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
+    let store = Store::open(&config.store_path)?;
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::new(config)),
+        store,
+        status: Mutex::new(Status {
+            started_at: crate::clock::now(),
+            pid: std::process::id(),
+            config: config_path.as_ref().map(|p| p.display().to_string()),
+            handshake_buckets: HANDSHAKE_BOUNDS.iter().map(|b| (*b, 0)).collect(),
+            ..Status::default()
+        }),
+        scan_guard: Guard::default(),
+        renew_guard: Guard::default(),
+        dispatch_guard: Guard::default(),
+    });
+    let config = shared.config();
+    let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())
+        .map_err(|source| DaemonError::Listen {
+            what: "cannot listen on the control socket",
+            path: config.daemon.socket.clone(),
+            source,
+        })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(socket::serve(
+        listener,
+        Arc::clone(&shared),
+        stop_rx.clone(),
+    ));
+    if let Some(addr) = config.daemon.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                what: "cannot listen for /metrics on",
+                path: PathBuf::from(addr.to_string()),
+                source,
+            })?;
+        tasks.spawn(metrics::serve(
+            listener,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ));
+    }
+    tasks.spawn(scheduler(Arc::clone(&shared), Kind::Scan, stop_rx.clone()));
+    tasks.spawn(scheduler(Arc::clone(&shared), Kind::Renew, stop_rx.clone()));
+    tasks.spawn(dispatcher(Arc::clone(&shared), stop_rx.clone()));
+    tasks.spawn(watchdog(stop_rx.clone()));
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        socket = %config.daemon.socket.display(),
+        scan = config.daemon.scan_schedule.text(),
+        renew = config.daemon.renew_schedule.text(),
+        "certctl is running"
+    );
+
+    signals(&shared, config_path).await;
+    tracing::info!("stopping: finishing in-flight work");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let grace = shared.config().daemon.shutdown_grace;
+    let drained = tokio::time::timeout(grace, async {
+        while tasks.join_next().await.is_some() {}
+        // Runs in progress finish before their guard is released.
+        while shared.scan_guard.busy() || shared.renew_guard.busy() || shared.dispatch_guard.busy()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "grace period of {} passed; exiting with work in flight",
+            humantime::format_duration(grace)
+        );
+    }
+    let _ = shared.store.flush();
+    let _ = std::fs::remove_file(&shared.config().daemon.socket);
+    Ok(())
+}
+
+/// Waits for SIGTERM/SIGINT; reloads the config on SIGHUP.
+async fn signals(shared: &Arc<Shared>, config_path: Option<PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload(shared, config_path.as_deref()),
+        }
+    }
+}
+
+fn reload(shared: &Arc<Shared>, path: Option<&std::path::Path>) {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: no config file to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(mut new) => {
+            let old = shared.config();
+            if new.store_path != old.store_path {
+                tracing::warn!("SIGHUP: store.path changed; it takes effect at the next restart");
+                new.set_store_path(old.store_path.clone());
+            }
+            if let Ok(mut c) = shared.config.write() {
+                *c = Arc::new(new);
+            }
+            shared.with_status(|s| s.config_reloads += 1);
+            crate::audit::record(
+                &shared.store,
+                "config_reloaded",
+                &path.display().to_string(),
+                "",
+            );
+            tracing::info!(config = %path.display(), "SIGHUP: config reloaded");
+        }
+        Err(e) => {
+            tracing::error!("SIGHUP: the new config is invalid; keeping the old one:\n{e}");
+            shared.with_status(|s| s.last_error = Some(format!("config reload rejected: {e}")));
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Scan,
+    Renew,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Scan => "scan",
+            Kind::Renew => "renew",
+        }
+    }
+}
+
+/// Runs one kind of job at start and then on its cron schedule.
+async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bool>) {
+    let mut first = true;
+    loop {
+        let config = shared.config();
+        let schedule = match kind {
+            Kind::Scan => &config.daemon.scan_schedule,
+            Kind::Renew => &config.daemon.renew_schedule,
+        };
+        let now = crate::clock::now();
+        let next = schedule.next_after(now);
+        shared.with_status(|s| {
+            let st = Shared::schedule_mut(s, kind.name());
+            st.schedule = schedule.text().to_string();
+            st.next_run = next;
+        });
+        if !first {
+            let wait = next.map_or(Duration::from_secs(3600), |n| {
+                Duration::from_secs(n.saturating_sub(now).max(0) as u64)
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+        first = false;
+        if *stop.borrow() {
+            return;
+        }
+        let guard = match kind {
+            Kind::Scan => &shared.scan_guard,
+            Kind::Renew => &shared.renew_guard,
+        };
+        let Some(running) = guard.try_start() else {
+            tracing::warn!(
+                kind = kind.name(),
+                "the previous run is still going; skipping this one"
+            );
+            continue;
+        };
+        // The job runs on its own task so a slow run never delays the schedule.
+        let job_shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _running = running;
+            job(&job_shared, kind).await;
+        });
+    }
+}
+
+async fn job(shared: &Arc<Shared>, kind: Kind) {
+    let config = shared.config();
+    let started = crate::clock::now();
+    shared.with_status(|s| {
+        let st = Shared::schedule_mut(s, kind.name());
+        st.last_run = Some(started);
+        st.running = true;
+    });
+    let result: Result<String, String> = match kind {
+        Kind::Scan => {
+            let scan = crate::service::scan_and_record(
+                &config,
+                Some(&shared.store),
+                config.endpoints.clone(),
+                config.inventory_files(),
+                |_| {},
+            )
+            .await;
+            match scan {
+                Ok(views) => {
+                    let critical = views
+                        .iter()
+                        .filter(|v| v.status == crate::model::Status::Critical)
+                        .count();
+                    let warning = views
+                        .iter()
+                        .filter(|v| v.status == crate::model::Status::Warning)
+                        .count();
+                    shared.with_status(|s| {
+                        s.scans += 1;
+                        for v in &views {
+                            if v.findings.iter().any(|f| f.code.is_failure()) {
+                                s.scan_errors += 1;
+                            }
+                            if let Some(tls) = &v.record.tls {
+                                let secs = f64::from(tls.handshake_ms) / 1000.0;
+                                s.handshake_count += 1;
+                                s.handshake_sum_ms += u64::from(tls.handshake_ms);
+                                for (bound, count) in s.handshake_buckets.iter_mut() {
+                                    if secs <= *bound {
+                                        *count += 1;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                    crate::audit::record_inventory(&shared.store);
+                    Ok(format!(
+                        "{} locations, {critical} critical, {warning} warning",
+                        views.len()
+                    ))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Kind::Renew => {
+            let options = crate::lifecycle::RenewOptions {
+                force: false,
+                dry_run: false,
+                concurrency: 8,
+            };
+            match crate::lifecycle::run(Arc::clone(&config), shared.store.clone(), &[], options)
+                .await
+            {
+                Ok(reports) => {
+                    let (mut ok, mut failed) = (0, 0);
+                    for r in &reports {
+                        match &r.outcome {
+                            Some(crate::lifecycle::Outcome::Installed { .. }) => ok += 1,
+                            Some(crate::lifecycle::Outcome::Failed { .. }) => failed += 1,
+                            None => {}
+                        }
+                    }
+                    shared.with_status(|s| {
+                        s.renewals_succeeded += ok;
+                        s.renewals_failed += failed;
+                    });
+                    if ok > 0 {
+                        // Freshly installed certificates join the inventory at once.
+                        let _ = crate::service::scan_and_record(
+                            &config,
+                            Some(&shared.store),
+                            Vec::new(),
+                            crate::service::managed_files(&config),
+                            |_| {},
+                        )
+                        .await;
+                    }
+                    if failed > 0 {
+                        Err(format!("{failed} renewal(s) failed"))
+                    } else {
+                        Ok(format!(
+                            "{} managed certificate(s), {ok} renewed",
+                            reports.len()
+                        ))
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    if let Err(e) = crate::alerts::evaluate(&config, &shared.store, crate::clock::now()) {
+        tracing::error!("alert evaluation failed: {e}");
+    }
+    let finished = crate::clock::now();
+    shared.with_status(|s| {
+        let st = Shared::schedule_mut(s, kind.name());
+        st.running = false;
+        match &result {
+            Ok(_) => st.last_success = Some(finished),
+            Err(e) => s.last_error = Some(format!("{}: {e}", kind.name())),
+        }
+    });
+    match &result {
+        Ok(summary) => {
+            tracing::info!(kind = kind.name(), "{summary}");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&format!(
+                "last {}: {summary}",
+                kind.name()
+            ))]);
+            if let Some(url) = &config.daemon.heartbeat_url {
+                heartbeat(url).await;
+            }
+        }
+        Err(e) => tracing::error!(kind = kind.name(), "{e}"),
+    }
+}
+
+/// Pings the heartbeat URL; failures are logged without the URL (it is a secret).
+async fn heartbeat(url: &crate::config::acme::Secret) {
+    let client = crate::alerts::dispatch::client();
+    let url = String::from_utf8_lossy(url.expose()).into_owned();
+    let Ok(request) = hyper::Request::get(url).body(http_body_util::Full::new(bytes::Bytes::new()))
+    else {
+        return;
+    };
+    match tokio::time::timeout(Duration::from_secs(10), client.request(request)).await {
+        Ok(Ok(r)) if r.status().is_success() => {}
+        Ok(Ok(r)) => tracing::warn!("heartbeat answered HTTP {}", r.status().as_u16()),
+        _ => tracing::warn!("heartbeat failed"),
+    }
+}
+
+/// Delivers the alert outbox on an interval.
+async fn dispatcher(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let client = crate::alerts::dispatch::client();
+    loop {
+        let interval = shared.config().daemon.dispatch_interval;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        let Some(_running) = shared.dispatch_guard.try_start() else {
+            continue;
+        };
+        let config = shared.config();
+        if config.webhooks.is_empty() {
+            continue;
+        }
+        match crate::alerts::dispatch::deliver_due(&config, &shared.store, &client).await {
+            Ok(report) => {
+                shared.with_status(|s| {
+                    s.deliveries_ok += report.delivered as u64;
+                    s.deliveries_failed += (report.retrying + report.dead) as u64;
+                });
+                if report.delivered + report.dead > 0 {
+                    crate::audit::record(
+                        &shared.store,
+                        "alerts_delivered",
+                        "outbox",
+                        &format!("delivered {}, dead {}", report.delivered, report.dead),
+                    );
+                }
+            }
+            Err(e) => tracing::error!("alert delivery failed: {e}"),
+        }
+    }
+}
+
+/// Sends WATCHDOG=1 at half the interval systemd asks for (WATCHDOG_USEC).
+async fn watchdog(mut stop: watch::Receiver<bool>) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    if interval.is_zero() {
+        return;
+    }
+    let period = interval / 2;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The control socket: a Unix socket (mode 0660, optional group) through which every CLI command
+//! runs inside the daemon, against its config and open store. One JSON request line
+//! (`{"argv": [...]}`), one JSON reply (`{"exit": N, "stdout": "...", "stderr": "..."}`).
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use super::Shared;
+use crate::cli::{self, Cli, Exit, Session};
+
+/// Largest request accepted (an argv, not a payload).
+const MAX_REQUEST: u64 = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub exit: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Binds the socket: removes a stale one, sets mode 0660 and the group.
+pub fn bind(path: &Path, group: Option<&str>) -> std::io::Result<std::os::unix::net::UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if path.exists() {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another certctl daemon is answering on this socket",
+                ));
+            }
+            Err(_) => std::fs::remove_file(path)?,
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(group) = group {
+        let gid = group_id(group).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no group named {group}"),
+            )
+        })?;
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Resolves a group name (or a numeric gid) through /etc/group.
+fn group_id(group: &str) -> Option<u32> {
+    if let Ok(gid) = group.parse() {
+        return Some(gid);
+    }
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next() == Some(group))
+            .then(|| fields.nth(1).and_then(|g| g.parse().ok()))
+            .flatten()
+    })
+}
+
+pub async fn serve(
+    listener: std::os::unix::net::UnixListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        tracing::error!("cannot use the control socket");
+        return;
+    };
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    if let Err(e) = handle(stream, shared).await {
+                        tracing::warn!("control socket request failed: {e}");
+                    }
+                });
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
+            let shared = Arc::clone(&shared);
+            tokio::task::spawn_blocking(move || execute(&request.argv, &shared))
+                .await
+                .unwrap_or_else(|e| Reply {
+                    exit: Exit::Error as u8,
+                    stdout: String::new(),
+                    stderr: format!("error: the command failed inside the daemon: {e}\n"),
+                })
+        }
+        Err(e) => Reply {
+            exit: Exit::Error as u8,
+            stdout: String::new(),
+            stderr: format!("error: bad control request: {e}\n"),
+        },
+    };
+    let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Runs one CLI command inside the daemon, capturing its output.
+fn execute(argv: &[String], shared: &Shared) -> Reply {
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return Reply {
+                exit: Exit::Error as u8,
+                stdout: String::new(),
+                stderr: e.to_string(),
+            };
+        }
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = shared
+        .status
+        .lock()
+        .ok()
+        .and_then(|s| serde_json::to_value(&*s).ok());
+    let mut session = Session {
+        out: &mut out,
+        err: &mut err,
+        tty: false,
+        daemon: Some((shared.config(), shared.store.clone())),
+        status,
+    };
+    let exit = match cli::run(&cli, &mut session) {
+        Ok(exit) => exit as u8,
+        Err(e) => {
+            let _ = writeln!(session.err, "error: {e:#}");
+            Exit::Error as u8
+        }
+    };
+    drop(session);
+    Reply {
+        exit,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// The client side: runs `argv` through the daemon at `path`. `None` when no daemon answers
+/// there (the caller runs the command locally); an error when one does but refuses us.
+pub fn call(path: &Path, argv: &[String]) -> Option<Result<Reply, String>> {
+    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Err(format!(
+                "permission denied on the control socket {} (ask to be added to its group)",
+                path.display()
+            )));
+        }
+        Err(_) => return None,
+    };
+    let request = Request {
+        argv: argv.to_vec(),
+    };
+    let result = (|| {
+        let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        stream.write_all(&line).map_err(|e| e.to_string())?;
+        let mut reply = String::new();
+        stream
+            .read_to_string(&mut reply)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_str::<Reply>(&reply).map_err(|e| format!("bad reply from the daemon: {e}"))
+    })();
+    Some(result)
+}
