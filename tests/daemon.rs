@@ -1,0 +1,292 @@
+//! `certctl run` as systemd would run it: sd_notify READY, metrics, the control socket, SIGHUP
+//! with a broken config, SIGTERM, a second daemon, cron schedules, socket permissions.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Daemon {
+    child: Child,
+    notify: UnixDatagram,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    metrics: u16,
+    _pki: Pki,
+}
+
+impl Daemon {
+    fn start(extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new();
+        let leaf = pki.leaf(&["d.example.test"], -100, 20, SignedBy::Intermediate);
+        let cert = dir.path().join("d.pem");
+        std::fs::write(&cert, &leaf.pem).expect("cert");
+        let metrics = free_port();
+        let text = format!(
+            "[store]\npath = \"{d}/state/store\"\n[daemon]\nmetrics_listen = \"127.0.0.1:{metrics}\"\nshutdown_grace = \"5s\"\n{extra}\n[[files]]\npath = \"{c}\"\nname = \"d\"\n",
+            d = dir.path().display(),
+            c = cert.display()
+        );
+        let config = write_config(dir.path(), &text);
+        let notify_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let child = Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(["run", "--config", config.to_str().expect("utf8")])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("CERTCTL_STORE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn certctl run");
+        Daemon {
+            child,
+            notify,
+            dir,
+            config,
+            metrics,
+            _pki: pki,
+        }
+    }
+
+    /// Waits for a notify message containing `what`.
+    fn wait_notify(&self, what: &str) -> String {
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if msg.contains(what) {
+                    return msg;
+                }
+            }
+        }
+        panic!("no {what} from the daemon");
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .args(["--config", self.config.to_str().expect("utf8")])
+            .env_remove("CERTCTL_STORE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run certctl")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("state/certctl.sock")
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn metrics(&self) -> String {
+        http_get(self.metrics, "/metrics")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn systemd_lifecycle_socket_metrics_reload_and_stop() {
+    let mut d = Daemon::start("");
+    d.wait_notify("READY=1");
+    wait_until("the first scan", || {
+        d.metrics().contains("certctl_scans_total 1")
+    });
+    let metrics = d.metrics();
+    assert!(
+        metrics.contains("certctl_cert_not_after_seconds{name=\"d\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("certctl_finding{name=\"d\""), "{metrics}");
+    assert!(http_get(d.metrics, "/healthz").contains("200 OK"));
+    assert!(http_get(d.metrics, "/readyz").contains("200 OK"));
+
+    // The CLI works while the daemon holds the store: through the socket.
+    let out = d.cli(&["list", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["locations"][0]["name"], "d");
+    let status = d.cli(&["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(stdout(&status).contains("scan"), "{}", stdout(&status));
+    let out = d.cli(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "20 days left is a warning: {}",
+        stdout(&out)
+    );
+
+    // A second daemon on the same store is refused clearly.
+    let second = Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", d.config.to_str().expect("utf8")])
+        .env_remove("CERTCTL_STORE")
+        .output()
+        .expect("second run");
+    assert_eq!(second.status.code(), Some(3));
+    let err = stderr(&second);
+    assert!(
+        err.contains("in use by another certctl process") || err.contains("another certctl daemon"),
+        "{err}"
+    );
+
+    // SIGHUP with a broken config: rejected, the old one stays in force.
+    let good = std::fs::read_to_string(&d.config).expect("config");
+    std::fs::write(&d.config, format!("{good}\nnot_a_key = 1\n")).expect("break config");
+    d.signal("-HUP");
+    // (The broken file cannot tell the CLI where the socket is: name it.)
+    let socket = d.socket().display().to_string();
+    wait_until("the reload to be rejected", || {
+        stdout(&d.cli(&["status", "--socket", &socket])).contains("config reload rejected")
+    });
+    std::fs::write(&d.config, &good).expect("restore");
+    assert_eq!(d.cli(&["list"]).status.code(), Some(0));
+
+    // SIGTERM: drains and exits 0 within the grace period, removing its socket.
+    let started = Instant::now();
+    d.signal("-TERM");
+    let status = d.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!d.socket().exists());
+    // Without the daemon the CLI opens the store itself, and the audit chain holds.
+    let out = d.cli(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let history = stdout(&d.cli(&["history", "d.pem"]));
+    assert!(history.contains("location_first_seen"), "{history}");
+}
+
+#[test]
+fn cron_schedule_fires_as_configured() {
+    let d = Daemon::start("[scan]\nschedule = \"* * * * * *\"");
+    d.wait_notify("READY=1");
+    wait_until("three scans", || {
+        let m = d.metrics();
+        [
+            "certctl_scans_total 3",
+            "certctl_scans_total 4",
+            "certctl_scans_total 5",
+        ]
+        .iter()
+        .any(|s| m.contains(s))
+    });
+}
+
+#[test]
+fn the_socket_refuses_users_without_access() {
+    let d = Daemon::start("");
+    d.wait_notify("READY=1");
+    let mode = std::fs::metadata(d.socket()).expect("socket").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o660
+    );
+    // `nobody` is neither the owner nor in the group.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_certctl"),
+        ])
+        .args(["list", "--socket", d.socket().to_str().expect("utf8")])
+        .arg("--config")
+        .arg(Path::new("/nonexistent.toml"))
+        .output()
+        .expect("setpriv");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("permission denied on the control socket"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn packaging_rules_unit_completions_and_man() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(root.join("config/prometheus/certctl-rules.yml"))
+        .output()
+        .expect("promtool (apt-get install prometheus)");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(root.join("config/systemd/certctl.service"))
+        .output()
+        .expect("systemd-analyze");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(" OK") || line.contains("SAFE"), "{line}");
+    let grafana: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("config/grafana/certctl.json")).expect("dashboard"),
+    )
+    .expect("dashboard is JSON");
+    assert!(grafana["panels"].as_array().is_some_and(|p| !p.is_empty()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = certctl(dir.path(), &["completions", "bash"]);
+    assert!(stdout(&out).contains("certctl"), "{}", stderr(&out));
+    let out = certctl(dir.path(), &["man"]);
+    assert!(stdout(&out).contains(".TH certctl"), "{}", stderr(&out));
+}
