@@ -46,6 +46,11 @@ pub fn record_inventory(store: &Store) {
                 EventKind::RenewalFailed {
                     error, failures, ..
                 } => ("renewal_failed", format!("attempt {failures}: {error}")),
+                // Deploys are audited where they happen (lifecycle::deploy_all).
+                EventKind::Deployed { .. } | EventKind::DeployFailed { .. } => {
+                    store.set_audit_cursor(*seq)?;
+                    continue;
+                }
             };
             store.append_audit(event.at, action, &event.target, &detail)?;
             store.set_audit_cursor(*seq)?;

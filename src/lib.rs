@@ -16,6 +16,8 @@ pub mod inventory;
 pub mod lifecycle;
 pub mod model;
 pub mod policy;
+pub mod reload;
 pub mod service;
 pub mod store;
+pub mod verify;
 pub mod x509;

@@ -76,6 +76,8 @@ pub enum Outcome {
         not_after: UnixSeconds,
         version: String,
         resumed: bool,
+        /// Deploy targets that failed (each rolled back where possible).
+        deploy_errors: Vec<String>,
     },
     Failed {
         error: String,
@@ -170,6 +172,80 @@ pub async fn run(
     }
     reports.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(reports)
+}
+
+/// Deploys the current version of `cert` to every target, recording events and audit entries.
+pub async fn deploy_all(
+    store: &Store,
+    cert: &ManagedCert,
+) -> Vec<Result<crate::deploy::Deployed, crate::deploy::DeployFailure>> {
+    let mut results = Vec::new();
+    if cert.deploy.is_empty() {
+        return results;
+    }
+    let material = match crate::deploy::Material::current(&Layout::new(&cert.output_dir)) {
+        Ok(m) => m,
+        Err(e) => {
+            results.push(Err(crate::deploy::DeployFailure {
+                target: cert.name.clone(),
+                kind: "deploy_failed",
+                error: e.to_string(),
+                rolled_back: false,
+            }));
+            return results;
+        }
+    };
+    for target in &cert.deploy {
+        let result = crate::deploy::deploy(target, &material, &cert.domains).await;
+        let (kind, detail) = match &result {
+            Ok(d) => (
+                EventKind::Deployed {
+                    name: cert.name.clone(),
+                    target: d.target.clone(),
+                    serial: d.serial.clone(),
+                },
+                format!(
+                    "{}: serial {} served after {} ms",
+                    d.target,
+                    d.serial,
+                    d.served_after.as_millis()
+                ),
+            ),
+            Err(f) => (
+                EventKind::DeployFailed {
+                    name: cert.name.clone(),
+                    target: f.target.clone(),
+                    kind: f.kind.to_string(),
+                    error: f.error.clone(),
+                    rolled_back: f.rolled_back,
+                },
+                f.to_string(),
+            ),
+        };
+        let action = match &result {
+            Ok(_) => "deployed",
+            Err(f) if f.rolled_back => "deploy_rolled_back",
+            Err(_) => "deploy_failed",
+        };
+        crate::audit::record(store, action, &cert.name, &detail);
+        let state = match store.managed(&cert.name) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot read renewal state: {e}");
+                results.push(result);
+                continue;
+            }
+        };
+        if let Err(e) = store.record_renewal(&state, Some(&event(cert, kind))) {
+            tracing::error!("cannot record the deploy: {e}");
+        }
+        match &result {
+            Ok(d) => tracing::info!(cert = %cert.name, target = %d.target, "deployed and verified"),
+            Err(f) => tracing::error!(cert = %cert.name, "{f}"),
+        }
+        results.push(result);
+    }
+    results
 }
 
 /// The installed leaf of a managed certificate: its record and DER.
@@ -499,11 +575,17 @@ async fn execute(
     );
     ctx.store.record_renewal(state, Some(&event))?;
     tracing::info!(cert = %cert.name, serial = %leaf.record.serial, version, "installed");
+    let deployed = deploy_all(&ctx.store, cert).await;
+    let deploy_errors: Vec<String> = deployed
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|f| f.to_string()))
+        .collect();
     Ok(Outcome::Installed {
         serial: leaf.record.serial.clone(),
         not_after: leaf.record.not_after,
         version,
         resumed,
+        deploy_errors,
     })
 }
 

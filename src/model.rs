@@ -421,6 +421,21 @@ pub enum EventKind {
         error: String,
         failures: u32,
     },
+    /// A certificate was deployed to a target and verified as served.
+    Deployed {
+        name: String,
+        target: String,
+        serial: String,
+    },
+    /// A deploy failed (`deploy_failed`) or the new certificate was not served
+    /// (`verification_failed`); `rolled_back` says whether the previous files are back.
+    DeployFailed {
+        name: String,
+        target: String,
+        kind: String,
+        error: String,
+        rolled_back: bool,
+    },
 }
 
 /// An RFC 7807 problem document from an ACME CA, kept durably with a failure.

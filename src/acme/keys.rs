@@ -71,6 +71,14 @@ impl CertKey {
     }
 }
 
+/// The DER SubjectPublicKeyInfo of a PEM private key of any supported type (to check that a
+/// key file matches a certificate before deploying them).
+pub fn public_key_of_pem(pem: &str) -> Result<Vec<u8>, AcmeError> {
+    let pair = KeyPair::from_pem(pem)
+        .map_err(|e| AcmeError::Key(format!("unreadable private key: {e}")))?;
+    Ok(rcgen::PublicKeyData::subject_public_key_info(&pair))
+}
+
 fn algorithm(key_type: KeyType) -> &'static rcgen::SignatureAlgorithm {
     match key_type {
         KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,

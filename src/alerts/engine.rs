@@ -442,7 +442,35 @@ fn instant_event(event: &InventoryEvent, views: &[View]) -> Option<AlertEvent> {
             resolves: None,
             detail: None,
         }),
-        EventKind::FirstSeen { .. } | EventKind::RenewalFailed { .. } => None,
+        EventKind::DeployFailed {
+            name,
+            target,
+            kind,
+            error,
+            rolled_back,
+        } => Some(AlertEvent {
+            id: stable_id(&format!("managed:{name}|{kind}|{target}|{}", event.at)),
+            kind: if kind == "verification_failed" {
+                "verification_failed".into()
+            } else {
+                "deploy_failed".into()
+            },
+            severity: Severity::Critical,
+            summary: format!(
+                "deploying {name} to {target} failed{}",
+                if *rolled_back { "; rolled back" } else { "" }
+            ),
+            threshold: None,
+            certificate: None,
+            locations: vec![target.clone()],
+            occurred_at: event.at,
+            reminder: false,
+            resolves: None,
+            detail: Some(error.clone()),
+        }),
+        EventKind::FirstSeen { .. }
+        | EventKind::RenewalFailed { .. }
+        | EventKind::Deployed { .. } => None,
     }
 }
 

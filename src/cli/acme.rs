@@ -122,9 +122,11 @@ fn renew_inner(
         writeln!(s.err, "{warning}")?;
     }
     print_reports(s, &reports, format, options.dry_run)?;
-    let failed = reports
-        .iter()
-        .any(|r| matches!(r.outcome, Some(Outcome::Failed { .. })));
+    let failed = reports.iter().any(|r| match &r.outcome {
+        Some(Outcome::Failed { .. }) => true,
+        Some(Outcome::Installed { deploy_errors, .. }) => !deploy_errors.is_empty(),
+        None => false,
+    });
     Ok(if failed { Exit::Critical } else { Exit::Ok })
 }
 
@@ -171,10 +173,16 @@ fn print_reports(
                 not_after,
                 version,
                 resumed,
+                deploy_errors,
             }) => format!(
-                " -> installed serial {serial} (expires {}, version {version}{})",
+                " -> installed serial {serial} (expires {}, version {version}{}){}",
                 rfc3339(*not_after),
-                if *resumed { ", resumed" } else { "" }
+                if *resumed { ", resumed" } else { "" },
+                if deploy_errors.is_empty() {
+                    String::new()
+                } else {
+                    format!("; DEPLOY FAILED: {}", deploy_errors.join("; "))
+                }
             ),
             Some(Outcome::Failed { error, .. }) => format!(" -> FAILED: {error}"),
         };

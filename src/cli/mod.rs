@@ -3,6 +3,7 @@
 
 mod acme;
 mod alerts;
+mod deploy;
 mod inventory;
 pub mod output;
 mod scan;
@@ -76,6 +77,12 @@ pub enum Command {
     Revoke(acme::RevokeArgs),
     /// Webhook alerts: test, list, retry, enable, deliver.
     Alerts(alerts::AlertsArgs),
+    /// Re-run deployment of a managed certificate's current version to its targets.
+    Deploy(deploy::NameArgs),
+    /// Check that each deploy target's endpoints serve the current certificate.
+    Verify(deploy::NameArgs),
+    /// Make the previous version current again and deploy it.
+    Rollback(deploy::NameArgs),
     /// Run the background service (what systemd starts).
     Run(service::RunArgs),
     /// The running daemon: uptime, schedules, last error.
@@ -142,6 +149,9 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Accounts(args) => acme::accounts(cli, s, args),
         Command::Revoke(args) => acme::revoke(cli, s, args),
         Command::Alerts(args) => alerts::run(cli, s, args),
+        Command::Deploy(args) => deploy::deploy(cli, s, args),
+        Command::Verify(args) => deploy::verify(cli, s, args),
+        Command::Rollback(args) => deploy::rollback(cli, s, args),
         Command::Run(_) => service::run(cli, s),
         Command::Status => service::status(s),
         Command::History(args) => service::history(cli, s, args),

@@ -46,6 +46,8 @@ pub struct RawCertificate {
     pub renew_before: Option<String>,
     pub output_dir: Option<String>,
     pub challenge: Option<RawChallenge>,
+    #[serde(default)]
+    pub deploy: Vec<super::deploy::RawDeploy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +152,8 @@ pub struct ManagedCert {
     pub renew_before: Option<Duration>,
     pub output_dir: PathBuf,
     pub challenge: ChallengeConfig,
+    /// Where the certificate is installed after each issuance, and how servers reload it.
+    pub deploy: Vec<super::deploy::DeployTarget>,
 }
 
 /// Directory presets, as certbot and lego users know them.
@@ -370,6 +374,7 @@ pub fn validate_certificates(
         });
         let challenge =
             validate_challenge(c.challenge, &key.clone().key("challenge"), base, problems);
+        let deploy = super::deploy::validate(c.deploy, &key, base, problems);
         let output_dir = c
             .output_dir
             .map(|d| super::resolve(base, &d))
@@ -384,6 +389,7 @@ pub fn validate_certificates(
             renew_before,
             output_dir,
             challenge,
+            deploy,
         });
     }
     out

@@ -8,6 +8,7 @@
 pub mod acme;
 pub mod alerts;
 pub mod daemon;
+pub mod deploy;
 mod locate;
 mod raw;
 

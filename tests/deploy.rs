@@ -1,0 +1,449 @@
+//! Deploy and hot reload into real servers (nginx, haproxy, a rustls server) while a client
+//! handshakes continuously: zero failed handshakes, the new serial verified, rollback on a
+//! broken reload, lint refusing a mismatched key.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certctl::inventory::target::parse_endpoint;
+use common::*;
+
+/// A managed certificate's layout with versions v1 and v2 (v1 current), made by the test PKI.
+struct Managed {
+    dir: tempfile::TempDir,
+    pki: Pki,
+    v1: Leaf,
+    v2: Leaf,
+}
+
+impl Managed {
+    fn new() -> Managed {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new();
+        let v1 = pki.leaf(
+            &["127.0.0.1", "www.example.test"],
+            -1,
+            60,
+            SignedBy::Intermediate,
+        );
+        let v2 = pki.leaf(
+            &["127.0.0.1", "www.example.test"],
+            -1,
+            90,
+            SignedBy::Intermediate,
+        );
+        let m = Managed { dir, pki, v1, v2 };
+        m.write_version("v1", &m.v1, &m.v1.key_pem);
+        m.write_version("v2", &m.v2, &m.v2.key_pem);
+        m.activate("v1");
+        m
+    }
+
+    fn output(&self) -> PathBuf {
+        self.dir.path().join("certs/www")
+    }
+
+    fn write_version(&self, name: &str, leaf: &Leaf, key_pem: &str) {
+        let v = self.output().join("versions").join(name);
+        std::fs::create_dir_all(&v).expect("mkdir");
+        let chain = self.pki.intermediate.pem();
+        std::fs::write(v.join("cert.pem"), &leaf.pem).expect("cert");
+        std::fs::write(v.join("chain.pem"), &chain).expect("chain");
+        std::fs::write(v.join("fullchain.pem"), format!("{}{chain}", leaf.pem)).expect("fullchain");
+        std::fs::write(v.join("privkey.pem"), key_pem).expect("key");
+    }
+
+    fn activate(&self, name: &str) {
+        let current = self.output().join("current");
+        let _ = std::fs::remove_file(&current);
+        std::os::unix::fs::symlink(Path::new("versions").join(name), current).expect("symlink");
+    }
+
+    /// Writes a config with this certificate and one deploy target (TOML body given).
+    fn config(&self, deploy: &str) -> PathBuf {
+        write_config(
+            self.dir.path(),
+            &format!(
+                "[store]\npath = \"{d}/state/store\"\n[acme.accounts.none]\ndirectory = \"https://127.0.0.1:1/dir\"\nagree_tos = true\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\noutput_dir = \"{o}\"\n[[certificate.deploy]]\nname = \"edge\"\nverify_timeout = \"3s\"\n{deploy}\n",
+                d = self.dir.path().display(),
+                o = self.output().display()
+            ),
+        )
+    }
+
+    fn run(&self, config: &Path, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .args(["--config", config.to_str().expect("utf8")])
+            .env_remove("CERTCTL_STORE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run certctl")
+    }
+}
+
+/// Handshakes with `addr` in a loop until stopped; counts failures and the serials seen.
+struct Load {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<(u64, u64, Vec<String>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: String) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen: Arc<Mutex<(u64, u64, Vec<String>)>> = Arc::default();
+        let (s, st) = (Arc::clone(&seen), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
+            let target = parse_endpoint(&addr, None).expect("target");
+            let scanner = certctl::verify::scanner();
+            // Bounded: at most 20 000 handshakes, and it stops when told.
+            for _ in 0..20_000 {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let served = rt.block_on(certctl::verify::served(&scanner, &target));
+                let mut g = s.lock().expect("lock");
+                match served.serial {
+                    Some(serial) => {
+                        g.0 += 1;
+                        if g.2.last() != Some(&serial) {
+                            g.2.push(serial);
+                        }
+                    }
+                    None => g.1 += 1,
+                }
+            }
+        });
+        Load {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops and returns (handshakes ok, failed, distinct serials in order).
+    fn finish(mut self) -> (u64, u64, Vec<String>) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("load thread");
+        }
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+fn nginx_serving(m: &Managed, files: &Path) -> Nginx {
+    std::fs::create_dir_all(files).expect("mkdir");
+    std::fs::write(
+        files.join("www.crt"),
+        format!("{}{}", m.v1.pem, m.pki.intermediate.pem()),
+    )
+    .expect("crt");
+    std::fs::write(files.join("www.key"), &m.v1.key_pem).expect("key");
+    Nginx::start(&[NginxSite {
+        cert: files.join("www.crt"),
+        key: files.join("www.key"),
+        extra: String::new(),
+    }])
+}
+
+fn nginx_deploy(files: &Path, port: u16, reload: &str) -> String {
+    format!(
+        "fullchain = \"{f}/www.crt\"\nkey = \"{f}/www.key\"\nreload = [{reload}]\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
+        f = files.display()
+    )
+}
+
+#[test]
+fn nginx_command_reload_under_load_drops_nothing() {
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    let conf = nginx.dir.path().join("nginx.conf");
+    let config = m.config(&nginx_deploy(
+        &files,
+        port,
+        &format!(
+            "{{ type = \"command\", command = [\"{}\", \"-c\", \"{}\", \"-s\", \"reload\"] }}",
+            nginx_binary(),
+            conf.display()
+        ),
+    ));
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    std::thread::sleep(Duration::from_millis(300));
+    m.activate("v2");
+    let out = m.run(&config, &["deploy", "www"]);
+    let (ok, failed, serials) = load.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("serial {}", m.v2.serial_hex)),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        failed, 0,
+        "handshakes failed during the reload ({ok} succeeded)"
+    );
+    assert!(ok > 10);
+    // Old workers finish gracefully while new ones start, so both may answer for a moment.
+    assert_eq!(serials.first(), Some(&m.v1.serial_hex));
+    assert_eq!(serials.last(), Some(&m.v2.serial_hex));
+    let verify = m.run(&config, &["verify", "www"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let history = stdout(&m.run(&config, &["history", "www"]));
+    assert!(history.contains("deployed"), "{history}");
+}
+
+#[test]
+fn nginx_signal_reload_under_load_drops_nothing() {
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    let pid = nginx.dir.path().join("nginx.pid");
+    let config = m.config(&nginx_deploy(
+        &files,
+        port,
+        &format!(
+            "{{ type = \"signal\", pid_file = \"{}\", signal = \"HUP\" }}",
+            pid.display()
+        ),
+    ));
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    std::thread::sleep(Duration::from_millis(300));
+    m.activate("v2");
+    let out = m.run(&config, &["deploy", "www"]);
+    let (ok, failed, serials) = load.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        failed, 0,
+        "handshakes failed during the reload ({ok} succeeded)"
+    );
+    assert_eq!(serials.last(), Some(&m.v2.serial_hex));
+}
+
+#[test]
+fn haproxy_runtime_api_swaps_without_reload() {
+    let m = Managed::new();
+    let dir = m.dir.path().join("haproxy");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let combined = dir.join("www.pem");
+    std::fs::write(
+        &combined,
+        format!("{}{}{}", m.v1.pem, m.pki.intermediate.pem(), m.v1.key_pem),
+    )
+    .expect("pem");
+    let port = free_port();
+    let socket = dir.join("admin.sock");
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "global\n  stats socket {s} mode 600 level admin\n  log stderr local0 warning\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend fe\n  bind 127.0.0.1:{port} ssl crt {c}\n  http-request return status 200 content-type text/plain string ok\n",
+            s = socket.display(),
+            c = combined.display()
+        ),
+    )
+    .expect("cfg");
+    let mut haproxy = std::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy starts (apt-get install haproxy)");
+    for _ in 0..200 {
+        if socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let config = m.config(&format!(
+        "combined = \"{}\"\nreload = [{{ type = \"haproxy_runtime\", socket = \"{}\" }}]\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
+        combined.display(),
+        socket.display()
+    ));
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    std::thread::sleep(Duration::from_millis(300));
+    m.activate("v2");
+    let out = m.run(&config, &["deploy", "www"]);
+    let (ok, failed, serials) = load.finish();
+    let _ = haproxy.kill();
+    let _ = haproxy.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        failed, 0,
+        "handshakes failed during the swap ({ok} succeeded)"
+    );
+    assert_eq!(
+        serials,
+        vec![m.v1.serial_hex.clone(), m.v2.serial_hex.clone()]
+    );
+}
+
+#[test]
+fn a_broken_reload_rolls_back_and_alerts() {
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    let before = std::fs::read(files.join("www.crt")).expect("crt");
+    // A reload that fails.
+    let config = m.config(&nginx_deploy(
+        &files,
+        port,
+        "{ type = \"command\", command = [\"false\"] }",
+    ));
+    m.activate("v2");
+    let out = m.run(&config, &["deploy", "www"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("DEPLOY_FAILED") && stdout(&out).contains("rolled back"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read(files.join("www.crt")).expect("crt"),
+        before,
+        "old files restored"
+    );
+    // A server that ignores the reload: verification fails, the old files come back.
+    let config = m.config(&nginx_deploy(
+        &files,
+        port,
+        "{ type = \"command\", command = [\"true\"] }",
+    ));
+    let out = m.run(&config, &["deploy", "www"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("VERIFICATION_FAILED"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains(&m.v1.serial_hex), "{}", stdout(&out));
+    assert_eq!(std::fs::read(files.join("www.crt")).expect("crt"), before);
+    let served = m.run(&config, &["verify", "www"]);
+    assert_eq!(
+        served.status.code(),
+        Some(2),
+        "nginx still serves v1: {}",
+        stdout(&served)
+    );
+    // The failures are alert events.
+    let alerts: serde_json::Value =
+        serde_json::from_slice(&m.run(&config, &["alerts", "list", "-o", "json"]).stdout)
+            .expect("json");
+    let _ = alerts;
+    let history = stdout(&m.run(&config, &["history", "www"]));
+    assert!(history.contains("deploy_rolled_back"), "{history}");
+}
+
+#[test]
+fn a_key_that_does_not_match_is_refused_before_anything_is_touched() {
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    m.write_version("bad", &m.v2, &m.v1.key_pem);
+    m.activate("bad");
+    let before = std::fs::read(files.join("www.key")).expect("key");
+    let config = m.config(&nginx_deploy(
+        &files,
+        port,
+        "{ type = \"command\", command = [\"true\"] }",
+    ));
+    let out = m.run(&config, &["deploy", "www"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("does not match the certificate"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(std::fs::read(files.join("www.key")).expect("key"), before);
+}
+
+#[test]
+fn rustls_resolver_swaps_atomically_under_load() {
+    let m = Managed::new();
+    let cert = m.dir.path().join("live.crt");
+    let key = m.dir.path().join("live.key");
+    std::fs::write(&cert, format!("{}{}", m.v1.pem, m.pki.intermediate.pem())).expect("crt");
+    std::fs::write(&key, &m.v1.key_pem).expect("key");
+    let resolver = certctl::reload::CertResolver::new(&cert, &key).expect("resolver");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_cert_resolver(resolver.clone());
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(tcp).await;
+                });
+            }
+        });
+    });
+    let load = Load::start(addr.to_string());
+    std::thread::sleep(Duration::from_millis(300));
+    // A half-written pair (new certificate, old key) is refused and the old pair stays.
+    std::fs::write(&cert, format!("{}{}", m.v2.pem, m.pki.intermediate.pem())).expect("crt");
+    assert!(
+        resolver.reload().is_err(),
+        "a mismatched pair must not be loaded"
+    );
+    std::fs::write(&key, &m.v2.key_pem).expect("key");
+    let started = std::time::Instant::now();
+    resolver.reload().expect("reload");
+    let (ok, failed, serials) = load.finish();
+    assert_eq!(failed, 0, "{ok} ok");
+    assert_eq!(
+        serials,
+        vec![m.v1.serial_hex.clone(), m.v2.serial_hex.clone()]
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
