@@ -216,10 +216,13 @@ pub enum FindingCode {
     Timeout,
     TlsError,
     ParseError,
+    /// An endpoint bound to a managed certificate serves an older certificate than the one
+    /// installed for it (the server was never reloaded). Appended last: codes are stored.
+    StaleServed,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 15] = [
+    pub const ALL: [FindingCode; 16] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -235,6 +238,7 @@ impl FindingCode {
         FindingCode::Timeout,
         FindingCode::TlsError,
         FindingCode::ParseError,
+        FindingCode::StaleServed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -254,6 +258,7 @@ impl FindingCode {
             FindingCode::Timeout => "timeout",
             FindingCode::TlsError => "tls_error",
             FindingCode::ParseError => "parse_error",
+            FindingCode::StaleServed => "stale_served",
         }
     }
 

@@ -255,6 +255,21 @@ fn strength_findings(cert: &CertRecord, out: &mut Vec<Finding>) {
     }
 }
 
+/// `stale_served`: an endpoint serves an older certificate than the one installed for it.
+pub fn stale_served(served: &CertRecord, installed: &CertRecord, name: &str) -> Option<Finding> {
+    let older = (served.not_before, served.not_after) < (installed.not_before, installed.not_after);
+    (served.sha256 != installed.sha256 && older).then(|| {
+        Finding::new(
+            FindingCode::StaleServed,
+            Severity::Critical,
+            format!(
+                "serves serial {} but serial {} is installed for {name} (the server was not reloaded?)",
+                served.serial, installed.serial
+            ),
+        )
+    })
+}
+
 /// Does a certificate with these SANs cover `name`? Wildcards cover exactly one leftmost label.
 pub fn name_matches(sans: &[String], name: &str) -> bool {
     let wanted = name.trim_end_matches('.').to_ascii_lowercase();

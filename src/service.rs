@@ -61,13 +61,21 @@ pub async fn scan_and_record(
     mut on_result: impl FnMut(&Scanned),
 ) -> Result<Vec<View>, ServiceError> {
     let scanner = Scanner::new(&config.scan, !endpoints.is_empty())?;
+    let installed = installed_for_endpoints(config);
     let mut views = Vec::new();
     let mut store_error: Option<StoreError> = None;
     scanner
         .scan(endpoints, files, |scanned| {
             on_result(&scanned);
             let id = scanned.observation.location.id();
-            let findings = policy::scan_findings(&scanned.observation);
+            let mut findings = policy::scan_findings(&scanned.observation);
+            if let crate::model::Outcome::Presented { chain, .. } = &scanned.observation.outcome
+                && let Some(served) = chain.first()
+                && let Some((name, leaf)) = installed.get(&scanned.observation.location)
+                && let Some(stale) = policy::stale_served(served, leaf, name)
+            {
+                findings.push(stale);
+            }
             let prev = match store {
                 Some(s) if store_error.is_none() => match s.location(&id) {
                     Ok(prev) => prev,
@@ -100,6 +108,23 @@ pub async fn scan_and_record(
     }
     views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
     Ok(views)
+}
+
+/// The installed certificate of every managed certificate, by the endpoints its deploy targets
+/// verify (for `stale_served`).
+fn installed_for_endpoints(
+    config: &Config,
+) -> std::collections::HashMap<crate::model::Location, (String, crate::model::CertRecord)> {
+    let mut out = std::collections::HashMap::new();
+    for cert in &config.certificates {
+        let Some((leaf, _)) = crate::lifecycle::current_leaf(cert) else {
+            continue;
+        };
+        for target in cert.deploy.iter().flat_map(|d| d.verify.iter()) {
+            out.insert(target.location(), (cert.name.clone(), leaf.clone()));
+        }
+    }
+    out
 }
 
 /// Every stored location, judged at `now`, soonest expiry first.

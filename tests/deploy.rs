@@ -131,6 +131,17 @@ impl Load {
         }
     }
 
+    /// Waits until at least one handshake succeeded (so the "before" serial is observed).
+    fn wait_first(&self) {
+        for _ in 0..500 {
+            if self.seen.lock().expect("lock").0 > 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the load never completed a handshake");
+    }
+
     /// Stops and returns (handshakes ok, failed, distinct serials in order).
     fn finish(mut self) -> (u64, u64, Vec<String>) {
         std::thread::sleep(Duration::from_millis(300));
@@ -181,7 +192,7 @@ fn nginx_command_reload_under_load_drops_nothing() {
         ),
     ));
     let load = Load::start(format!("127.0.0.1:{port}"));
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_first();
     m.activate("v2");
     let out = m.run(&config, &["deploy", "www"]);
     let (ok, failed, serials) = load.finish();
@@ -227,7 +238,7 @@ fn nginx_signal_reload_under_load_drops_nothing() {
         ),
     ));
     let load = Load::start(format!("127.0.0.1:{port}"));
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_first();
     m.activate("v2");
     let out = m.run(&config, &["deploy", "www"]);
     let (ok, failed, serials) = load.finish();
@@ -287,7 +298,7 @@ fn haproxy_runtime_api_swaps_without_reload() {
         socket.display()
     ));
     let load = Load::start(format!("127.0.0.1:{port}"));
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_first();
     m.activate("v2");
     let out = m.run(&config, &["deploy", "www"]);
     let (ok, failed, serials) = load.finish();
@@ -429,7 +440,7 @@ fn rustls_resolver_swaps_atomically_under_load() {
         });
     });
     let load = Load::start(addr.to_string());
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_first();
     // A half-written pair (new certificate, old key) is refused and the old pair stays.
     std::fs::write(&cert, format!("{}{}", m.v2.pem, m.pki.intermediate.pem())).expect("crt");
     assert!(
@@ -446,4 +457,181 @@ fn rustls_resolver_swaps_atomically_under_load() {
         vec![m.v1.serial_hex.clone(), m.v2.serial_hex.clone()]
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The example server binary (built with the tests; built here if not).
+fn example_server() -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples/rustls_server");
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", "rustls_server"])
+            .status()
+            .expect("cargo build --example");
+        assert!(status.success());
+    }
+    path
+}
+
+#[test]
+fn example_rustls_server_picks_up_a_deploy_by_itself() {
+    let m = Managed::new();
+    let live = m.dir.path().join("live");
+    std::fs::create_dir_all(&live).expect("mkdir");
+    std::fs::write(
+        live.join("fullchain.pem"),
+        format!("{}{}", m.v1.pem, m.pki.intermediate.pem()),
+    )
+    .expect("crt");
+    std::fs::write(live.join("privkey.pem"), &m.v1.key_pem).expect("key");
+    let port = free_port();
+    let mut server = std::process::Command::new(example_server())
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(live.join("fullchain.pem"))
+        .arg(live.join("privkey.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("example server");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // No reload action: the server's CertResolver watches the files.
+    let config = m.config(&format!(
+        "fullchain = \"{l}/fullchain.pem\"\nkey = \"{l}/privkey.pem\"\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
+        l = live.display()
+    ));
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    load.wait_first();
+    m.activate("v2");
+    let out = m.run(&config, &["deploy", "www"]);
+    let (ok, failed, serials) = load.finish();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(failed, 0, "{ok} ok");
+    assert_eq!(
+        serials,
+        vec![m.v1.serial_hex.clone(), m.v2.serial_hex.clone()]
+    );
+}
+
+#[test]
+fn a_server_that_was_never_reloaded_is_stale_served() {
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    m.activate("v2"); // installed, but nobody deployed or reloaded it
+    let mut config_text =
+        std::fs::read_to_string(m.config(&nginx_deploy(&files, port, ""))).expect("config");
+    config_text.push_str(&format!(
+        "\n[scan]\nca_files = [\"{}\"]\n[[endpoint]]\naddress = \"127.0.0.1:{port}\"\n",
+        m.pki.root_path().display()
+    ));
+    let config = write_config(m.dir.path(), &config_text);
+    let out = m.run(&config, &["scan", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let endpoint = doc["locations"]
+        .as_array()
+        .expect("locations")
+        .iter()
+        .find(|l| l["kind"] == "endpoint")
+        .cloned()
+        .expect("endpoint");
+    assert_eq!(codes(&endpoint), vec!["stale_served"], "{endpoint:#}");
+    // After a deploy with a reload, it is current again.
+    let reload = format!(
+        "{{ type = \"signal\", pid_file = \"{}\" }}",
+        nginx.dir.path().join("nginx.pid").display()
+    );
+    let config2 = write_config(
+        m.dir.path(),
+        &config_text.replace("reload = []", &format!("reload = [{reload}]")),
+    );
+    assert_eq!(m.run(&config2, &["deploy", "www"]).status.code(), Some(0));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&m.run(&config2, &["scan", "-o", "json"]).stdout).expect("json");
+    let endpoint = doc["locations"]
+        .as_array()
+        .expect("locations")
+        .iter()
+        .find(|l| l["kind"] == "endpoint")
+        .cloned()
+        .expect("endpoint");
+    assert_eq!(codes(&endpoint), Vec::<String>::new(), "{endpoint:#}");
+}
+
+#[test]
+fn the_whole_loop_against_pebble_issue_deploy_verify_renew() {
+    use common::pebble::{Pebble, PebbleOptions};
+    let pebble = Pebble::start(PebbleOptions::default());
+    let m = Managed::new();
+    let files = m.dir.path().join("nginx-certs");
+    let nginx = nginx_serving(&m, &files);
+    let port = nginx.ports[0];
+    let conf = nginx.dir.path().join("nginx.conf");
+    let config = write_config(
+        m.dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/state/store\"\n[acme.accounts.pebble]\ndirectory = \"{dir}\"\nagree_tos = true\nca_file = \"{ca}\"\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\nlisten = \"127.0.0.1:{http}\"\n[[certificate.deploy]]\nname = \"nginx\"\n{deploy}",
+            d = m.dir.path().display(),
+            dir = pebble.directory(),
+            ca = pebble.tls_root().display(),
+            http = pebble.http_port,
+            deploy = nginx_deploy(
+                &files,
+                port,
+                &format!(
+                    "{{ type = \"command\", command = [\"{}\", \"-c\", \"{}\", \"-s\", \"reload\"] }}",
+                    nginx_binary(),
+                    conf.display()
+                )
+            ),
+        ),
+    );
+    let out = m.run(&config, &["issue", "www", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let serial1 = first[0]["serial"].as_str().expect("serial").to_string();
+    assert_eq!(first[0]["deploy_errors"], serde_json::json!([]));
+    let verify = m.run(&config, &["verify", "www"]);
+    assert!(stdout(&verify).contains(&serial1), "{}", stdout(&verify));
+
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    load.wait_first();
+    let out = m.run(&config, &["renew", "www", "--force", "-o", "json"]);
+    let (ok, failed, serials) = load.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let serial2 = second[0]["serial"].as_str().expect("serial").to_string();
+    assert_ne!(serial1, serial2);
+    assert_eq!(failed, 0, "{ok} ok");
+    assert_eq!(serials.last(), Some(&serial2));
 }
