@@ -463,3 +463,48 @@ fn webhook_config_errors_are_reported_without_echoing_secrets() {
     assert!(!err.contains("secret-token"), "{err}");
     let _ = Path::new("");
 }
+
+#[test]
+fn redirects_are_not_followed_and_filters_apply() {
+    let rx = Receiver::start();
+    rx.respond(302, &[("location", "http://127.0.0.1:1/elsewhere")]);
+    let hooks = [
+        webhook("ops", "generic", &rx.url("/ops"), ""),
+        // Only critical events: a warning must not reach it.
+        webhook(
+            "pager",
+            "generic",
+            &rx.url("/pager"),
+            "min_severity = \"critical\"",
+        ),
+        // Only renewal events.
+        webhook(
+            "renewals",
+            "generic",
+            &rx.url("/renewals"),
+            "events = [\"renewal_failed\"]",
+        ),
+    ]
+    .concat();
+    let env = Env::new(&hooks, "");
+    env.run(&["scan"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let reqs = rx.requests();
+    assert_eq!(
+        reqs.len(),
+        1,
+        "{:?}",
+        reqs.iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(reqs[0].path, "/ops");
+    let listed = json(&env.run(&["alerts", "list", "-o", "json"]));
+    let d = &listed["deliveries"][0];
+    assert_eq!(d["state"], "retrying");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("redirects are not followed"),
+        "{d}"
+    );
+}
