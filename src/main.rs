@@ -42,7 +42,8 @@ fn through_daemon(cli: &Cli) -> Option<ExitCode> {
         .collect();
     match certctl::daemon::socket::call(&socket, &argv)? {
         Ok(reply) => {
-            print!("{}", reply.stdout);
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&reply.stdout);
             eprint!("{}", reply.stderr);
             Some(ExitCode::from(reply.exit))
         }

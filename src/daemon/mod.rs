@@ -417,6 +417,12 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
     if let Err(e) = crate::alerts::evaluate(&config, &shared.store, crate::clock::now()) {
         tracing::error!("alert evaluation failed: {e}");
     }
+    // A scan of many locations allocates transiently; hand the memory back to the system so an
+    // idle daemon stays small.
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let finished = crate::clock::now();
     shared.with_status(|s| {
         let st = Shared::schedule_mut(s, kind.name());

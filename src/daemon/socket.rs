@@ -26,7 +26,8 @@ pub struct Request {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Reply {
     pub exit: u8,
-    pub stdout: String,
+    #[serde(skip)]
+    pub stdout: Vec<u8>,
     pub stderr: String,
 }
 
@@ -113,19 +114,20 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
                 .await
                 .unwrap_or_else(|e| Reply {
                     exit: Exit::Error as u8,
-                    stdout: String::new(),
+                    stdout: Vec::new(),
                     stderr: format!("error: the command failed inside the daemon: {e}\n"),
                 })
         }
         Err(e) => Reply {
             exit: Exit::Error as u8,
-            stdout: String::new(),
+            stdout: Vec::new(),
             stderr: format!("error: bad control request: {e}\n"),
         },
     };
-    let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
-    bytes.push(b'\n');
-    write.write_all(&bytes).await?;
+    let mut head = serde_json::to_vec(&reply).unwrap_or_default();
+    head.push(b'\n');
+    write.write_all(&head).await?;
+    write.write_all(&reply.stdout).await?;
     write.shutdown().await
 }
 
@@ -136,7 +138,7 @@ fn execute(argv: &[String], shared: &Shared) -> Reply {
         Err(e) => {
             return Reply {
                 exit: Exit::Error as u8,
-                stdout: String::new(),
+                stdout: Vec::new(),
                 stderr: e.to_string(),
             };
         }
@@ -164,7 +166,7 @@ fn execute(argv: &[String], shared: &Shared) -> Reply {
     drop(session);
     Reply {
         exit,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stdout: out,
         stderr: String::from_utf8_lossy(&err).into_owned(),
     }
 }
@@ -189,11 +191,16 @@ pub fn call(path: &Path, argv: &[String]) -> Option<Result<Reply, String>> {
         let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         line.push(b'\n');
         stream.write_all(&line).map_err(|e| e.to_string())?;
-        let mut reply = String::new();
-        stream
-            .read_to_string(&mut reply)
-            .map_err(|e| e.to_string())?;
-        serde_json::from_str::<Reply>(&reply).map_err(|e| format!("bad reply from the daemon: {e}"))
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        let split = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| "the daemon closed the connection without a reply".to_string())?;
+        let mut reply: Reply = serde_json::from_slice(&bytes[..split])
+            .map_err(|e| format!("bad reply from the daemon: {e}"))?;
+        reply.stdout = bytes[split + 1..].to_vec();
+        Ok(reply)
     })();
     Some(result)
 }

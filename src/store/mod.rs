@@ -113,8 +113,11 @@ impl Store {
     /// Opens (creating if needed, mode 0700) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         create_private_dir(path)?;
+        // sled caches up to 1 GiB by default; the inventory is read in bulk and rarely, so a small
+        // cache keeps a long-running daemon's memory flat.
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(32 * 1024 * 1024)
             .open()
             .map_err(|source| match &source {
                 sled::Error::Io(e) if e.to_string().contains("could not acquire lock") => {
