@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod deploy;
+pub mod errors;
 pub mod inventory;
 pub mod lifecycle;
 pub mod model;

@@ -77,26 +77,10 @@ impl AcmeError {
             instant_acme::Error::Api(p) => AcmeError::Problem(problem_doc(&p)),
             other => AcmeError::Transport {
                 url: url.to_string(),
-                reason: error_chain(&other),
+                reason: crate::errors::chain(&other),
             },
         }
     }
-}
-
-/// An error with all its sources ("client error (Connect): tcp connect error: Connection
-/// refused"), since transport errors hide the useful part in their sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 pub(crate) fn problem_doc(p: &instant_acme::Problem) -> ProblemDoc {

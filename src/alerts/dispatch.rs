@@ -127,7 +127,7 @@ pub async fn send(
         Ok(Err(e)) => SendResult {
             status: None,
             retry_after: None,
-            error: Some(error_chain(&e)),
+            error: Some(crate::errors::chain(&e)),
             elapsed,
         },
         Ok(Ok((status, retry_after))) => SendResult {
@@ -141,20 +141,6 @@ pub async fn send(
             elapsed,
         },
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// When to try again after `attempts` failures (pure): exponential from `initial`, capped at

@@ -94,7 +94,7 @@ impl Store {
         self.flush()
     }
 
-    fn transaction_error(
+    pub(super) fn transaction_error(
         &self,
         e: TransactionError<()>,
         tree: &'static str,

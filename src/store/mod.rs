@@ -197,19 +197,7 @@ impl Store {
                     Ok::<(), ConflictableTransactionError<()>>(())
                 },
             );
-        result.map_err(|e| match e {
-            TransactionError::Storage(source) => StoreError::Sled {
-                path: self.path.clone(),
-                action: "committing a scan result",
-                source,
-            },
-            TransactionError::Abort(()) => StoreError::Corrupt {
-                path: self.path.clone(),
-                tree: "locations",
-                key: fold.record.id.clone(),
-                reason: "transaction aborted".into(),
-            },
-        })
+        result.map_err(|e| self.transaction_error(e, "locations", "committing a scan result"))
     }
 
     /// Makes everything written so far durable.
@@ -354,19 +342,7 @@ impl Store {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
-        result.map_err(|e| match e {
-            TransactionError::Storage(source) => StoreError::Sled {
-                path: self.path.clone(),
-                action: "recording renewal state",
-                source,
-            },
-            TransactionError::Abort(()) => StoreError::Corrupt {
-                path: self.path.clone(),
-                tree: "managed",
-                key: state.name.clone(),
-                reason: "transaction aborted".into(),
-            },
-        })?;
+        result.map_err(|e| self.transaction_error(e, "managed", "recording renewal state"))?;
         self.flush()
     }
 
