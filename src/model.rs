@@ -395,6 +395,41 @@ pub struct LocationRecord {
     pub consecutive_failures: u32,
 }
 
+/// The compact form of a location that the `certctl list` table reads: only what a row shows,
+/// so listing 100 000 locations decodes a few small strings per row, not whole certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    pub id: String,
+    pub target: String,
+    pub name: Option<String>,
+    /// Display name of the leaf (CN, else first SAN, else subject).
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    /// (not_before, not_after) of the leaf.
+    pub validity: Option<(UnixSeconds, UnixSeconds)>,
+    /// The stored (time-independent) findings.
+    pub codes: Vec<(FindingCode, Severity)>,
+}
+
+impl ListRow {
+    pub fn of(record: &LocationRecord) -> ListRow {
+        let leaf = record.leaf.as_ref();
+        ListRow {
+            id: record.id.clone(),
+            target: record.location.target(),
+            name: record.name.clone(),
+            subject: leaf.map(|l| l.display_name().to_string()),
+            issuer: leaf.and_then(|l| l.issuer_cn.clone()),
+            validity: leaf.map(|l| (l.not_before, l.not_after)),
+            codes: record
+                .findings
+                .iter()
+                .map(|f| (f.code, f.severity))
+                .collect(),
+        }
+    }
+}
+
 /// A change worth remembering, kept in the store's event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryEvent {

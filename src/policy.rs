@@ -65,6 +65,31 @@ impl Thresholds {
     }
 }
 
+/// The time-based finding code and severity of a validity period at `now`, if any (the
+/// message-free form of [`time_findings`], for listings).
+pub fn time_code(
+    not_before: UnixSeconds,
+    not_after: UnixSeconds,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Option<(FindingCode, Severity)> {
+    if now < not_before {
+        return Some((FindingCode::NotYetValid, Severity::Critical));
+    }
+    let remaining = not_after - now;
+    if remaining <= 0 {
+        return Some((FindingCode::Expired, Severity::Critical));
+    }
+    let (warn, critical) = thresholds.for_lifetime(not_after - not_before);
+    if remaining <= critical {
+        Some((FindingCode::Expiring, Severity::Critical))
+    } else if remaining <= warn {
+        Some((FindingCode::Expiring, Severity::Warning))
+    } else {
+        None
+    }
+}
+
 /// Findings that depend on the clock: recomputed on every read, never stored.
 pub fn time_findings(cert: &CertRecord, thresholds: &Thresholds, now: UnixSeconds) -> Vec<Finding> {
     let remaining = cert.remaining(now);

@@ -168,6 +168,56 @@ pub fn managed_files(config: &Config) -> Vec<FileTarget> {
     config.inventory_files().split_off(configured)
 }
 
+/// A listing row judged at a moment: its status and every finding code.
+#[derive(Debug, Clone)]
+pub struct RowView {
+    pub row: crate::model::ListRow,
+    pub status: Status,
+    pub codes: Vec<(crate::model::FindingCode, crate::model::Severity)>,
+}
+
+impl RowView {
+    pub fn of(
+        mut row: crate::model::ListRow,
+        thresholds: &Thresholds,
+        now: UnixSeconds,
+    ) -> RowView {
+        let mut codes = std::mem::take(&mut row.codes);
+        if let Some((nb, na)) = row.validity
+            && let Some(time) = policy::time_code(nb, na, thresholds, now)
+        {
+            codes.push(time);
+        }
+        codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let status = match codes.iter().map(|c| c.1).max() {
+            Some(crate::model::Severity::Critical) => Status::Critical,
+            Some(crate::model::Severity::Warning) => Status::Warning,
+            _ => Status::Ok,
+        };
+        RowView { row, status, codes }
+    }
+}
+
+/// The listing rows, judged at `now`, soonest expiry first (what the `list` table shows).
+pub fn rows(
+    store: &Store,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Result<Vec<RowView>, StoreError> {
+    let mut views: Vec<RowView> = store
+        .rows()?
+        .into_iter()
+        .map(|r| RowView::of(r, thresholds, now))
+        .collect();
+    let expiry = |v: &RowView| v.row.validity.map_or(i64::MIN, |v| v.1);
+    views.sort_unstable_by(|a, b| {
+        expiry(a)
+            .cmp(&expiry(b))
+            .then_with(|| a.row.id.cmp(&b.row.id))
+    });
+    Ok(views)
+}
+
 /// Finds stored locations by id (or unique id prefix), name, or target.
 pub fn find(store: &Store, query: &str) -> Result<Vec<LocationRecord>, StoreError> {
     if let Some(exact) = store.location(query)? {

@@ -206,9 +206,58 @@ pub fn write_table(
     now: UnixSeconds,
     colour: bool,
 ) -> std::io::Result<()> {
-    let rows: Vec<[String; 8]> = views.iter().map(|v| row(v, now)).collect();
+    let rows: Vec<(Status, [String; 8])> = views.iter().map(|v| (v.status, row(v, now))).collect();
+    write_cells(out, &rows, colour)
+}
+
+/// The table from listing rows (the fast path of `certctl list`).
+pub fn write_row_table(
+    out: &mut impl Write,
+    views: &[crate::service::RowView],
+    now: UnixSeconds,
+    colour: bool,
+) -> std::io::Result<()> {
+    let rows: Vec<(Status, [String; 8])> = views
+        .iter()
+        .map(|v| {
+            let r = &v.row;
+            let codes: Vec<&str> = v
+                .codes
+                .iter()
+                .filter(|(_, sev)| *sev > Severity::Info || v.codes.len() == 1)
+                .map(|(c, _)| c.as_str())
+                .collect();
+            let target = match &r.name {
+                Some(name) => format!("{} ({name})", r.target),
+                None => r.target.clone(),
+            };
+            let cells = [
+                v.status.as_str().to_string(),
+                r.id.clone(),
+                target,
+                clip(r.subject.as_deref().unwrap_or("-"), 48),
+                r.validity
+                    .map(|(_, na)| rfc3339(na)[..10].to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.validity
+                    .map(|(_, na)| expires_in(na, now))
+                    .unwrap_or_else(|| "-".into()),
+                clip(r.issuer.as_deref().unwrap_or("-"), 32),
+                codes.join(","),
+            ];
+            (v.status, cells)
+        })
+        .collect();
+    write_cells(out, &rows, colour)
+}
+
+fn write_cells(
+    out: &mut impl Write,
+    rows: &[(Status, [String; 8])],
+    colour: bool,
+) -> std::io::Result<()> {
     let mut widths = HEADER.map(str::len);
-    for r in &rows {
+    for (_, r) in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
@@ -228,7 +277,7 @@ pub fn write_table(
         out.write_all(b"\n")
     };
     write_row(out, &HEADER, None)?;
-    for (v, r) in views.iter().zip(&rows) {
+    for (status, r) in rows {
         let cells = [
             r[0].as_str(),
             &r[1],
@@ -239,7 +288,7 @@ pub fn write_table(
             &r[6],
             &r[7],
         ];
-        write_row(out, &cells, colour.then(|| status_style(v.status)))?;
+        write_row(out, &cells, colour.then(|| status_style(*status)))?;
     }
     Ok(())
 }

@@ -19,6 +19,8 @@ mod m0003_managed;
 mod m0004_alerts;
 #[path = "../../migrations/0005_audit.rs"]
 mod m0005_audit;
+#[path = "../../migrations/0006_rows.rs"]
+mod m0006_rows;
 
 /// A migration's body: receives the database, returns a reason on failure.
 type Up = fn(&sled::Db) -> Result<(), String>;
@@ -30,10 +32,11 @@ const MIGRATIONS: &[(u32, &str, Up)] = &[
     (3, "managed", m0003_managed::up),
     (4, "alerts", m0004_alerts::up),
     (5, "audit", m0005_audit::up),
+    (6, "rows", m0006_rows::up),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 

@@ -26,7 +26,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::inventory::Fold;
-use crate::model::{CertRecord, HistoryEntry, InventoryEvent, LocationRecord, ManagedState};
+use crate::model::{
+    CertRecord, HistoryEntry, InventoryEvent, ListRow, LocationRecord, ManagedState,
+};
 pub use alerts::AlertCommit;
 pub use audit::{AuditEntry, AuditError};
 pub use migrate::SCHEMA_VERSION;
@@ -105,6 +107,7 @@ pub struct Store {
     outbox: sled::Tree,
     alert_meta: sled::Tree,
     audit: sled::Tree,
+    rows: sled::Tree,
     /// Serialises audit appends (each needs the previous entry's hash).
     audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -150,6 +153,7 @@ impl Store {
             outbox: tree("outbox")?,
             alert_meta: tree("alert_meta")?,
             audit: tree("audit")?,
+            rows: tree("rows")?,
             audit_lock: std::sync::Arc::default(),
             db,
         })
@@ -171,6 +175,7 @@ impl Store {
     pub fn apply(&self, fold: &Fold) -> Result<(), StoreError> {
         let id = fold.record.id.as_bytes();
         let record = codec::encode(&fold.record);
+        let row = codec::encode(&ListRow::of(&fold.record));
         let chain = fold.chain.as_ref().map(codec::encode);
         let history = fold.history.as_ref().map(|h| {
             let mut key = id.to_vec();
@@ -178,25 +183,30 @@ impl Store {
             (key, codec::encode(h))
         });
         // History keys end in a sequence number so two scans in one second both stay.
-        let result: Result<(), TransactionError<()>> =
-            (&self.locations, &self.chains, &self.history, &self.events).transaction(
-                |(locations, chains, history_tree, events)| {
-                    locations.insert(id, record.as_slice())?;
-                    if let Some(chain) = &chain {
-                        chains.insert(id, chain.as_slice())?;
-                    }
-                    if let Some((prefix, value)) = &history {
-                        let mut key = prefix.clone();
-                        key.extend_from_slice(&history_tree.generate_id()?.to_be_bytes());
-                        history_tree.insert(key, value.as_slice())?;
-                    }
-                    if let Some(event) = &fold.event {
-                        let seq = events.generate_id()?;
-                        events.insert(&seq.to_be_bytes(), codec::encode(event))?;
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
+        let result: Result<(), TransactionError<()>> = (
+            &self.locations,
+            &self.chains,
+            &self.history,
+            &self.events,
+            &self.rows,
+        )
+            .transaction(|(locations, chains, history_tree, events, rows)| {
+                locations.insert(id, record.as_slice())?;
+                rows.insert(id, row.as_slice())?;
+                if let Some(chain) = &chain {
+                    chains.insert(id, chain.as_slice())?;
+                }
+                if let Some((prefix, value)) = &history {
+                    let mut key = prefix.clone();
+                    key.extend_from_slice(&history_tree.generate_id()?.to_be_bytes());
+                    history_tree.insert(key, value.as_slice())?;
+                }
+                if let Some(event) = &fold.event {
+                    let seq = events.generate_id()?;
+                    events.insert(&seq.to_be_bytes(), codec::encode(event))?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
         result.map_err(|e| self.transaction_error(e, "locations", "committing a scan result"))
     }
 
@@ -209,33 +219,46 @@ impl Store {
     }
 
     /// Every location, in id order.
-    ///
-    /// Reading and decoding run on every core: ids are 12 hex digits spread uniformly by their
-    /// hash, so splitting the key space by leading digit gives each thread an even share. This
-    /// is what keeps `certctl list` over 100 000 locations interactive.
     pub fn locations(&self) -> Result<Vec<LocationRecord>, StoreError> {
+        self.read_all_parallel(&self.locations, "locations")
+    }
+
+    /// Every location's listing row, in id order.
+    pub fn rows(&self) -> Result<Vec<ListRow>, StoreError> {
+        self.read_all_parallel(&self.rows, "rows")
+    }
+
+    /// Reads and decodes a whole id-keyed tree on every core: ids are 12 hex digits spread
+    /// uniformly by their hash, so splitting the key space by leading digit gives each thread an
+    /// even share. This is what keeps `certctl list` over 100 000 locations interactive.
+    fn read_all_parallel<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8);
         let cuts: Vec<u8> = (1..threads)
             .map(|i| b"0123456789abcdef"[i * 16 / threads])
             .collect();
-        let parts: Vec<Result<Vec<LocationRecord>, StoreError>> = std::thread::scope(|scope| {
+        let parts: Vec<Result<Vec<T>, StoreError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|i| {
                     let lower = if i == 0 { None } else { Some([cuts[i - 1]]) };
                     let upper = cuts.get(i).map(|c| [*c]);
                     scope.spawn(move || {
                         let range = match (lower, upper) {
-                            (None, None) => self.locations.iter(),
-                            (None, Some(u)) => self.locations.range(..u),
-                            (Some(l), None) => self.locations.range(l..),
-                            (Some(l), Some(u)) => self.locations.range(l..u),
+                            (None, None) => tree.iter(),
+                            (None, Some(u)) => tree.range(..u),
+                            (Some(l), None) => tree.range(l..),
+                            (Some(l), Some(u)) => tree.range(l..u),
                         };
                         let mut out = Vec::new();
                         for item in range {
-                            let (key, value) = item.map_err(self.sled_err("reading locations"))?;
-                            out.push(self.decode("locations", &key, &value)?);
+                            let (key, value) =
+                                item.map_err(self.sled_err("reading the inventory"))?;
+                            out.push(self.decode(name, &key, &value)?);
                         }
                         Ok(out)
                     })
@@ -249,7 +272,7 @@ impl Store {
                 })
                 .collect()
         });
-        let mut all = Vec::with_capacity(self.locations.len());
+        let mut all = Vec::with_capacity(tree.len());
         for part in parts {
             all.extend(part?);
         }
