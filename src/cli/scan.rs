@@ -102,11 +102,6 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
         },
     ))?;
     progress.finish_and_clear();
-    if let Some(store) = &store
-        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
-    {
-        writeln!(s.err, "{warning}")?;
-    }
     let now = crate::clock::now();
     print_views(s, &views, &[], args.output, now, "no certificates found")?;
     if args.output == Format::Table {
@@ -125,6 +120,14 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
                 None => String::new(),
             }
         )?;
+    }
+    // Alerts come after the results are printed, and after they are freed: evaluating alerts
+    // reads the whole inventory again, and both at once would double the peak memory.
+    drop(views);
+    if let Some(store) = &store
+        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
+    {
+        writeln!(s.err, "{warning}")?;
     }
     Ok(Exit::Ok)
 }
