@@ -70,6 +70,14 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = cli.open_store(s, &config)?;
     let now = crate::clock::now();
+    let filter = Filter {
+        expires_by: within.map(|w| now + w.as_secs() as i64),
+        min_status: args.status.map(|min| match min {
+            StatusFilter::Warning => Status::Warning,
+            StatusFilter::Critical => Status::Critical,
+        }),
+        codes: wanted_codes,
+    };
     let failing: Vec<_> = store
         .all_managed()?
         .into_iter()
@@ -78,20 +86,13 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
     if args.output == Format::Table {
         // The fast path: compact listing rows, not whole records.
         let mut rows = service::rows(&store, &config.thresholds, now)?;
-        if let Some(within) = within {
-            let limit = now + within.as_secs() as i64;
-            rows.retain(|v| v.row.validity.is_some_and(|(_, na)| na <= limit));
-        }
-        if let Some(min) = args.status {
-            let min = match min {
-                StatusFilter::Warning => Status::Warning,
-                StatusFilter::Critical => Status::Critical,
-            };
-            rows.retain(|v| v.status >= min);
-        }
-        if !wanted_codes.is_empty() {
-            rows.retain(|v| v.codes.iter().any(|(c, _)| wanted_codes.contains(c)));
-        }
+        rows.retain(|v| {
+            filter.keeps(
+                v.row.validity.map(|(_, na)| na),
+                v.status,
+                v.codes.iter().map(|(c, _)| *c),
+            )
+        });
         if rows.is_empty() {
             writeln!(s.err, "{}", store_hint(&store))?;
         } else {
@@ -106,44 +107,40 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         return Ok(Exit::Ok);
     }
     let mut views = service::inventory(&store, &config.thresholds, now)?;
-    if let Some(within) = within {
-        let limit = now + within.as_secs() as i64;
-        views.retain(|v| v.record.leaf.as_ref().is_some_and(|l| l.not_after <= limit));
-    }
-    if let Some(min) = args.status {
-        let min = match min {
-            StatusFilter::Warning => Status::Warning,
-            StatusFilter::Critical => Status::Critical,
-        };
-        views.retain(|v| v.status >= min);
-    }
-    if !wanted_codes.is_empty() {
-        views.retain(|v| v.findings.iter().any(|f| wanted_codes.contains(&f.code)));
-    }
-    let failing: Vec<_> = store
-        .all_managed()?
-        .into_iter()
-        .filter(|m| m.failures > 0)
-        .collect();
+    views.retain(|v| {
+        filter.keeps(
+            v.record.leaf.as_ref().map(|l| l.not_after),
+            v.status,
+            v.findings.iter().map(|f| f.code),
+        )
+    });
     print_views(s, &views, &failing, args.output, now, &store_hint(&store))?;
-    if args.output == Format::Table {
-        for m in &failing {
-            writeln!(
-                s.err,
-                "renewal of {} is failing ({} attempt{}, last {}): {}",
-                m.name,
-                m.failures,
-                if m.failures == 1 { "" } else { "s" },
-                m.last_failure
-                    .map(|t| relative(t - now))
-                    .unwrap_or_default(),
-                m.last_error.as_deref().unwrap_or("unknown error")
-            )?;
-        }
-    }
     // The process exits next: freeing 100 000 records one by one would only delay that.
     std::mem::forget(views);
     Ok(Exit::Ok)
+}
+
+/// The `list` filters, applied the same way to listing rows and to full records.
+struct Filter {
+    /// Keep only certificates expiring by this time (expired ones included).
+    expires_by: Option<i64>,
+    min_status: Option<Status>,
+    /// Keep only locations with one of these codes (none: no filter).
+    codes: Vec<FindingCode>,
+}
+
+impl Filter {
+    fn keeps(
+        &self,
+        not_after: Option<i64>,
+        status: Status,
+        mut codes: impl Iterator<Item = FindingCode>,
+    ) -> bool {
+        self.expires_by
+            .is_none_or(|limit| not_after.is_some_and(|na| na <= limit))
+            && self.min_status.is_none_or(|min| status >= min)
+            && (self.codes.is_empty() || codes.any(|c| self.codes.contains(&c)))
+    }
 }
 
 fn print_failing(

@@ -82,6 +82,16 @@ impl TrustJudge {
         })
     }
 
+    /// A judge with no anchors, for callers that only compare fingerprints (post-deploy
+    /// verification): it loads no trust store and verifies no signatures.
+    pub fn none() -> TrustJudge {
+        TrustJudge {
+            verifier: Err("trust is not evaluated here".into()),
+            anchor_subjects: HashSet::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Is `subject` (an RFC 4514 DN) one of the trust anchors?
     pub fn is_anchor(&self, subject: &str) -> bool {
         self.anchor_subjects.contains(subject)
