@@ -6,6 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use common::bind::Bind;
 use common::pebble::{Pebble, PebbleOptions};
 use common::*;
 
@@ -520,4 +521,96 @@ fn unreachable_and_silent_cas_fail_clearly_without_hanging() {
         assert!(stdout(&again).contains("backing off"), "{}", stdout(&again));
         drop(dir);
     }
+}
+
+fn rfc2136(name: &str, domains: &str, bind: &Bind, secret_file: &Path) -> String {
+    format!(
+        "[[certificate]]\nname = \"{name}\"\ndomains = [{domains}]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{}\"\ntsig_key = \"{}\"\ntsig_secret_file = \"{}\"\n",
+        bind.port,
+        bind.key_name,
+        secret_file.display()
+    )
+}
+
+#[test]
+fn dns01_rfc2136_updates_a_real_bind_with_tsig_and_cleans_up() {
+    let bind = Bind::start("example.test", "certctl-update.");
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(bind.addr()),
+        ..PebbleOptions::default()
+    });
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &rfc2136(
+            "wild",
+            "\"wild.example.test\", \"*.wild.example.test\"",
+            &bind,
+            &bind.key_file(),
+        ),
+    );
+    let out = setup.run(&["issue", "wild"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log(),
+        bind.log()
+    );
+    // Pebble asked BIND, BIND had both values (one per identifier, one shared name), and the
+    // zone is clean again.
+    let log = bind.log();
+    assert!(
+        log.contains("updating zone 'example.test/IN': adding an RR at '_acme-challenge.wild.example.test' TXT"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("deleting an RR at _acme-challenge.wild.example.test TXT")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(bind.txt("_acme-challenge.wild.example.test").is_empty());
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("wild"));
+    let doc = json(&setup.run(&["list", "-o", "json"]));
+    let sans = doc["locations"][0]["certificate"]["sans"].clone();
+    assert!(
+        sans.as_array()
+            .expect("sans")
+            .contains(&"*.wild.example.test".into()),
+        "{sans}"
+    );
+    // The secret never shows up in anything certctl printed.
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains(&bind.secret), "secret leaked: {text}");
+    }
+}
+
+#[test]
+fn dns01_rfc2136_wrong_key_fails_clearly_and_leaves_nothing() {
+    let bind = Bind::start("example.test", "certctl-update.");
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(bind.addr()),
+        ..PebbleOptions::default()
+    });
+    let wrong = bind.dir.path().join("wrong.key");
+    std::fs::write(&wrong, "c2VjcmV0LWJ1dC13cm9uZy1zZWNyZXQtYnV0LXdyb25nIQ==\n").expect("key");
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &rfc2136("www", "\"www.example.test\"", &bind, &wrong),
+    );
+    let out = setup.run(&["issue", "www"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("rfc2136 adding TXT _acme-challenge.www.example.test. in zone example.test. at 127.0.0.1:{}", bind.port)),
+        "{err}"
+    );
+    assert!(err.contains("tsig_key"), "{err}");
+    assert!(!err.contains("c2VjcmV0LWJ1dC13cm9uZy"), "{err}");
+    assert!(bind.txt("_acme-challenge.www.example.test").is_empty());
+    assert!(!setup.current("www").exists());
 }

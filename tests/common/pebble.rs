@@ -16,6 +16,8 @@ pub struct PebbleOptions {
     pub eab: Option<(String, String)>,
     /// Extra environment (e.g. PEBBLE_WFE_NONCEREJECT).
     pub env: Vec<(String, String)>,
+    /// A resolver for Pebble's validation lookups instead of challtestsrv (e.g. a real BIND).
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 pub struct Pebble {
@@ -74,7 +76,13 @@ impl Pebble {
         let mut command = Command::new("pebble");
         command
             .args(["-config", config_path.to_str().expect("utf8")])
-            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+            .args([
+                "-dnsserver",
+                &options
+                    .dns_server
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| format!("127.0.0.1:{dns_port}")),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_AUTHZREUSE", "0")
             .stdout(Stdio::from(

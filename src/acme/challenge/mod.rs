@@ -6,6 +6,7 @@
 
 mod dns01;
 mod http01;
+mod rfc2136;
 mod tls_alpn01;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use instant_acme::ChallengeType;
 
 pub use dns01::{DnsProvider, ExecProvider};
+pub use rfc2136::Rfc2136Provider;
 
 use super::AcmeError;
 use crate::config::acme::ChallengeConfig;
@@ -90,6 +92,10 @@ impl Solver {
             }
             ChallengeConfig::Dns01Exec { program, wait } => Solver::Dns(dns01::DnsSolver::new(
                 Box::new(ExecProvider::new(program.clone())),
+                *wait,
+            )),
+            ChallengeConfig::Dns01Rfc2136 { update, wait } => Solver::Dns(dns01::DnsSolver::new(
+                Box::new(Rfc2136Provider::new(update.clone())),
                 *wait,
             )),
         })

@@ -1,0 +1,118 @@
+//! A real BIND 9 (`named`, Debian's `bind9` package) on a loopback port, authoritative for one
+//! zone that accepts TXT updates signed with a TSIG key, killed on drop. `dig` (from
+//! `bind9-dnsutils`) reads the zone back, so tests check what the server really serves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::free_port;
+
+pub struct Bind {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+    pub zone: String,
+    pub key_name: String,
+    /// The TSIG secret, base64, as `tsig-keygen` prints it.
+    pub secret: String,
+}
+
+impl Bind {
+    /// Starts `named` serving `zone`; `key_name` may update TXT records anywhere in it.
+    pub fn start(zone: &str, key_name: &str) -> Bind {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).expect("random TSIG secret");
+        let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+        let d = dir.path().display();
+        let conf = format!(
+            "options {{\n  directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  pid-file \"{d}/named.pid\";\n  recursion no;\n  dnssec-validation no;\n  allow-query {{ any; }};\n}};\ncontrols {{ }};\nkey \"{key_name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\nzone \"{zone}\" {{ type primary; file \"{d}/zone.db\"; update-policy {{ grant {key_name} zonesub TXT; }}; }};\n"
+        );
+        let zone_db = format!(
+            "$TTL 60\n@ IN SOA ns.{zone}. hostmaster.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n"
+        );
+        std::fs::write(dir.path().join("named.conf"), conf).expect("named.conf");
+        std::fs::write(dir.path().join("zone.db"), zone_db).expect("zone.db");
+        let child = Command::new("named")
+            .args(["-g", "-n", "1", "-c"])
+            .arg(dir.path().join("named.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("named.log")).expect("log"),
+            ))
+            .spawn()
+            .expect("named starts (apt-get install bind9)");
+        let bind = Bind {
+            dir,
+            child,
+            port,
+            zone: zone.to_string(),
+            key_name: key_name.to_string(),
+            secret,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !bind.log().contains("running") {
+            assert!(
+                Instant::now() < deadline,
+                "named did not start:\n{}",
+                bind.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bind
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Writes the key as `tsig-keygen` does (a BIND `key` clause), for `tsig_secret_file`.
+    pub fn key_file(&self) -> PathBuf {
+        let path = self.dir.path().join("certctl.key");
+        std::fs::write(
+            &path,
+            format!(
+                "key \"{}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{}\";\n}};\n",
+                self.key_name, self.secret
+            ),
+        )
+        .expect("key file");
+        path
+    }
+
+    /// The TXT values served at `name`, asked with `dig`.
+    pub fn txt(&self, name: &str) -> Vec<String> {
+        let out = Command::new("dig")
+            .args([
+                "+short",
+                "+norecurse",
+                "-p",
+                &self.port.to_string(),
+                "@127.0.0.1",
+                "TXT",
+                name,
+            ])
+            .output()
+            .expect("dig (apt-get install bind9-dnsutils)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_matches('"').to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("named.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
