@@ -124,8 +124,24 @@ fn main() -> ExitCode {
             ExitCode::from(Exit::Ok as u8)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(Exit::Error as u8)
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message already
+/// quotes (library errors name their cause in their own message).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::layout::{Layout, write_atomic};
+use super::layout::{Layout, stage, write_atomic};
 use super::{DeployError, reload};
 use crate::config::deploy::DeployTarget;
 use crate::model::{CertRecord, UnixSeconds};
@@ -134,7 +134,11 @@ fn files(target: &DeployTarget, m: &Material) -> Vec<(PathBuf, String, u32)> {
     out
 }
 
+/// Writes every file of a target in two phases: all of them are staged (written and fsynced
+/// beside their destinations) first, and only then renamed into place. A disk that is full or
+/// read-only therefore fails in the first phase, before any destination has changed.
 fn write_all(target: &DeployTarget, files: &[(PathBuf, String, u32)]) -> Result<(), DeployError> {
+    let mut staged = Vec::with_capacity(files.len());
     for (path, content, mode) in files {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| DeployError::Io {
@@ -143,8 +147,14 @@ fn write_all(target: &DeployTarget, files: &[(PathBuf, String, u32)]) -> Result<
                 source,
             })?;
         }
-        write_atomic(path, content.as_bytes(), *mode)?;
-        chown(path, target.owner.as_deref(), target.group.as_deref())?;
+        let file = stage(path, content.as_bytes(), *mode)?;
+        chown(file.tmp(), target.owner.as_deref(), target.group.as_deref())?;
+        staged.push(file);
+    }
+    for file in staged {
+        file.commit()?;
+    }
+    for (path, _, _) in files {
         if let Some(parent) = path.parent() {
             super::layout::sync_dir(parent)?;
         }

@@ -138,6 +138,43 @@ fn split_chain(fullchain: &str) -> Result<(String, String), DeployError> {
 
 /// Writes `path` through a temporary file in the same directory: write, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployError> {
+    let staged = stage(path, bytes, mode)?;
+    staged.commit()
+}
+
+/// A complete, fsynced temporary file beside its destination, not yet renamed into place.
+/// Dropping it uncommitted removes it, so a full or read-only disk leaves no half files behind.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames the staged file over its destination (atomic on POSIX file systems).
+    pub fn commit(mut self) -> Result<(), DeployError> {
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(io("cannot rename into place", &self.dest))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path` (write, fsync), ready to [`Staged::commit`].
+pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<Staged, DeployError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -151,11 +188,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployEr
         .mode(mode)
         .open(&tmp)
         .map_err(io("cannot create", &tmp))?;
-    file.write_all(bytes).map_err(io("cannot write", &tmp))?;
-    file.sync_all().map_err(io("cannot fsync", &tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io("cannot rename into place", path))?;
-    Ok(())
+    let staged = Staged {
+        tmp,
+        dest: path.to_path_buf(),
+        done: false,
+    };
+    file.write_all(bytes)
+        .map_err(io("cannot write", &staged.tmp))?;
+    file.sync_all().map_err(io("cannot fsync", &staged.tmp))?;
+    Ok(staged)
 }
 
 /// Creates a directory (and parents) with mode 0700 if it does not exist.

@@ -101,11 +101,7 @@ impl Store {
         action: &'static str,
     ) -> StoreError {
         match e {
-            TransactionError::Storage(source) => StoreError::Sled {
-                path: self.path.clone(),
-                action,
-                source,
-            },
+            TransactionError::Storage(source) => StoreError::sled(&self.path, action, source),
             TransactionError::Abort(()) => StoreError::Corrupt {
                 path: self.path.clone(),
                 tree,

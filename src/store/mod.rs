@@ -62,11 +62,24 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// sled failed while opening, reading or writing.
-    #[error("store {} failed while {action}: {source}", path.display())]
+    #[error("store {} failed while {action}: {error}", path.display())]
     Sled {
         path: PathBuf,
         action: &'static str,
-        source: sled::Error,
+        error: sled::Error,
+    },
+    /// The file system under the store refused a write: full, read-only, or not permitted.
+    /// sled writes are all-or-nothing, so what the store held before is still there.
+    #[error(
+        "store {} failed while {action}: {reason} ({error}); {hint}. Nothing already in the store was lost",
+        path.display()
+    )]
+    Disk {
+        path: PathBuf,
+        action: &'static str,
+        reason: &'static str,
+        hint: &'static str,
+        error: std::io::Error,
     },
     /// A record could not be decoded.
     #[error("store {}: corrupt record in tree {tree} (key {key}): {reason}", path.display())]
@@ -112,6 +125,49 @@ pub struct Store {
     audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
+impl StoreError {
+    /// Wraps a sled error, naming the cause plainly when the disk is full or read-only.
+    pub fn sled(path: &Path, action: &'static str, error: sled::Error) -> StoreError {
+        let disk = match &error {
+            // sled sometimes re-wraps the OS error (keeping its kind but not its errno).
+            sled::Error::Io(io) => match (io.raw_os_error(), io.kind()) {
+                (Some(libc::ENOSPC | libc::EDQUOT), _)
+                | (_, std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => {
+                    Some((
+                        "the file system is full",
+                        "free space there and run the command again",
+                    ))
+                }
+                (Some(libc::EROFS), _) | (_, std::io::ErrorKind::ReadOnlyFilesystem) => Some((
+                    "the file system is read-only",
+                    "remount it read-write, or set store.path to a writable directory",
+                )),
+                (Some(libc::EACCES | libc::EPERM), _)
+                | (_, std::io::ErrorKind::PermissionDenied) => Some((
+                    "permission denied",
+                    "run as the user that owns the store (the certctl service user)",
+                )),
+                _ => None,
+            },
+            _ => None,
+        };
+        match (disk, error) {
+            (Some((reason, hint)), sled::Error::Io(io)) => StoreError::Disk {
+                path: path.to_path_buf(),
+                action,
+                reason,
+                hint,
+                error: io,
+            },
+            (_, error) => StoreError::Sled {
+                path: path.to_path_buf(),
+                action,
+                error,
+            },
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed, mode 0700) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -128,19 +184,12 @@ impl Store {
                         path: path.to_path_buf(),
                     }
                 }
-                _ => StoreError::Sled {
-                    path: path.to_path_buf(),
-                    action: "opening",
-                    source,
-                },
+                _ => StoreError::sled(path, "opening", source),
             })?;
         migrate::run(&db, path)?;
         let tree = |name: &str| {
-            db.open_tree(name).map_err(|source| StoreError::Sled {
-                path: path.to_path_buf(),
-                action: "opening trees",
-                source,
-            })
+            db.open_tree(name)
+                .map_err(|source| StoreError::sled(path, "opening trees", source))
         };
         Ok(Store {
             path: path.to_path_buf(),
@@ -164,11 +213,7 @@ impl Store {
     }
 
     fn sled_err(&self, action: &'static str) -> impl Fn(sled::Error) -> StoreError + '_ {
-        move |source| StoreError::Sled {
-            path: self.path.clone(),
-            action,
-            source,
-        }
+        move |source| StoreError::sled(&self.path, action, source)
     }
 
     /// Commits one folded observation atomically across all trees (not yet flushed).
