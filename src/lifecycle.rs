@@ -322,7 +322,21 @@ async fn one(
         });
     }
     let limit = ctx.config.acme_timeout;
-    let attempt = tokio::time::timeout(limit, execute(ctx, cert, &mut state, current.as_ref()));
+    let attempt = tokio::time::timeout(limit, async {
+        // instant-acme retries a badNonce rejection twice per request; a CA rejecting many
+        // nonces can still beat that. A rejected request was not acted on, and the order is
+        // persisted, so the attempt simply resumes where it stopped.
+        let mut rejected = 0;
+        loop {
+            match execute(ctx, cert, &mut state, current.as_ref()).await {
+                Err(Failure::Acme(e)) if e.is_bad_nonce() && rejected < BAD_NONCE_RESUMES => {
+                    rejected += 1;
+                    tracing::debug!(cert = %cert.name, rejected, "badNonce; resuming the order");
+                }
+                other => break other,
+            }
+        }
+    });
     let result = match attempt.await {
         Ok(result) => result,
         Err(_) => Err(Failure::Acme(AcmeError::Transport {
@@ -372,6 +386,10 @@ async fn one(
         outcome: Some(outcome),
     })
 }
+
+/// How many times one attempt resumes after the CA rejected a nonce (each resume is a fresh
+/// request with a fresh nonce, on top of instant-acme's own retries).
+const BAD_NONCE_RESUMES: u32 = 20;
 
 enum Failure {
     Acme(AcmeError),

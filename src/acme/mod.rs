@@ -54,6 +54,14 @@ impl AcmeError {
         }
     }
 
+    /// The CA rejected the request's anti-replay nonce (RFC 8555 §6.5): nothing was done, and
+    /// the same request with a fresh nonce may go through at once.
+    pub fn is_bad_nonce(&self) -> bool {
+        self.problem()
+            .and_then(|p| p.kind.as_deref())
+            .is_some_and(|k| k.ends_with(":badNonce"))
+    }
+
     /// Whether retrying later may help (outages, rate limits), as opposed to a configuration
     /// problem that needs a human.
     pub fn is_retryable(&self) -> bool {

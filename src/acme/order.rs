@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use instant_acme::{
-    AuthorizationStatus, CertificateIdentifier, Identifier, NewOrder, Order, OrderStatus,
-    RetryPolicy, RevocationReason, RevocationRequest,
+    AuthorizationStatus, CertificateIdentifier, ChallengeStatus, Identifier, NewOrder, Order,
+    OrderStatus, RetryPolicy, RevocationReason, RevocationRequest,
 };
 use rustls::pki_types::CertificateDer;
 
@@ -171,25 +171,52 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
         }
     }
     solver.settle().await;
-    // Pass 2: tell the CA to validate.
-    {
+    // Pass 2: tell the CA to validate. From here on the CA may be fetching the proofs, so a
+    // rejected nonce is retried in place: bailing out would clean the proofs up under it.
+    let mut rejected = 0;
+    'pass: loop {
         let mut authorizations = order.inner.authorizations();
         while let Some(authz) = authorizations.next().await {
-            let mut authz = authz.map_err(fail)?;
+            let mut authz = match authz {
+                Err(e) if bad_nonce(&e) && rejected < NONCE_RETRIES => {
+                    rejected += 1;
+                    continue 'pass;
+                }
+                other => other.map_err(fail)?,
+            };
             if authz.status != AuthorizationStatus::Pending {
                 continue;
             }
             if let Some(mut challenge) = authz.challenge(kind.clone())
+                && challenge.status == ChallengeStatus::Pending
                 && ready_urls.contains(&challenge.url)
             {
-                challenge.set_ready().await.map_err(fail)?;
+                loop {
+                    match challenge.set_ready().await {
+                        Err(e) if bad_nonce(&e) && rejected < NONCE_RETRIES => rejected += 1,
+                        other => break other.map_err(fail)?,
+                    }
+                }
             }
         }
+        break;
     }
-    let status = match order.inner.poll_ready(&POLL).await {
+    let polled = loop {
+        match order.inner.poll_ready(&POLL).await {
+            Err(e) if bad_nonce(&e) && rejected < NONCE_RETRIES => rejected += 1,
+            other => break other,
+        }
+    };
+    let status = match polled {
         Ok(status) => status,
         // The CA reports the failed challenge as the order's error.
-        Err(instant_acme::Error::Api(p)) => {
+        // A rejected nonce is about the polling request, not the order: resumable.
+        Err(instant_acme::Error::Api(p))
+            if !p
+                .r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":badNonce")) =>
+        {
             return Err(AcmeError::Validation(problem_doc(&p).to_string()));
         }
         Err(e) => return Err(fail(e)),
@@ -204,6 +231,14 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
             reason: "still pending after polling".into(),
         }),
     }
+}
+
+/// How many rejected nonces one validation round absorbs (on top of instant-acme's own two
+/// retries per request) before giving up.
+const NONCE_RETRIES: u32 = 20;
+
+fn bad_nonce(e: &instant_acme::Error) -> bool {
+    matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":badNonce")))
 }
 
 /// Collects the per-identifier errors of a failed order.

@@ -24,6 +24,8 @@ pub struct Pebble {
     pub dir: tempfile::TempDir,
     pki: Pki,
     pebble: Child,
+    resolver: String,
+    env: Vec<(String, String)>,
     challtest: Child,
     pub port: u16,
     pub mgmt_port: u16,
@@ -73,34 +75,17 @@ impl Pebble {
             .stderr(Stdio::null())
             .spawn()
             .expect("pebble-challtestsrv starts (apt-get install pebble)");
-        let mut command = Command::new("pebble");
-        command
-            .args(["-config", config_path.to_str().expect("utf8")])
-            .args([
-                "-dnsserver",
-                &options
-                    .dns_server
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| format!("127.0.0.1:{dns_port}")),
-            ])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_AUTHZREUSE", "0")
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.path().join("pebble.log")).expect("log"),
-            ))
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("pebble.err")).expect("log"),
-            ));
-        for (k, v) in &options.env {
-            command.env(k, v);
-        }
-        let pebble = command
-            .spawn()
-            .expect("pebble starts (apt-get install pebble)");
+        let resolver = options
+            .dns_server
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{dns_port}"));
+        let pebble = spawn_pebble(dir.path(), &config_path, &resolver, &options.env);
         let p = Pebble {
             dir,
             pki,
             pebble,
+            resolver,
+            env: options.env.clone(),
             challtest,
             port,
             mgmt_port,
@@ -144,10 +129,59 @@ impl Pebble {
         format!("http://127.0.0.1:{}/{path}", self.challtest_mgmt)
     }
 
+    /// Kills Pebble (an outage); challtestsrv keeps running. Pebble keeps no state, so after
+    /// [`Pebble::restart`] accounts and orders start afresh, as after a CA's data loss.
+    pub fn stop(&mut self) {
+        let _ = self.pebble.kill();
+        let _ = self.pebble.wait();
+    }
+
+    /// Starts Pebble again on the same ports with the same TLS certificate.
+    pub fn restart(&mut self) {
+        self.stop();
+        let config = self.dir.path().join("pebble.json");
+        self.pebble = spawn_pebble(self.dir.path(), &config, &self.resolver, &self.env);
+        wait_port(self.port);
+    }
+
     /// Pebble's log so far (for assertions and failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
     }
+}
+
+/// Starts Pebble with validation sleeps off unless `env` sets them, logging (appending) into `dir`.
+fn spawn_pebble(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    resolver: &str,
+    env: &[(String, String)],
+) -> Child {
+    let log = |name: &str| {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .expect("log"),
+        )
+    };
+    let mut command = Command::new("pebble");
+    command
+        .args(["-config", config.to_str().expect("utf8")])
+        .args(["-dnsserver", resolver])
+        .env("PEBBLE_AUTHZREUSE", "0")
+        .stdout(log("pebble.log"))
+        .stderr(log("pebble.err"));
+    if !env.iter().any(|(k, _)| k == "PEBBLE_VA_SLEEPTIME") {
+        command.env("PEBBLE_VA_NOSLEEP", "1");
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+        .spawn()
+        .expect("pebble starts (apt-get install pebble)")
 }
 
 fn wait_port(port: u16) {
