@@ -146,3 +146,109 @@ fn half_the_nonces_rejected_and_slow_validation_still_issue() {
     let out = daemon.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The peak resident memory of a process, from /proc.
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_webhook_down_then_hanging_then_failing_loses_nothing_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs");
+    const N: usize = 300;
+    for i in 0..N {
+        let leaf = pki.leaf(
+            &[&format!("s{i}.example.test")],
+            -80,
+            3,
+            SignedBy::Intermediate,
+        );
+        std::fs::write(certs.join(format!("s{i}.pem")), &leaf.pem).expect("cert");
+    }
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/state/store\"\n[alerts]\nretry_initial = \"1s\"\nretry_max = \"2s\"\nconcurrency = 16\n[daemon]\ndispatch_interval = \"1s\"\n[[files]]\npath = \"{c}\"\n[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"http://127.0.0.1:{port}/hook\"\ntimeout = \"1s\"\n",
+            d = dir.path().display(),
+            c = certs.display()
+        ),
+    );
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("CERTCTL_STORE")
+            .output()
+            .expect("certctl")
+    };
+    let log = dir.path().join("daemon.log");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("CERTCTL_STORE")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("certctl run");
+    // Down (connection refused) for 6 s, then accepting and never answering for 6 s, then
+    // answering 500 a hundred times, then healthy.
+    std::thread::sleep(Duration::from_secs(6));
+    let rx = Receiver::start_on(&format!("127.0.0.1:{port}"));
+    rx.hang(true);
+    std::thread::sleep(Duration::from_secs(6));
+    for _ in 0..100 {
+        rx.respond(500, &[]);
+    }
+    rx.hang(false);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let listed = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&cli(&["alerts", "list", "-o", "json"]).stdout)
+                .unwrap_or_default();
+        if doc["queued"] == 0 && rx.requests().len() >= N {
+            break doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox not drained: {doc}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    let peak = peak_rss_kb(daemon.id());
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let received: std::collections::BTreeSet<String> = rx
+        .requests()
+        .iter()
+        .filter_map(|r| r.json()["data"]["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        received.len(),
+        N,
+        "one event per expiring certificate, each delivered"
+    );
+    assert!(
+        listed["deliveries"]
+            .as_array()
+            .is_none_or(|d| d.iter().all(|x| x["state"] != "dead")),
+        "{listed}"
+    );
+    println!(
+        "{N} events through a webhook outage: {} requests, peak RSS {:.1} MB",
+        rx.requests().len(),
+        peak as f64 / 1024.0
+    );
+    assert!(peak > 0 && peak < 200 * 1024, "peak RSS {peak} kB");
+}
