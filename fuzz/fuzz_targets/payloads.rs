@@ -1,0 +1,44 @@
+//! The webhook payload builders: any summary, location and secret give valid JSON in all five
+//! formats.
+#![no_main]
+
+use certctl::config::acme::Secret;
+use certctl::config::alerts::{Webhook, WebhookFormat};
+use certctl::model::{AlertEvent, Severity};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: (String, String, String, u64)| {
+    let (summary, location, secret, at) = input;
+    let event = AlertEvent {
+        id: "0123456789abcdef".into(),
+        kind: "expiring".into(),
+        severity: Severity::Critical,
+        summary,
+        threshold: Some("7d".into()),
+        certificate: None,
+        locations: vec![location; 3],
+        occurred_at: (at % 4_000_000_000) as i64,
+        reminder: true,
+        resolves: None,
+        detail: Some("d".into()),
+    };
+    for format in [
+        WebhookFormat::Generic,
+        WebhookFormat::Slack,
+        WebhookFormat::DingTalk,
+        WebhookFormat::WeCom,
+        WebhookFormat::Feishu,
+    ] {
+        let hook = Webhook {
+            name: "fuzz".into(),
+            url: Secret::new(b"https://example.test/hook".to_vec()),
+            format,
+            secret: Some(Secret::new(secret.as_bytes().to_vec())),
+            events: vec![],
+            min_severity: Severity::Info,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let rendered = certctl::alerts::format::render(&hook, &event, "msg_1", event.occurred_at);
+        assert!(serde_json::from_slice::<serde_json::Value>(&rendered.body).is_ok());
+    }
+});
