@@ -1,0 +1,221 @@
+//! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
+//! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL)
+//! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
+//! json`, in `show`, in config errors, or in the store's files; and private material is created
+//! with the right modes (keys and credentials 0600, state directories 0700).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::bind::Bind;
+use common::pebble::{Pebble, PebbleOptions};
+use common::receiver::Receiver;
+use common::*;
+
+const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DING_SECRET: &str = "SECplanted0ding0secret0value0xyz";
+const URL_TOKEN: &str = "planted0access0token0in0the0url";
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every regular file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            } else if path.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn planted_secrets_never_leak_and_private_files_are_private() {
+    let pebble = Pebble::start(PebbleOptions {
+        eab: Some(("kid-1".into(), EAB_HMAC.into())),
+        ..PebbleOptions::default()
+    });
+    let bind = Bind::start("example.test", "certctl-update.");
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let secrets_dir = d.join("secrets");
+    std::fs::create_dir_all(&secrets_dir).expect("secrets");
+    std::fs::write(secrets_dir.join("eab.key"), EAB_HMAC).expect("eab");
+    std::fs::write(secrets_dir.join("ops.whsec"), WHSEC).expect("whsec");
+    let tsig = bind.key_file();
+    let metrics = free_port();
+    // The TSIG key goes to a BIND that Pebble does not use: the rfc2136 certificate is only
+    // configured, so its secret is loaded and must stay hidden, while `www` is issued.
+    let text = format!(
+        "[store]\npath = \"{d}/state/store\"\n[daemon]\nmetrics_listen = \"127.0.0.1:{metrics}\"\nshutdown_grace = \"3s\"\n[alerts]\nretry_initial = \"1s\"\n\
+[acme.accounts.pebble]\ndirectory = \"{url}\"\nagree_tos = true\nca_file = \"{ca}\"\neab_kid = \"kid-1\"\neab_hmac_key_file = \"{s}/eab.key\"\n\
+[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n\
+[[certificate]]\nname = \"dns\"\ndomains = [\"dns.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{bp}\"\ntsig_key = \"{bk}\"\ntsig_secret_file = \"{tsig}\"\n\
+[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n",
+        d = d.display(),
+        url = pebble.directory(),
+        ca = pebble.tls_root().display(),
+        s = secrets_dir.display(),
+        p = pebble.http_port,
+        bp = bind.port,
+        bk = bind.key_name,
+        tsig = tsig.display(),
+        hook = rx.url("/hook"),
+    );
+    let config = write_config(d, &text);
+    let run = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("CERTCTL_STORE")
+            .env("DING_SECRET", DING_SECRET)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run certctl")
+    };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut record = |what: &str, out: &Output| {
+        outputs.push((what.to_string(), format!("{}{}", stdout(out), stderr(out))));
+    };
+
+    let out = run(&["-vv", "issue", "www"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    record("issue -vv", &out);
+    for args in [
+        vec!["-vv", "scan"],
+        vec!["list"],
+        vec!["list", "-o", "json"],
+        vec!["list", "-o", "csv"],
+        vec!["show", "www"],
+        vec!["show", "www", "-o", "json"],
+        vec!["check"],
+        vec!["accounts", "-o", "json"],
+        vec!["-vv", "renew", "--all", "--dry-run"],
+        vec!["-vv", "alerts", "test", "ops"],
+        vec!["-vv", "alerts", "test", "ding"],
+        vec!["alerts", "list", "-o", "json"],
+        vec!["history"],
+        vec!["audit", "verify"],
+    ] {
+        let out = run(&args);
+        record(&args.join(" "), &out);
+    }
+
+    // The daemon at -vv, its status and its metrics.
+    let log = d.join("daemon.log");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "-vv", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env_remove("CERTCTL_STORE")
+        .env_remove("NOTIFY_SOCKET")
+        .env("DING_SECRET", DING_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("certctl run");
+    std::thread::sleep(Duration::from_secs(3));
+    let out = run(&["status"]);
+    record("status", &out);
+    let out = Command::new("curl")
+        .args(["-sS", &format!("http://127.0.0.1:{metrics}/metrics")])
+        .output()
+        .expect("curl");
+    record("/metrics", &out);
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let _ = daemon.wait();
+    let daemon_log = std::fs::read_to_string(&log).expect("log");
+
+    // A config error next to the secrets: the error is reported, the secrets are not.
+    let broken = d.join("broken.toml");
+    std::fs::write(
+        &broken,
+        text.replace("timeout = \"2s\"", "timeout = \"two seconds\""),
+    )
+    .expect("broken");
+    let out = Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["list", "--config"])
+        .arg(&broken)
+        .env("DING_SECRET", DING_SECRET)
+        .output()
+        .expect("certctl");
+    assert_eq!(out.status.code(), Some(3));
+    record("config error", &out);
+
+    outputs.push(("daemon log".into(), daemon_log));
+
+    // Every form a secret could take in text.
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let planted = [
+        EAB_HMAC.to_string(),
+        WHSEC.to_string(),
+        WHSEC.trim_start_matches("whsec_").to_string(),
+        DING_SECRET.to_string(),
+        URL_TOKEN.to_string(),
+        bind.secret.clone(),
+        b64(EAB_HMAC),
+        b64(DING_SECRET),
+    ];
+    assert!(outputs.len() > 15);
+    for (what, text) in &outputs {
+        for secret in &planted {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} leaked {secret}:\n{text}"
+            );
+        }
+    }
+    // The chat webhook got its request (so the secrets were really used), yet nothing shows them.
+    assert!(
+        rx.requests().iter().any(|r| r.path.contains(URL_TOKEN)),
+        "the dingtalk test request arrived with its token"
+    );
+    // Nor are they written anywhere in the state directory (store, accounts, certificates).
+    let state = d.join("state");
+    for file in files(&state) {
+        let bytes = std::fs::read(&file).expect("read");
+        for secret in &planted {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds {secret}",
+                file.display()
+            );
+        }
+    }
+
+    // Modes: private material 0600, state directories 0700.
+    assert_eq!(mode(&state), 0o700, "state dir");
+    assert_eq!(mode(&state.join("store")), 0o700, "store dir");
+    assert_eq!(mode(&state.join("certs")), 0o700, "certs dir");
+    let mut keys = 0;
+    for file in files(&state) {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "privkey.pem" || file.starts_with(state.join("accounts")) {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+            keys += 1;
+        }
+    }
+    assert!(keys >= 2, "an account file and a private key were checked");
+}
