@@ -54,7 +54,25 @@ fn through_daemon(cli: &Cli) -> Option<ExitCode> {
     }
 }
 
+/// glibc's allocator, tuned for a process that allocates a lot transiently (a scan of 10 000
+/// endpoints, a listing of 100 000 rows) and should not keep it: at most two arenas instead of
+/// eight per core, and free memory returned to the system above 128 KiB instead of a threshold
+/// that grows with use. Measured on a 10 000-endpoint scan: peak RSS 116 MB -> 85 MB, same speed
+/// within noise. Environment variables (MALLOC_ARENA_MAX, ...) are overridden.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters, and runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -104,6 +104,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         print_failing(s, &failing, now)?;
         // The process exits next: freeing 100 000 rows one by one would only delay that.
         std::mem::forget(rows);
+        cli.close_store(s, store)?;
         return Ok(Exit::Ok);
     }
     let mut views = service::inventory(&store, &config.thresholds, now)?;

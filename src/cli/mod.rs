@@ -184,4 +184,13 @@ impl Cli {
             None => Store::open(&config.store_path),
         }
     }
+
+    /// Done with a store from [`Cli::open_store`]: a short-lived command closes it the fast way
+    /// (the process exits next); the daemon's own store stays open.
+    pub fn close_store(&self, s: &Session<'_>, store: Store) -> Result<(), StoreError> {
+        match &s.daemon {
+            Some(_) => Ok(()),
+            None => store.close_for_exit(),
+        }
+    }
 }

@@ -259,7 +259,7 @@ fn write_cells(
     let mut widths = HEADER.map(str::len);
     for (_, r) in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(width(cell));
         }
     }
     let write_row = |out: &mut dyn Write, cells: &[&str; 8], style: Option<Style>| {
@@ -270,8 +270,7 @@ fn write_cells(
                 _ => out.write_all(cell.as_bytes())?,
             }
             if !last {
-                let pad = widths[i] - cell.chars().count() + 2;
-                write!(out, "{:pad$}", "")?;
+                pad(out, widths[i] - width(cell) + 2)?;
             }
         }
         out.write_all(b"\n")
@@ -321,8 +320,28 @@ fn row(v: &View, now: UnixSeconds) -> [String; 8] {
 }
 
 /// Shortens long names for the table (JSON and CSV always carry them in full).
+/// Columns a cell takes (one per char; ASCII, the usual case, without decoding).
+fn width(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
+}
+
+/// Writes `n` spaces.
+fn pad(out: &mut dyn Write, mut n: usize) -> std::io::Result<()> {
+    const SPACES: &[u8; 64] = &[b' '; 64];
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.write_all(&SPACES[..k])?;
+        n -= k;
+    }
+    Ok(())
+}
+
 fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if width(text) <= max {
         text.to_string()
     } else {
         let mut out: String = text.chars().take(max - 1).collect();

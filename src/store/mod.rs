@@ -263,6 +263,15 @@ impl Store {
             .map_err(self.sled_err("flushing"))
     }
 
+    /// Closes the store of a process that is about to exit: flushes, then skips sled's teardown,
+    /// which frees the page cache node by node (about 25 ms after reading 100 000 rows). What is
+    /// on disk is the same as after a normal close. Never for a store that lives on (the daemon's).
+    pub fn close_for_exit(self) -> Result<(), StoreError> {
+        self.flush()?;
+        std::mem::forget(self);
+        Ok(())
+    }
+
     /// Every location, in id order.
     pub fn locations(&self) -> Result<Vec<LocationRecord>, StoreError> {
         self.read_all_parallel(&self.locations, "locations")
