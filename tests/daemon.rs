@@ -22,6 +22,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(extra: &str) -> Daemon {
+        Daemon::start_with_env(extra, &[])
+    }
+
+    fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = Pki::new();
         let leaf = pki.leaf(&["d.example.test"], -100, 20, SignedBy::Intermediate);
@@ -42,6 +46,7 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_certctl"))
             .args(["run", "--config", config.to_str().expect("utf8")])
             .env("NOTIFY_SOCKET", &notify_path)
+            .envs(env.iter().copied())
             .env_remove("CERTCTL_STORE")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -205,6 +210,50 @@ fn systemd_lifecycle_socket_metrics_reload_and_stop() {
     );
     let history = stdout(&d.cli(&["history", "d.pem"]));
     assert!(history.contains("location_first_seen"), "{history}");
+}
+
+#[test]
+fn watchdog_pings_and_a_heartbeat_after_each_successful_run() {
+    let rx = common::receiver::Receiver::start();
+    // systemd's WatchdogSec=2 arrives as WATCHDOG_USEC; certctl pings at half of it.
+    let d = Daemon::start_with_env(
+        &format!(
+            "heartbeat_url = \"{}\"\n[scan]\nschedule = \"* * * * * *\"",
+            rx.url("/ping/3f2a")
+        ),
+        &[("WATCHDOG_USEC", "2000000")],
+    );
+    d.wait_notify("READY=1");
+    let started = Instant::now();
+    let mut pings = 0;
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Ok(n) = d.notify.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1")
+        {
+            pings += 1;
+        }
+    }
+    // About one per second for 5 s; at least 3 leaves room for a slow machine.
+    assert!(pings >= 3, "{pings} WATCHDOG=1 in 5 s");
+    // A scan runs every second, and each successful one pings the heartbeat URL.
+    let requests = rx.wait_for(3, Duration::from_secs(10));
+    assert!(requests.len() >= 3, "{} heartbeats", requests.len());
+    assert!(requests.iter().all(|r| r.path == "/ping/3f2a"));
+    // Without WATCHDOG_USEC there are no pings at all.
+    let quiet = Daemon::start("");
+    quiet.wait_notify("READY=1");
+    let started = Instant::now();
+    quiet
+        .notify
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Ok(n) = quiet.notify.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert!(!msg.contains("WATCHDOG=1"), "{msg}");
+        }
+    }
 }
 
 #[test]
