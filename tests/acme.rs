@@ -77,14 +77,6 @@ fn openssl_verify(root_pem: &str, dir: &Path) {
     );
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 #[test]
 fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
     let pebble = Pebble::start(PebbleOptions::default());

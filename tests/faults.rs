@@ -86,19 +86,10 @@ impl Drop for Tmpfs {
 
 /// Every `.tmp` file left anywhere under `dir`.
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.is_symlink() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(".tmp") {
-                out.push(path);
-            }
-        }
-    }
-    out
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
 }
 
 fn assert_clean_failure(out: &Output, cause: &str, path: &Path) {

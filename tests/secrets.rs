@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -20,31 +18,6 @@ const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsU
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DING_SECRET: &str = "SECplanted0ding0secret0value0xyz";
 const URL_TOKEN: &str = "planted0access0token0in0the0url";
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o777
-}
-
-/// Every regular file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.is_symlink() {
-                stack.push(path);
-            } else if path.is_file() {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -194,7 +167,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     );
     // Nor are they written anywhere in the state directory (store, accounts, certificates).
     let state = d.join("state");
-    for file in files(&state) {
+    for file in files_under(&state).into_iter().filter(|f| f.is_file()) {
         let bytes = std::fs::read(&file).expect("read");
         for secret in &planted {
             assert!(
@@ -210,7 +183,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     assert_eq!(mode(&state.join("store")), 0o700, "store dir");
     assert_eq!(mode(&state.join("certs")), 0o700, "certs dir");
     let mut keys = 0;
-    for file in files(&state) {
+    for file in files_under(&state).into_iter().filter(|f| f.is_file()) {
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name == "privkey.pem" || file.starts_with(state.join("accounts")) {
             assert_eq!(mode(&file), 0o600, "{}", file.display());

@@ -211,7 +211,7 @@ fn kill_9_during_renewals_deploys_and_deliveries_loses_nothing() {
                 &read("www.pem"),
             );
         }
-        let leftovers: Vec<_> = walk(setup.dir.path())
+        let leftovers: Vec<_> = files_under(setup.dir.path())
             .into_iter()
             .filter(|p| {
                 p.to_string_lossy().ends_with(".tmp")
@@ -292,20 +292,4 @@ fn kill_9_during_renewals_deploys_and_deliveries_loses_nothing() {
         orders <= issued + cycles + 1,
         "{orders} orders for {issued} renewals and {cycles} crashes"
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.is_symlink() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }

@@ -219,6 +219,53 @@ fn requires_eab(preset: &str) -> bool {
 /// Collects validation problems as (key, message).
 pub type Problems = Vec<(KeyPath, String)>;
 
+/// Reads a secret that the config names by file (`<file_key>`) or environment variable
+/// (`<env_key>`), never inline. Returns the key it came from (for later errors about its
+/// content, which must never quote it) and its text; `None` when neither is set or on a problem
+/// (both set, unreadable file, unset variable), which is reported.
+pub(crate) fn read_secret(
+    file: Option<&str>,
+    env: Option<&str>,
+    key: &KeyPath,
+    (file_key, env_key): (&str, &str),
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<(KeyPath, String)> {
+    match (file, env) {
+        (Some(_), Some(_)) => {
+            problems.push((
+                key.clone().key(env_key),
+                format!("set {file_key} or {env_key}, not both"),
+            ));
+            None
+        }
+        (Some(file), None) => {
+            let path = super::resolve(base, file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some((key.clone().key(file_key), text)),
+                Err(e) => {
+                    problems.push((
+                        key.clone().key(file_key),
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                    None
+                }
+            }
+        }
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(text) => Some((key.clone().key(env_key), text)),
+            Err(_) => {
+                problems.push((
+                    key.clone().key(env_key),
+                    format!("environment variable {var} is not set"),
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
 pub fn validate_accounts(
     raw: BTreeMap<String, RawAccount>,
     base: &Path,
@@ -241,39 +288,14 @@ pub fn validate_accounts(
                 continue;
             }
         };
-        let hmac = match (&acc.eab_hmac_key_file, &acc.eab_hmac_key_env) {
-            (Some(_), Some(_)) => {
-                problems.push((
-                    key.clone().key("eab_hmac_key_env"),
-                    "set eab_hmac_key_file or eab_hmac_key_env, not both".into(),
-                ));
-                None
-            }
-            (Some(file), None) => {
-                let path = super::resolve(base, file);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Some((key.clone().key("eab_hmac_key_file"), text)),
-                    Err(e) => {
-                        problems.push((
-                            key.clone().key("eab_hmac_key_file"),
-                            format!("cannot read {}: {e}", path.display()),
-                        ));
-                        None
-                    }
-                }
-            }
-            (None, Some(var)) => match std::env::var(var) {
-                Ok(text) => Some((key.clone().key("eab_hmac_key_env"), text)),
-                Err(_) => {
-                    problems.push((
-                        key.clone().key("eab_hmac_key_env"),
-                        format!("environment variable {var} is not set"),
-                    ));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+        let hmac = read_secret(
+            acc.eab_hmac_key_file.as_deref(),
+            acc.eab_hmac_key_env.as_deref(),
+            &key,
+            ("eab_hmac_key_file", "eab_hmac_key_env"),
+            base,
+            problems,
+        );
         let eab = match (&acc.eab_kid, hmac) {
             (Some(kid), Some((hkey, text))) => match decode_b64url(text.trim()) {
                 Some(bytes) if !bytes.is_empty() => Some((kid.clone(), Secret::new(bytes))),
@@ -561,45 +583,20 @@ fn validate_rfc2136(
         ));
         String::new()
     });
-    let text = match (&raw.tsig_secret_file, &raw.tsig_secret_env) {
-        (Some(_), Some(_)) => {
-            problems.push((
-                key.clone().key("tsig_secret_env"),
-                "set tsig_secret_file or tsig_secret_env, not both".into(),
-            ));
-            None
-        }
-        (Some(file), None) => {
-            let path = super::resolve(base, file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Some((key.clone().key("tsig_secret_file"), text)),
-                Err(e) => {
-                    problems.push((
-                        key.clone().key("tsig_secret_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    ));
-                    None
-                }
-            }
-        }
-        (None, Some(var)) => match std::env::var(var) {
-            Ok(text) => Some((key.clone().key("tsig_secret_env"), text)),
-            Err(_) => {
-                problems.push((
-                    key.clone().key("tsig_secret_env"),
-                    format!("environment variable {var} is not set"),
-                ));
-                None
-            }
-        },
-        (None, None) => {
-            problems.push((
-                key.clone().key("tsig_secret_file"),
-                "the rfc2136 provider needs tsig_secret_file or tsig_secret_env".into(),
-            ));
-            None
-        }
-    };
+    let text = read_secret(
+        raw.tsig_secret_file.as_deref(),
+        raw.tsig_secret_env.as_deref(),
+        key,
+        ("tsig_secret_file", "tsig_secret_env"),
+        base,
+        problems,
+    );
+    if raw.tsig_secret_file.is_none() && raw.tsig_secret_env.is_none() {
+        problems.push((
+            key.clone().key("tsig_secret_file"),
+            "the rfc2136 provider needs tsig_secret_file or tsig_secret_env".into(),
+        ));
+    }
     let (secret, file_algorithm) = match text {
         Some((at, text)) => match parse_tsig_secret(&text) {
             Some((secret, algorithm)) => (Some(secret), algorithm),

@@ -250,39 +250,15 @@ pub fn validate_webhooks(
                 WebhookFormat::Generic
             }),
         };
-        let secret = match (&w.secret_file, &w.secret_env) {
-            (Some(_), Some(_)) => {
-                problems.push((
-                    key.clone().key("secret_env"),
-                    "set secret_file or secret_env, not both".into(),
-                ));
-                None
-            }
-            (Some(file), None) => {
-                let path = super::resolve(base, file);
-                match std::fs::read_to_string(&path) {
-                    Ok(s) => Some(Secret::new(s.trim().as_bytes().to_vec())),
-                    Err(e) => {
-                        problems.push((
-                            key.clone().key("secret_file"),
-                            format!("cannot read {}: {e}", path.display()),
-                        ));
-                        None
-                    }
-                }
-            }
-            (None, Some(var)) => match std::env::var(var) {
-                Ok(s) => Some(Secret::new(s.trim().as_bytes().to_vec())),
-                Err(_) => {
-                    problems.push((
-                        key.clone().key("secret_env"),
-                        format!("environment variable {var} is not set"),
-                    ));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+        let secret = super::acme::read_secret(
+            w.secret_file.as_deref(),
+            w.secret_env.as_deref(),
+            &key,
+            ("secret_file", "secret_env"),
+            base,
+            problems,
+        )
+        .map(|(_, text)| Secret::new(text.trim().as_bytes().to_vec()));
         if format == WebhookFormat::Generic
             && let Some(s) = &secret
             && !s.expose().starts_with(b"whsec_")
