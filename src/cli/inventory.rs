@@ -102,8 +102,11 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
             out.flush()?;
         }
         print_failing(s, &failing, now)?;
-        // The process exits next: freeing 100 000 rows one by one would only delay that.
-        std::mem::forget(rows);
+        if s.daemon.is_none() {
+            // The process exits next: freeing 100 000 rows one by one would only delay that.
+            // (Inside the daemon they are freed: it lives on.)
+            std::mem::forget(rows);
+        }
         cli.close_store(s, store)?;
         return Ok(Exit::Ok);
     }

@@ -3,6 +3,7 @@
 //! The JSON shape is a documented, stable interface (see README "JSON output"): fields may be
 //! added, never renamed or removed. Colour is used only on a terminal and never with `NO_COLOR`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -206,7 +207,7 @@ pub fn write_table(
     now: UnixSeconds,
     colour: bool,
 ) -> std::io::Result<()> {
-    let rows: Vec<(Status, [String; 8])> = views.iter().map(|v| (v.status, row(v, now))).collect();
+    let rows: Vec<(Status, Cells<'_>)> = views.iter().map(|v| (v.status, row(v, now))).collect();
     write_cells(out, &rows, colour)
 }
 
@@ -217,33 +218,32 @@ pub fn write_row_table(
     now: UnixSeconds,
     colour: bool,
 ) -> std::io::Result<()> {
-    let rows: Vec<(Status, [String; 8])> = views
+    let rows: Vec<(Status, Cells<'_>)> = views
         .iter()
         .map(|v| {
             let r = &v.row;
-            let codes: Vec<&str> = v
-                .codes
-                .iter()
-                .filter(|(_, sev)| *sev > Severity::Info || v.codes.len() == 1)
-                .map(|(c, _)| c.as_str())
-                .collect();
+            let shown = |sev: Severity| sev > Severity::Info || v.codes.len() == 1;
             let target = match &r.name {
-                Some(name) => format!("{} ({name})", r.target),
-                None => r.target.clone(),
+                Some(name) => Cow::Owned(format!("{} ({name})", r.target)),
+                None => Cow::Borrowed(r.target.as_str()),
             };
             let cells = [
-                v.status.as_str().to_string(),
-                r.id.clone(),
+                Cow::Borrowed(v.status.as_str()),
+                Cow::Borrowed(r.id.as_str()),
                 target,
                 clip(r.subject.as_deref().unwrap_or("-"), 48),
                 r.validity
-                    .map(|(_, na)| rfc3339(na)[..10].to_string())
-                    .unwrap_or_else(|| "-".into()),
-                r.validity
-                    .map(|(_, na)| expires_in(na, now))
-                    .unwrap_or_else(|| "-".into()),
+                    .map_or(Cow::Borrowed("-"), |(_, na)| Cow::Owned(date(na))),
+                r.validity.map_or(Cow::Borrowed("-"), |(_, na)| {
+                    Cow::Owned(expires_in(na, now))
+                }),
                 clip(r.issuer.as_deref().unwrap_or("-"), 32),
-                codes.join(","),
+                codes(
+                    v.codes
+                        .iter()
+                        .filter(|(_, sev)| shown(*sev))
+                        .map(|(c, _)| c.as_str()),
+                ),
             ];
             (v.status, cells)
         })
@@ -251,9 +251,35 @@ pub fn write_row_table(
     write_cells(out, &rows, colour)
 }
 
+/// The eight cells of a table row; most borrow from the row they show.
+type Cells<'a> = [Cow<'a, str>; 8];
+
+/// The day part of an RFC 3339 timestamp.
+fn date(at: UnixSeconds) -> String {
+    let mut text = rfc3339(at);
+    text.truncate(10);
+    text
+}
+
+/// Finding codes joined by commas (no allocation for none or one).
+fn codes<'a>(mut codes: impl Iterator<Item = &'a str>) -> Cow<'a, str> {
+    match (codes.next(), codes.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(one), None) => Cow::Borrowed(one),
+        (Some(a), Some(b)) => {
+            let mut joined = format!("{a},{b}");
+            for c in codes {
+                joined.push(',');
+                joined.push_str(c);
+            }
+            Cow::Owned(joined)
+        }
+    }
+}
+
 fn write_cells(
     out: &mut impl Write,
-    rows: &[(Status, [String; 8])],
+    rows: &[(Status, Cells<'_>)],
     colour: bool,
 ) -> std::io::Result<()> {
     let mut widths = HEADER.map(str::len);
@@ -277,49 +303,39 @@ fn write_cells(
     };
     write_row(out, &HEADER, None)?;
     for (status, r) in rows {
-        let cells = [
-            r[0].as_str(),
-            &r[1],
-            &r[2],
-            &r[3],
-            &r[4],
-            &r[5],
-            &r[6],
-            &r[7],
-        ];
+        let cells: [&str; 8] = std::array::from_fn(|i| r[i].as_ref());
         write_row(out, &cells, colour.then(|| status_style(*status)))?;
     }
     Ok(())
 }
 
-fn row(v: &View, now: UnixSeconds) -> [String; 8] {
+fn row(v: &View, now: UnixSeconds) -> Cells<'_> {
     let r = &v.record;
     let leaf = r.leaf.as_ref();
-    let codes: Vec<&str> = v
-        .findings
-        .iter()
-        .filter(|f| f.severity > Severity::Info || v.findings.len() == 1)
-        .map(|f| f.code.as_str())
-        .collect();
+    let shown = |sev: Severity| sev > Severity::Info || v.findings.len() == 1;
     let target = match &r.name {
         Some(name) => format!("{} ({name})", r.location.target()),
         None => r.location.target(),
     };
     [
-        v.status.as_str().to_string(),
-        r.id.clone(),
-        target,
+        Cow::Borrowed(v.status.as_str()),
+        Cow::Borrowed(r.id.as_str()),
+        Cow::Owned(target),
         clip(leaf.map_or("-", |c| c.display_name()), 48),
-        leaf.map(|c| rfc3339(c.not_after)[..10].to_string())
-            .unwrap_or_else(|| "-".into()),
-        leaf.map(|c| expires_in(c.not_after, now))
-            .unwrap_or_else(|| "-".into()),
+        leaf.map_or(Cow::Borrowed("-"), |c| Cow::Owned(date(c.not_after))),
+        leaf.map_or(Cow::Borrowed("-"), |c| {
+            Cow::Owned(expires_in(c.not_after, now))
+        }),
         clip(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-"), 32),
-        codes.join(","),
+        codes(
+            v.findings
+                .iter()
+                .filter(|f| shown(f.severity))
+                .map(|f| f.code.as_str()),
+        ),
     ]
 }
 
-/// Shortens long names for the table (JSON and CSV always carry them in full).
 /// Columns a cell takes (one per char; ASCII, the usual case, without decoding).
 fn width(text: &str) -> usize {
     if text.is_ascii() {
@@ -340,13 +356,14 @@ fn pad(out: &mut dyn Write, mut n: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-fn clip(text: &str, max: usize) -> String {
+/// Shortens long names for the table (JSON and CSV always carry them in full).
+fn clip(text: &str, max: usize) -> Cow<'_, str> {
     if width(text) <= max {
-        text.to_string()
+        Cow::Borrowed(text)
     } else {
         let mut out: String = text.chars().take(max - 1).collect();
         out.push('…');
-        out
+        Cow::Owned(out)
     }
 }
 

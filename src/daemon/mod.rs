@@ -417,12 +417,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
     if let Err(e) = crate::alerts::evaluate(&config, &shared.store, crate::clock::now()) {
         tracing::error!("alert evaluation failed: {e}");
     }
-    // A scan of many locations allocates transiently; hand the memory back to the system so an
-    // idle daemon stays small.
-    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    release_memory();
     let finished = crate::clock::now();
     shared.with_status(|s| {
         let st = Shared::schedule_mut(s, kind.name());
@@ -444,6 +439,16 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
             }
         }
         Err(e) => tracing::error!(kind = kind.name(), "{e}"),
+    }
+}
+
+/// Hands freed heap memory back to the system. A scan or a listing of many locations allocates
+/// transiently; without this an idle daemon would keep its peak.
+pub(crate) fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -128,7 +128,10 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     head.push(b'\n');
     write.write_all(&head).await?;
     write.write_all(&reply.stdout).await?;
-    write.shutdown().await
+    let done = write.shutdown().await;
+    drop(reply);
+    super::release_memory();
+    done
 }
 
 /// Runs one CLI command inside the daemon, capturing its output.
