@@ -209,12 +209,10 @@ pub fn rows(
         .into_iter()
         .map(|r| RowView::of(r, thresholds, now))
         .collect();
-    let expiry = |v: &RowView| v.row.validity.map_or(i64::MIN, |v| v.1);
-    views.sort_unstable_by(|a, b| {
-        expiry(a)
-            .cmp(&expiry(b))
-            .then_with(|| a.row.id.cmp(&b.row.id))
-    });
+    // The store hands rows over in id order, so a stable sort on expiry alone gives (expiry, id)
+    // without comparing 100 000 ids when many certificates expire together.
+    debug_assert!(views.windows(2).all(|w| w[0].row.id <= w[1].row.id));
+    views.sort_by_key(|v| v.row.validity.map_or(i64::MIN, |v| v.1));
     Ok(views)
 }
 
