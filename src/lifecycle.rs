@@ -109,6 +109,11 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The account if it was already loaded in this run (no network).
+    async fn cached_account(&self, name: &str) -> Option<Arc<AcmeAccount>> {
+        self.accounts.lock().await.get(name).cloned()
+    }
+
     async fn account(&self, name: &str) -> Result<Arc<AcmeAccount>, AcmeError> {
         let mut cache = self.accounts.lock().await;
         if let Some(a) = cache.get(name) {
@@ -306,7 +311,11 @@ async fn one(
         }
     };
     if decision.acts() && !options.force && state.failures > 0 {
-        let until = renew::next_attempt(state.failures, state.last_failure.unwrap_or(0), None);
+        let until = renew::next_attempt(
+            state.failures,
+            state.last_failure.unwrap_or(0),
+            ctx.store.retry_hint(&cert.name)?,
+        );
         if now < until {
             decision = Decision::BackingOff {
                 until,
@@ -357,6 +366,21 @@ async fn one(
         Err(Failure::Acme(e)) => {
             state.failures += 1;
             state.last_failure = Some(crate::clock::now());
+            // A CA that rate-limits or is overloaded says when to come back: no attempt before.
+            let throttled = e.problem().is_some_and(|p| {
+                matches!(p.status, Some(429 | 503))
+                    || p.kind
+                        .as_deref()
+                        .is_some_and(|k| k.ends_with(":rateLimited"))
+            });
+            if throttled
+                && let Some(account) = ctx.cached_account(&cert.account).await
+                && let Some(at) = account.take_retry_after()
+            {
+                let at = at.min(crate::clock::now() + renew::MAX_RETRY_AFTER);
+                tracing::warn!(cert = %cert.name, retry_after = at, "the CA asked to retry later");
+                ctx.store.set_retry_hint(&cert.name, Some(at))?;
+            }
             state.last_error = Some(e.to_string());
             state.last_problem = e.problem().cloned();
             if matches!(e, AcmeError::Validation(_) | AcmeError::Order { .. }) {
@@ -575,6 +599,9 @@ async fn execute(
 
     // 6. Install atomically, then record success.
     layout.install(&version, &chain)?;
+    if ctx.store.retry_hint(&cert.name)?.is_some() {
+        ctx.store.set_retry_hint(&cert.name, None)?;
+    }
     state.in_flight = None;
     state.failures = 0;
     state.last_failure = None;

@@ -252,3 +252,192 @@ fn a_webhook_down_then_hanging_then_failing_loses_nothing_in_bounded_memory() {
     );
     assert!(peak > 0 && peak < 200 * 1024, "peak RSS {peak} kB");
 }
+
+/// A TLS-terminating proxy in front of Pebble that answers the first `rate_limit` new-order
+/// requests itself with `429 rateLimited` and `Retry-After: 3600`, and relays everything else
+/// to Pebble byte for byte (Pebble builds its URLs from the Host header, so they name the proxy).
+struct RateLimiter {
+    addr: std::net::SocketAddr,
+    pki: Pki,
+    new_orders: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RateLimiter {
+    fn start(pebble: &Pebble, rate_limit: usize) -> RateLimiter {
+        use std::io::{BufRead, Read, Write};
+        use std::sync::atomic::Ordering;
+        let pki = Pki::new();
+        let leaf = pki.leaf(&["127.0.0.1"], -1, 30, SignedBy::Intermediate);
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let server = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(
+                    pki.full_chain(&leaf),
+                    rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_der.clone().into()),
+                )
+                .expect("server config"),
+        );
+        let mut roots = rustls::RootCertStore::empty();
+        let root_pem = std::fs::read(pebble.tls_root()).expect("pebble root");
+        for cert in rustls_pemfile_certs(&root_pem) {
+            roots.add(cert).expect("root");
+        }
+        let client = std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let upstream = format!("127.0.0.1:{}", pebble.port);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let new_orders = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&new_orders);
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let (server, client, upstream, seen) = (
+                    server.clone(),
+                    client.clone(),
+                    upstream.clone(),
+                    std::sync::Arc::clone(&seen),
+                );
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(server).expect("tls");
+                    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                    // One request per connection: read its head and body.
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = Vec::new();
+                        if tls.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let end = line == b"\r\n";
+                        if !line.to_ascii_lowercase().starts_with(b"connection:") {
+                            head.extend_from_slice(&line);
+                        }
+                        if end {
+                            break;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let length = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if tls.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let tls = tls.get_mut();
+                    if text.starts_with("POST /order-plz")
+                        && seen.fetch_add(1, Ordering::SeqCst) < rate_limit
+                    {
+                        let problem = r#"{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently (test proxy)","status":429}"#;
+                        let _ = write!(
+                            tls,
+                            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/problem+json\r\nRetry-After: 3600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{problem}",
+                            problem.len()
+                        );
+                        let _ = tls.flush();
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                        return;
+                    }
+                    // Relay to Pebble with `Connection: close`, and its whole answer back.
+                    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+                    let conn = rustls::ClientConnection::new(client, name).expect("tls");
+                    let tcp = std::net::TcpStream::connect(&upstream).expect("pebble");
+                    let mut up = rustls::StreamOwned::new(conn, tcp);
+                    let mut request = head[..head.len() - 2].to_vec();
+                    request.extend_from_slice(b"Connection: close\r\n\r\n");
+                    request.extend_from_slice(&body);
+                    if up.write_all(&request).is_err() {
+                        return;
+                    }
+                    let mut answer = Vec::new();
+                    let _ = up.read_to_end(&mut answer);
+                    let _ = tls.write_all(&answer);
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                });
+            }
+        });
+        RateLimiter {
+            addr,
+            pki,
+            new_orders,
+        }
+    }
+
+    fn new_orders(&self) -> usize {
+        self.new_orders.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.expect("pem"))
+        .collect()
+}
+
+#[test]
+fn a_rate_limited_ca_is_not_asked_again_before_its_retry_after() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let proxy = RateLimiter::start(&pebble, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/state/store\"\n[acme.accounts.pebble]\ndirectory = \"https://{a}/dir\"\nagree_tos = true\nca_file = \"{ca}\"\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n",
+            d = dir.path().display(),
+            a = proxy.addr,
+            ca = proxy.pki.root_path().display(),
+            p = pebble.http_port
+        ),
+    );
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("CERTCTL_STORE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("certctl")
+    };
+    let out = run(&["issue", "www"]);
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("rateLimited"), "{err}");
+    assert_eq!(proxy.new_orders(), 1);
+
+    // The ordinary first backoff step would be 1 minute; the CA said an hour.
+    let plan = run(&["renew", "--all", "--dry-run"]);
+    let text = stdout(&plan);
+    assert!(text.contains("backing off after 1 failure"), "{text}");
+    assert!(
+        text.contains("in 59 minutes")
+            || text.contains("in 1 hour")
+            || text.contains("in 60 minutes"),
+        "{text}"
+    );
+    let out = run(&["renew", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.new_orders(), 1, "no new order before Retry-After");
+
+    // A forced renewal is the operator's call: it goes through, and clears the hint.
+    let out = run(&["renew", "www", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.new_orders(), 2);
+    let text = stdout(&run(&["renew", "--all", "--dry-run"]));
+    assert!(text.contains("not due until"), "{text}");
+}

@@ -10,6 +10,7 @@ use instant_acme::{Account, AccountCredentials, ExternalAccountKey, NewAccount};
 use serde::{Deserialize, Serialize};
 
 use super::AcmeError;
+use super::http::{RecordingClient, RetryHint};
 use crate::config::acme::AccountConfig;
 use crate::deploy::layout::write_atomic;
 
@@ -40,11 +41,21 @@ pub struct AcmeAccount {
     pub name: String,
     pub directory: String,
     pub(crate) inner: Account,
+    hint: RetryHint,
 }
 
 impl AcmeAccount {
     pub fn id(&self) -> &str {
         self.inner.id()
+    }
+
+    /// The CA's last `Retry-After` (with a 429 or 503), as Unix seconds; taken, so each hint
+    /// is used once.
+    pub fn take_retry_after(&self) -> Option<i64> {
+        let at = self.hint.lock().ok()?.take()?;
+        at.duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64)
     }
 }
 
@@ -52,15 +63,31 @@ fn path_for(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
-fn builder(cfg: &AccountConfig) -> Result<instant_acme::AccountBuilder, AcmeError> {
-    let result = match &cfg.ca_file {
-        Some(ca) => Account::builder_with_root(ca),
-        None => Account::builder(),
-    };
-    result.map_err(|e| AcmeError::Account {
+/// An account builder over certctl's HTTPS client (which keeps the CA's Retry-After hints),
+/// trusting `ca_file` when set and the system roots otherwise.
+fn builder(cfg: &AccountConfig) -> Result<(instant_acme::AccountBuilder, RetryHint), AcmeError> {
+    let fail = |reason: String| AcmeError::Account {
         account: cfg.name.clone(),
-        reason: format!("cannot set up the HTTPS client: {e}"),
-    })
+        reason: format!("cannot set up the HTTPS client: {reason}"),
+    };
+    let roots = match &cfg.ca_file {
+        Some(ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca)
+                .map_err(|e| fail(format!("{}: {e}", ca.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| fail(format!("{}: {e}", ca.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| fail(format!("{}: {e}", ca.display())))?;
+            }
+            Some(roots)
+        }
+        None => None,
+    };
+    let (client, hint) = RecordingClient::new(roots).map_err(|e| fail(e.to_string()))?;
+    Ok((Account::builder_with_http(Box::new(client)), hint))
 }
 
 /// Loads the stored account for `cfg`, registering it with the CA first if needed.
@@ -78,7 +105,8 @@ pub async fn load_or_register(cfg: &AccountConfig, dir: &Path) -> Result<AcmeAcc
             ))
         })?;
         if stored.directory == cfg.directory_url {
-            let inner = builder(cfg)?
+            let (builder, hint) = builder(cfg)?;
+            let inner = builder
                 .from_credentials(stored.credentials)
                 .await
                 .map_err(|e| AcmeError::from_acme(&cfg.directory_url, e))?;
@@ -86,6 +114,7 @@ pub async fn load_or_register(cfg: &AccountConfig, dir: &Path) -> Result<AcmeAcc
                 name: cfg.name.clone(),
                 directory: cfg.directory_url.clone(),
                 inner,
+                hint,
             });
         }
         let old = path.with_extension(format!("json.{}.old", crate::clock::now()));
@@ -107,7 +136,8 @@ pub async fn load_or_register(cfg: &AccountConfig, dir: &Path) -> Result<AcmeAcc
         .eab
         .as_ref()
         .map(|(kid, key)| ExternalAccountKey::new(kid.clone(), key.expose()));
-    let (inner, credentials) = builder(cfg)?
+    let (builder, hint) = builder(cfg)?;
+    let (inner, credentials) = builder
         .create(
             &NewAccount {
                 contact: &contact,
@@ -134,6 +164,7 @@ pub async fn load_or_register(cfg: &AccountConfig, dir: &Path) -> Result<AcmeAcc
         name: cfg.name.clone(),
         directory: cfg.directory_url.clone(),
         inner,
+        hint,
     })
 }
 

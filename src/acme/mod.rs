@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod challenge;
+mod http;
 pub mod keys;
 pub mod order;
 

@@ -93,6 +93,10 @@ pub fn next_attempt(
     retry_after.map_or(backoff, |r| r.max(backoff))
 }
 
+/// The longest a CA's Retry-After on an error may hold renewals back (Let's Encrypt's longest
+/// rate-limit window is a week); a larger value is taken as this.
+pub const MAX_RETRY_AFTER: i64 = 7 * DAY;
+
 /// Clamps a server's Retry-After to 1 minute .. 1 day, as RFC 9773 advises for ARI polling.
 pub fn clamp_retry_after(seconds: i64) -> i64 {
     seconds.clamp(60, DAY)

@@ -121,6 +121,9 @@ pub struct Store {
     alert_meta: sled::Tree,
     audit: sled::Tree,
     rows: sled::Tree,
+    /// Per managed certificate: the CA's last Retry-After (Unix seconds), kept apart from the
+    /// renewal state so that stores written before it need no migration.
+    retry_hints: sled::Tree,
     /// Serialises audit appends (each needs the previous entry's hash).
     audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -203,6 +206,7 @@ impl Store {
             alert_meta: tree("alert_meta")?,
             audit: tree("audit")?,
             rows: tree("rows")?,
+            retry_hints: tree("retry_hints")?,
             audit_lock: std::sync::Arc::default(),
             db,
         })
@@ -378,6 +382,39 @@ impl Store {
     }
 
     /// The renewal state of a managed certificate (default when never attempted).
+    /// When the CA asked certctl to come back for `name` (its last Retry-After), if it did.
+    pub fn retry_hint(&self, name: &str) -> Result<Option<crate::model::UnixSeconds>, StoreError> {
+        match self
+            .retry_hints
+            .get(name.as_bytes())
+            .map_err(self.sled_err("reading a retry hint"))?
+        {
+            Some(value) => self.decode("retry_hints", name.as_bytes(), &value),
+            None => Ok(None),
+        }
+    }
+
+    /// Records (or, with `None`, forgets) the CA's Retry-After for `name`, durably.
+    pub fn set_retry_hint(
+        &self,
+        name: &str,
+        at: Option<crate::model::UnixSeconds>,
+    ) -> Result<(), StoreError> {
+        match at {
+            Some(at) => self
+                .retry_hints
+                .insert(name.as_bytes(), codec::encode(&Some(at)))
+                .map(|_| ())
+                .map_err(self.sled_err("writing a retry hint"))?,
+            None => self
+                .retry_hints
+                .remove(name.as_bytes())
+                .map(|_| ())
+                .map_err(self.sled_err("writing a retry hint"))?,
+        }
+        self.flush()
+    }
+
     pub fn managed(&self, name: &str) -> Result<ManagedState, StoreError> {
         match self
             .managed
