@@ -391,7 +391,12 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
 
 #[test]
 fn a_rate_limited_ca_is_not_asked_again_before_its_retry_after() {
-    let pebble = Pebble::start(PebbleOptions::default());
+    // No nonce rejections here: the proxy counts new-order requests, and a badNonce retry would
+    // be a second request for the same order.
+    let pebble = Pebble::start(PebbleOptions {
+        env: vec![("PEBBLE_WFE_NONCEREJECT".into(), "0".into())],
+        ..PebbleOptions::default()
+    });
     let proxy = RateLimiter::start(&pebble, 1);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(
