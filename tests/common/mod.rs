@@ -273,6 +273,14 @@ pub fn free_port() -> u16 {
     closed_port().port()
 }
 
+/// `n` distinct free ports (all held while choosing, so none is handed out twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("addr").port())
+}
+
 /// A real nginx (Debian's nginx-light) on loopback ports, killed on drop.
 pub struct Nginx {
     pub dir: tempfile::TempDir,

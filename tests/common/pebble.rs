@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Pki, SignedBy, free_port};
+use super::{Pki, SignedBy, free_ports};
 
 /// Options for a Pebble instance.
 #[derive(Default, Clone)]
@@ -40,14 +40,14 @@ impl Pebble {
         let pki = Pki::new();
         let tls = pki.leaf(&["127.0.0.1", "localhost"], -1, 30, SignedBy::Intermediate);
         let (cert, key) = pki.write_leaf("pebble-tls", &tls, true);
-        let (port, mgmt_port, http_port, tls_port, dns_port, challtest_mgmt) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        );
+        let [
+            port,
+            mgmt_port,
+            http_port,
+            tls_port,
+            dns_port,
+            challtest_mgmt,
+        ] = free_ports::<6>();
         let mut config = serde_json::json!({
             "pebble": {
                 "listenAddress": format!("127.0.0.1:{port}"),
@@ -94,7 +94,7 @@ impl Pebble {
             challtest_mgmt,
         };
         for port in [port, mgmt_port, challtest_mgmt] {
-            wait_port(port);
+            wait_port(port, p.dir.path());
         }
         p
     }
@@ -141,7 +141,7 @@ impl Pebble {
         self.stop();
         let config = self.dir.path().join("pebble.json");
         self.pebble = spawn_pebble(self.dir.path(), &config, &self.resolver, &self.env);
-        wait_port(self.port);
+        wait_port(self.port, self.dir.path());
     }
 
     /// Pebble's log so far (for assertions and failure messages).
@@ -184,7 +184,7 @@ fn spawn_pebble(
         .expect("pebble starts (apt-get install pebble)")
 }
 
-fn wait_port(port: u16) {
+fn wait_port(port: u16, logs: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -192,7 +192,11 @@ fn wait_port(port: u16) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("port {port} did not open");
+    panic!(
+        "port {port} did not open; pebble said:\n{}{}",
+        std::fs::read_to_string(logs.join("pebble.log")).unwrap_or_default(),
+        std::fs::read_to_string(logs.join("pebble.err")).unwrap_or_default()
+    );
 }
 
 impl Drop for Pebble {
