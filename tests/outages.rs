@@ -19,12 +19,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, pebble: &Pebble, rx: &Receiver) -> Daemon {
+        Daemon::start_listening(dir, pebble, rx, pebble.http_port)
+    }
+
+    /// As [`Daemon::start`], with the http-01 listener on `port` (not Pebble's: validation fails).
+    fn start_listening(dir: &Path, pebble: &Pebble, rx: &Receiver, port: u16) -> Daemon {
         let text = format!(
             "[store]\npath = \"{d}/state/store\"\n[renew]\nschedule = \"*/2 * * * * *\"\n[daemon]\ndispatch_interval = \"1s\"\nshutdown_grace = \"5s\"\n[acme.accounts.pebble]\ndirectory = \"{url}\"\nagree_tos = true\nca_file = \"{ca}\"\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\ntimeout = \"2s\"\n",
             d = dir.display(),
             url = pebble.directory(),
             ca = pebble.tls_root().display(),
-            p = pebble.http_port,
+            p = port,
             hook = rx.url("/hook"),
         );
         let config = write_config(dir, &text);
@@ -117,6 +122,46 @@ fn a_ca_outage_raises_renewal_failed_once_and_recovers_by_itself() {
     assert!(list.contains("www.example.test"), "{list}");
     let out = daemon.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn failing_authorizations_raise_renewal_failed_once_and_back_off() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("daemon.log");
+    // certctl answers http-01 on a port Pebble never asks: every authorization fails.
+    let daemon = Daemon::start_listening(dir.path(), &pebble, &rx, free_port());
+    let requests = wait_for_event(&rx, "renewal_failed", Duration::from_secs(30), &log);
+    let failed = requests
+        .iter()
+        .find(|r| r.json()["type"] == "certctl.renewal_failed")
+        .expect("renewal_failed")
+        .json();
+    assert!(
+        failed["data"]["detail"]
+            .to_string()
+            .contains("www.example.test")
+            || failed["data"]["summary"].to_string().contains("www"),
+        "{failed}"
+    );
+    // Ten seconds of schedule ticks every 2 s: no second attempt, no second alert.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(of_type(&rx.requests(), "renewal_failed"), 1);
+    assert_eq!(
+        pebble.log().matches("Added order").count(),
+        1,
+        "one order inside the first backoff step"
+    );
+    let plan = stdout(&daemon.cli(&["renew", "--all", "--dry-run"]));
+    assert!(plan.contains("backing off after 1 failure"), "{plan}");
+    // The failure, with the CA's problem, is visible in `list` (on stderr beside the table).
+    let out = daemon.cli(&["list"]);
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        shown.contains("renewal of www is failing") && shown.contains("connection refused"),
+        "{shown}"
+    );
 }
 
 #[test]
