@@ -30,15 +30,7 @@ impl Setup {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", self.config.to_str().expect("utf8")]);
-        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(&all)
-            .env_remove("CERTCTL_STORE")
-            .env_remove("CERTCTL_CONFIG")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(&self.config, args)
     }
 
     fn state(&self) -> PathBuf {

@@ -44,14 +44,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", self.config.to_str().expect("utf8")]);
-        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(&all)
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(&self.config, args)
     }
 
     fn secret_path(&self) -> PathBuf {

@@ -78,13 +78,7 @@ impl Daemon {
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .args(["--config", self.config.to_str().expect("utf8")])
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(&self.config, args)
     }
 
     fn socket(&self) -> PathBuf {

@@ -64,6 +64,18 @@ impl Managed {
         std::os::unix::fs::symlink(Path::new("versions").join(name), current).expect("symlink");
     }
 
+    /// With a client handshaking continuously against `port`, makes v2 current and deploys it.
+    /// Returns the deploy's output, the handshakes that succeeded and failed, and the serials
+    /// seen in order.
+    fn deploy_v2_under_load(&self, config: &Path, port: u16) -> (Output, u64, u64, Vec<String>) {
+        let load = Load::start(format!("127.0.0.1:{port}"));
+        load.wait_first();
+        self.activate("v2");
+        let out = self.run(config, &["deploy", "www"]);
+        let (ok, failed, serials) = load.finish();
+        (out, ok, failed, serials)
+    }
+
     /// Writes a config with this certificate and one deploy target (TOML body given).
     fn config(&self, deploy: &str) -> PathBuf {
         write_config(
@@ -77,13 +89,7 @@ impl Managed {
     }
 
     fn run(&self, config: &Path, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .args(["--config", config.to_str().expect("utf8")])
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(config, args)
     }
 }
 
@@ -191,11 +197,7 @@ fn nginx_command_reload_under_load_drops_nothing() {
             conf.display()
         ),
     ));
-    let load = Load::start(format!("127.0.0.1:{port}"));
-    load.wait_first();
-    m.activate("v2");
-    let out = m.run(&config, &["deploy", "www"]);
-    let (ok, failed, serials) = load.finish();
+    let (out, ok, failed, serials) = m.deploy_v2_under_load(&config, port);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -237,11 +239,7 @@ fn nginx_signal_reload_under_load_drops_nothing() {
             pid.display()
         ),
     ));
-    let load = Load::start(format!("127.0.0.1:{port}"));
-    load.wait_first();
-    m.activate("v2");
-    let out = m.run(&config, &["deploy", "www"]);
-    let (ok, failed, serials) = load.finish();
+    let (out, ok, failed, serials) = m.deploy_v2_under_load(&config, port);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -297,11 +295,7 @@ fn haproxy_runtime_api_swaps_without_reload() {
         combined.display(),
         socket.display()
     ));
-    let load = Load::start(format!("127.0.0.1:{port}"));
-    load.wait_first();
-    m.activate("v2");
-    let out = m.run(&config, &["deploy", "www"]);
-    let (ok, failed, serials) = load.finish();
+    let (out, ok, failed, serials) = m.deploy_v2_under_load(&config, port);
     let _ = haproxy.kill();
     let _ = haproxy.wait();
     assert_eq!(
@@ -508,11 +502,7 @@ fn example_rustls_server_picks_up_a_deploy_by_itself() {
         "fullchain = \"{l}/fullchain.pem\"\nkey = \"{l}/privkey.pem\"\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
         l = live.display()
     ));
-    let load = Load::start(format!("127.0.0.1:{port}"));
-    load.wait_first();
-    m.activate("v2");
-    let out = m.run(&config, &["deploy", "www"]);
-    let (ok, failed, serials) = load.finish();
+    let (out, ok, failed, serials) = m.deploy_v2_under_load(&config, port);
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(

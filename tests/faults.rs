@@ -188,25 +188,13 @@ fn managed(dir: &Path, pki: &Pki, target: &Path) -> (PathBuf, Vec<Leaf>) {
     (config, leaves)
 }
 
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certctl"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("CERTCTL_STORE")
-        .env_remove("CERTCTL_CONFIG")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run certctl")
-}
-
 #[test]
 fn a_deploy_onto_a_full_or_read_only_disk_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = Tmpfs::mount("256k");
     let pki = Pki::new();
     let (config, leaves) = managed(dir.path(), &pki, target.path());
-    let out = run(&config, &["deploy", "www"]);
+    let out = certctl_config(&config, &["deploy", "www"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let read = || {
         (
@@ -222,7 +210,7 @@ fn a_deploy_onto_a_full_or_read_only_disk_changes_nothing() {
     std::fs::remove_file(&current).expect("unlink");
     std::os::unix::fs::symlink("versions/v2", &current).expect("current");
     target.fill(4);
-    let out = run(&config, &["deploy", "www"]);
+    let out = certctl_config(&config, &["deploy", "www"]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
@@ -233,14 +221,14 @@ fn a_deploy_onto_a_full_or_read_only_disk_changes_nothing() {
 
     target.unfill();
     target.remount("ro");
-    let out = run(&config, &["deploy", "www"]);
+    let out = certctl_config(&config, &["deploy", "www"]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("Read-only file system"), "{err}");
     assert_eq!(read(), installed);
 
     target.remount("rw");
-    let out = run(&config, &["deploy", "www"]);
+    let out = certctl_config(&config, &["deploy", "www"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(read().0, leaves[1].key_pem, "v2 lands once there is room");
 }
@@ -293,7 +281,7 @@ fn a_renewal_onto_a_full_disk_keeps_the_installed_pair_and_resumes_later() {
             p = pebble.http_port
         ),
     );
-    let out = run(&config, &["issue", "www"]);
+    let out = certctl_config(&config, &["issue", "www"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let current = output.join("current");
     let first = std::fs::read_link(&current).expect("current");
@@ -303,7 +291,7 @@ fn a_renewal_onto_a_full_disk_keeps_the_installed_pair_and_resumes_later() {
 
     // Room for the new key's block, not for the certificate files after it.
     disk.fill(4);
-    let out = run(&config, &["renew", "www", "--force"]);
+    let out = certctl_config(&config, &["renew", "www", "--force"]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
@@ -314,7 +302,7 @@ fn a_renewal_onto_a_full_disk_keeps_the_installed_pair_and_resumes_later() {
     assert_eq!(leftovers(disk.path()), Vec::<PathBuf>::new());
 
     disk.unfill();
-    let out = run(&config, &["renew", "www", "--force"]);
+    let out = certctl_config(&config, &["renew", "www", "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_ne!(std::fs::read_link(&current).expect("current"), first);
     assert_current_pair(&current);

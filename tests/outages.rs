@@ -47,13 +47,7 @@ impl Daemon {
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .args(["--config", self.config.to_str().expect("utf8")])
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(&self.config, args)
     }
 }
 
@@ -227,15 +221,7 @@ fn a_webhook_down_then_hanging_then_failing_loses_nothing_in_bounded_memory() {
             c = certs.display()
         ),
     );
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env_remove("CERTCTL_STORE")
-            .output()
-            .expect("certctl")
-    };
+    let cli = |args: &[&str]| certctl_config(&config, args);
     let log = dir.path().join("daemon.log");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_certctl"))
         .args(["run", "--config"])
@@ -454,16 +440,7 @@ fn a_rate_limited_ca_is_not_asked_again_before_its_retry_after() {
             p = pebble.http_port
         ),
     );
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("certctl")
-    };
+    let run = |args: &[&str]| certctl_config(&config, args);
     let out = run(&["issue", "www"]);
     let err = format!("{}{}", stdout(&out), stderr(&out));
     assert_ne!(out.status.code(), Some(0), "{err}");

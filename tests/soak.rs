@@ -52,14 +52,7 @@ impl Setup {
     }
 
     fn cli(&self, config: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_certctl"))
-            .args(args)
-            .arg("--config")
-            .arg(config)
-            .env_remove("CERTCTL_STORE")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run certctl")
+        certctl_config(config, args)
     }
 
     fn daemon(&self, config: &Path, log: &Path) -> std::process::Child {

@@ -211,12 +211,7 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
         Ok(status) => status,
         // The CA reports the failed challenge as the order's error.
         // A rejected nonce is about the polling request, not the order: resumable.
-        Err(instant_acme::Error::Api(p))
-            if !p
-                .r#type
-                .as_deref()
-                .is_some_and(|t| t.ends_with(":badNonce")) =>
-        {
+        Err(instant_acme::Error::Api(p)) if !is_bad_nonce(&p) => {
             return Err(AcmeError::Validation(problem_doc(&p).to_string()));
         }
         Err(e) => return Err(fail(e)),
@@ -238,7 +233,13 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
 const NONCE_RETRIES: u32 = 20;
 
 fn bad_nonce(e: &instant_acme::Error) -> bool {
-    matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":badNonce")))
+    matches!(e, instant_acme::Error::Api(p) if is_bad_nonce(p))
+}
+
+fn is_bad_nonce(p: &instant_acme::Problem) -> bool {
+    p.r#type
+        .as_deref()
+        .is_some_and(|t| t.ends_with(":badNonce"))
 }
 
 /// Collects the per-identifier errors of a failed order.

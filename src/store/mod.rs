@@ -389,7 +389,9 @@ impl Store {
             .get(name.as_bytes())
             .map_err(self.sled_err("reading a retry hint"))?
         {
-            Some(value) => self.decode("retry_hints", name.as_bytes(), &value),
+            Some(value) => self
+                .decode("retry_hints", name.as_bytes(), &value)
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -403,7 +405,7 @@ impl Store {
         match at {
             Some(at) => self
                 .retry_hints
-                .insert(name.as_bytes(), codec::encode(&Some(at)))
+                .insert(name.as_bytes(), codec::encode(&at))
                 .map(|_| ())
                 .map_err(self.sled_err("writing a retry hint"))?,
             None => self

@@ -412,6 +412,20 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs the certctl binary with `--config CONFIG` (no ambient store or config, no colour).
+pub fn certctl_config(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("CERTCTL_STORE")
+        .env_remove("CERTCTL_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run certctl")
+}
+
 /// Runs certctl and parses its `--output json` document.
 pub fn certctl_json(store: &Path, args: &[&str]) -> serde_json::Value {
     let out = certctl(store, args);

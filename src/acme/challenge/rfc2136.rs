@@ -7,7 +7,8 @@
 //! an update the record is read back from the same server, so a silently ignored update (a policy
 //! that does not cover the name) fails here, with the name, instead of as a CA validation error.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_client::client::{Client, ClientHandle};
@@ -32,6 +33,8 @@ const FUDGE: u16 = 300;
 pub struct Rfc2136Provider {
     settings: Rfc2136,
     timeout: Duration,
+    /// Zones already found by SOA lookups, by record name: cleanup reuses what present found.
+    zones: Mutex<HashMap<Name, Name>>,
 }
 
 impl Rfc2136Provider {
@@ -39,6 +42,7 @@ impl Rfc2136Provider {
         Rfc2136Provider {
             settings,
             timeout: Duration::from_secs(10),
+            zones: Mutex::default(),
         }
     }
 
@@ -103,6 +107,9 @@ impl Rfc2136Provider {
                 })
                 .map_err(|e| self.fail("zone", e));
         }
+        if let Some(zone) = self.zones.lock().ok().and_then(|z| z.get(fqdn).cloned()) {
+            return Ok(zone);
+        }
         let mut candidate = fqdn.clone();
         loop {
             let response = client
@@ -115,7 +122,11 @@ impl Rfc2136Provider {
                 .chain(response.name_servers())
                 .find(|r| r.record_type() == RecordType::SOA);
             if let Some(soa) = soa {
-                return Ok(soa.name().clone());
+                let zone = soa.name().clone();
+                if let Ok(mut zones) = self.zones.lock() {
+                    zones.insert(fqdn.clone(), zone.clone());
+                }
+                return Ok(zone);
             }
             if candidate.num_labels() <= 1 {
                 return Err(self.fail(
