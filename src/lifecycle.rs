@@ -466,12 +466,15 @@ async fn refresh_ari(
         return;
     };
     match order::renewal_info(&account, der).await {
-        Ok(Some((window, retry))) => {
-            let wait = renew::clamp_retry_after(retry.as_secs() as i64);
+        Ok(Some(info)) => {
+            let wait = renew::clamp_retry_after(info.retry_after.as_secs() as i64);
+            if let Some(url) = &info.explanation_url {
+                tracing::warn!(cert = %cert.name, "the CA explains its renewal window at {url}");
+            }
             state.ari = Some(AriState {
                 serial: leaf.serial.clone(),
-                start: window.start,
-                end: window.end,
+                start: info.window.start,
+                end: info.window.end,
                 next_check: now + wait,
             });
             if let Err(e) = ctx.store.record_renewal(state, None) {

@@ -41,6 +41,18 @@ pub enum AcmeError {
     /// The order is in a state this step cannot continue from.
     #[error("order {url}: {reason}")]
     Order { url: String, reason: String },
+    /// The certificate asks for an ACME profile the CA does not offer (checked before ordering:
+    /// a CA that does not know profiles would silently issue its default instead).
+    #[error(
+        "the CA at {directory} does not offer the profile \"{profile}\" ({offered}); change `profile` of [[certificate]] {cert}"
+    )]
+    Profile {
+        cert: String,
+        directory: String,
+        profile: String,
+        /// What the CA does offer, already phrased ("it offers: a, b" or "it offers no profiles").
+        offered: String,
+    },
     /// Writing the issued material failed.
     #[error(transparent)]
     Deploy(#[from] crate::deploy::DeployError),

@@ -55,6 +55,7 @@ pub async fn place(
     cert: &ManagedCert,
     replaces: Option<&[u8]>,
 ) -> Result<PlacedOrder, AcmeError> {
+    check_profile(account, cert)?;
     let ids = identifiers(&cert.domains);
     let der = replaces.map(|d| CertificateDer::from(d.to_vec()));
     let replaces_id = der
@@ -88,6 +89,29 @@ pub async fn place(
     Ok(PlacedOrder {
         url: order.url().to_string(),
         inner: order,
+    })
+}
+
+/// Refuses a `profile` the CA's directory does not list (draft-ietf-acme-profiles): a CA that
+/// does not know the profile, or profiles at all, may ignore the field and issue its default.
+fn check_profile(account: &AcmeAccount, cert: &ManagedCert) -> Result<(), AcmeError> {
+    let Some(profile) = &cert.profile else {
+        return Ok(());
+    };
+    let mut offered: Vec<&str> = account.inner.profiles().map(|p| p.name).collect();
+    if offered.contains(&profile.as_str()) {
+        return Ok(());
+    }
+    offered.sort_unstable();
+    Err(AcmeError::Profile {
+        cert: cert.name.clone(),
+        directory: account.directory.clone(),
+        profile: profile.clone(),
+        offered: if offered.is_empty() {
+            "it offers no profiles".into()
+        } else {
+            format!("it offers: {}", offered.join(", "))
+        },
     })
 }
 
@@ -284,24 +308,33 @@ pub async fn finalize(
     order.inner.poll_certificate(&POLL).await.map_err(fail)
 }
 
+/// The CA's answer to an ARI query.
+pub struct RenewalInfo {
+    pub window: AriWindow,
+    /// How long to wait before asking again (the CA's Retry-After).
+    pub retry_after: Duration,
+    /// A page explaining the window (RFC 9773 §4.2: to be shown to the operator).
+    pub explanation_url: Option<String>,
+}
+
 /// Asks the CA for its suggested renewal window (ARI). `None` when the CA does not offer ARI.
-/// Returns the window and how long to wait before asking again.
 pub async fn renewal_info(
     account: &AcmeAccount,
     leaf_der: &[u8],
-) -> Result<Option<(AriWindow, Duration)>, AcmeError> {
+) -> Result<Option<RenewalInfo>, AcmeError> {
     let der = CertificateDer::from(leaf_der.to_vec());
     let Ok(id) = CertificateIdentifier::try_from(&der) else {
         return Ok(None);
     };
     match account.inner.renewal_info(&id).await {
-        Ok((info, retry)) => Ok(Some((
-            AriWindow {
+        Ok((info, retry_after)) => Ok(Some(RenewalInfo {
+            window: AriWindow {
                 start: info.suggested_window.start.unix_timestamp(),
                 end: info.suggested_window.end.unix_timestamp(),
             },
-            retry,
-        ))),
+            retry_after,
+            explanation_url: info.explanation_url,
+        })),
         Err(instant_acme::Error::Unsupported(_)) => Ok(None),
         Err(e) => Err(AcmeError::from_acme(&account.directory, e)),
     }

@@ -289,6 +289,20 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
         if let Some(f) = &m.in_flight {
             writeln!(out, "  in flight:     order {}", f.order_url)?;
         }
+        let leaf_serial = r.leaf.as_ref().map(|l| l.serial.as_str());
+        if let Some(a) = m
+            .ari
+            .as_ref()
+            .filter(|a| Some(a.serial.as_str()) == leaf_serial)
+        {
+            writeln!(
+                out,
+                "  ari window:    {} to {} (the CA's suggestion; asked again {})",
+                rfc3339(a.start),
+                rfc3339(a.end),
+                relative(a.next_check - now)
+            )?;
+        }
     }
     if view.findings.is_empty() {
         writeln!(out, "  findings:      none")?;

@@ -2,6 +2,7 @@
 //! peers, a real nginx, and a helper to run the `certctl` binary against a temporary store.
 #![allow(dead_code)]
 
+pub mod acme_proxy;
 pub mod bind;
 pub mod pebble;
 pub mod receiver;
