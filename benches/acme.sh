@@ -63,7 +63,8 @@ dir="https://127.0.0.1:$port/dir"
 "$bin" accounts -c certctl.toml >/dev/null
 t=()
 for ((r = 0; r < RUNS; r++)); do
-  t0=$(now); "$bin" issue c0 -c certctl.toml >/dev/null; t1=$(now)
+  t0=$(now); "$bin" issue c0 -c certctl.toml >issue.txt; t1=$(now)
+  grep -q "installed serial" issue.txt || { echo "certctl did not issue: $(cat issue.txt)" >&2; exit 1; }
   t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 done
 certctl_s=$(printf '%s\n' "${t[@]}" | median)
@@ -84,7 +85,7 @@ for ((r = 0; r < RUNS; r++)); do
     --register-unsafely-without-email --server "$dir" --http-01-address 127.0.0.1 \
     --http-01-port "$http" -d certbot.bench.test --force-renewal \
     --config-dir "$work/certbot/config" --work-dir "$work/certbot/work" \
-    --logs-dir "$work/certbot/logs" >/dev/null 2>&1
+    --logs-dir "$work/certbot/logs" >/dev/null 2>&1 || { echo "certbot failed" >&2; exit 1; }
   t1=$(now)
   t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 done
@@ -96,7 +97,7 @@ for ((r = 0; r < RUNS; r++)); do
   t0=$(now)
   LEGO_CA_CERTIFICATES="$work/ca.pem" lego --server "$dir" --email bench@example.test --accept-tos \
     --http --http.port "127.0.0.1:$http" --domains lego.bench.test --path "$work/lego" run \
-    >/dev/null 2>&1
+    >/dev/null 2>&1 || { echo "lego failed" >&2; exit 1; }
   t1=$(now)
   t+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 done
