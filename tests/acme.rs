@@ -75,7 +75,11 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
     let setup = Setup::new(
         &pebble,
         "",
-        &http01("www", "\"www.example.test\", \"example.test\"", &pebble, ""),
+        &format!(
+            "{}{}",
+            http01("www", "\"www.example.test\", \"example.test\"", &pebble, ""),
+            http01("kept", "\"kept.example.test\"", &pebble, "reuse_key = true"),
+        ),
     );
     let out = setup.run(&["issue", "www"]);
     assert_eq!(
@@ -99,6 +103,7 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
     let account_file = setup.state().join("accounts/pebble.json");
     assert_eq!(mode(&account_file), 0o600);
     let account_before = std::fs::read_to_string(&account_file).expect("account");
+    let key_before = std::fs::read_to_string(current.join("privkey.pem")).expect("key");
 
     // The issued certificate is part of the inventory, named after the managed certificate.
     let doc =
@@ -139,6 +144,24 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
         .expect("versions")
         .count();
     assert_eq!(versions, 2, "the previous version is kept for rollback");
+    let key_after = std::fs::read_to_string(current.join("privkey.pem")).expect("key");
+    assert_ne!(key_before, key_after, "a fresh key by default");
+
+    // reuse_key: the renewed certificate keeps the key (e.g. for pinning or DANE).
+    let kept = setup.current("kept");
+    ok(setup.run(&["issue", "kept"]));
+    let key = std::fs::read_to_string(kept.join("privkey.pem")).expect("key");
+    let cert = std::fs::read_to_string(kept.join("cert.pem")).expect("cert");
+    ok(setup.run(&["renew", "kept", "--force"]));
+    assert_eq!(
+        std::fs::read_to_string(kept.join("privkey.pem")).expect("key"),
+        key
+    );
+    assert_ne!(
+        std::fs::read_to_string(kept.join("cert.pem")).expect("cert"),
+        cert
+    );
+    assert_eq!(mode(&kept.join("privkey.pem")), 0o600);
 
     let out = setup.run(&["accounts"]);
     assert!(stdout(&out).contains("registered"), "{}", stdout(&out));

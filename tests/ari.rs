@@ -21,17 +21,6 @@ fn setup(ca: &AcmeProxy, dir: &Path, name: &str, extra: &str) -> PathBuf {
     write_config(dir, &text)
 }
 
-fn ok(out: std::process::Output) -> std::process::Output {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
-
 fn show(config: &Path, name: &str) -> serde_json::Value {
     let out = ok(certctl_config(config, &["show", name, "-o", "json"]));
     serde_json::from_slice(&out.stdout).expect("show json")
@@ -166,6 +155,56 @@ fn a_certificate_the_ca_revoked_is_replaced_at_once_with_replaces_and_already_re
     assert!(order_for(&ca, &restored)["replaces"].is_null());
     let list = stdout(&ok(certctl_config(&config_a, &["show", "api"])));
     assert!(!list.contains("renewal error"), "{list}");
+}
+
+#[test]
+fn certctl_revoke_reaches_the_ca_and_the_next_plain_renewal_replaces_the_certificate() {
+    let ca = AcmeProxy::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = setup(&ca, dir.path(), "www", "");
+    ok(certctl_config(&config, &["issue", "www"]));
+    let old = serial(&config, "www");
+    // The CA's window is fetched and kept for six hours.
+    let out = ok(certctl_config(&config, &["renew", "--all"]));
+    assert!(stdout(&out).contains("not due until"), "{}", stdout(&out));
+
+    // A reason certctl does not know: a clear error, nothing revoked.
+    let out = certctl_config(&config, &["revoke", "www", "--reason", "stolen"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("--reason: unknown reason \"stolen\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(order_for(&ca, &old)["revokedAt"].is_null());
+
+    let out = ok(certctl_config(
+        &config,
+        &["revoke", "www", "--reason", "keyCompromise"],
+    ));
+    assert!(
+        stdout(&out).contains(&format!("revoked www serial {old}")),
+        "{}",
+        stdout(&out)
+    );
+    let order = order_for(&ca, &old);
+    assert!(order["revokedAt"].is_string(), "{order}");
+    assert_eq!(order["revocationReason"], 1, "keyCompromise is reason 1");
+    let history = stdout(&ok(certctl_config(&config, &["history"])));
+    assert!(
+        history.contains("certificate_revoked") && history.contains("reason keyCompromise"),
+        "{history}"
+    );
+
+    // No --force needed: the stale window was dropped, the CA now says "renew now".
+    let out = ok(certctl_config(&config, &["renew", "--all"]));
+    assert!(
+        stdout(&out).contains("due: inside the CA's renewal window (ARI)")
+            && stdout(&out).contains("installed serial"),
+        "{}",
+        stdout(&out)
+    );
+    assert_ne!(serial(&config, "www"), old);
 }
 
 #[test]

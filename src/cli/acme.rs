@@ -242,6 +242,8 @@ pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Resu
     let account_cfg = config
         .account(&cert.account)
         .with_context(|| format!("account {} is not configured", cert.account))?;
+    // Opened first: a store that cannot be opened stops us before anything changes at the CA.
+    let store = cli.open_store(s, &config)?;
     let rt = super::scan::runtime()?;
     rt.block_on(async {
         let account =
@@ -249,6 +251,23 @@ pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Resu
                 .await?;
         crate::acme::order::revoke(&account, &der, reason).await
     })?;
+    crate::audit::record(
+        &store,
+        "certificate_revoked",
+        &cert.name,
+        &format!(
+            "serial {} reason {}",
+            leaf.serial,
+            args.reason.as_deref().unwrap_or("unspecified")
+        ),
+    );
+    // The CA's renewal window for this certificate is stale now: the next renewal asks again
+    // (an ARI CA then says "renew now").
+    let mut state = store.managed(&cert.name)?;
+    if state.ari.take().is_some() {
+        store.record_renewal(&state, None)?;
+    }
+    cli.close_store(s, store)?;
     writeln!(
         s.out,
         "revoked {} serial {}; run `certctl renew {} --force` to replace it",

@@ -414,6 +414,18 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// Runs the certctl binary with `--config CONFIG` (no ambient store or config, no colour).
+/// Asserts that a command exited 0, showing its output otherwise; returns the output.
+pub fn ok(out: Output) -> Output {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 pub fn certctl_config(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_certctl"))
         .args(args)
