@@ -55,6 +55,16 @@ impl Decision {
     fn acts(&self) -> bool {
         !matches!(self, Decision::NotDue { .. } | Decision::BackingOff { .. })
     }
+
+    /// When this certificate next needs attention: its renewal time, the end of its backoff
+    /// step, or `now` when there is something to do already.
+    pub fn next_time(&self, now: UnixSeconds) -> UnixSeconds {
+        match self {
+            Decision::NotDue { at } => *at,
+            Decision::BackingOff { until, .. } => *until,
+            _ => now,
+        }
+    }
 }
 
 /// The outcome for one certificate.

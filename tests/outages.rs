@@ -17,15 +17,24 @@ struct Daemon {
     config: PathBuf,
 }
 
+const EVERY_2S: &str = "*/2 * * * * *";
+/// Once a year: only the daemon's own wake-ups (backoff steps, renewal times) run renewals.
+const YEARLY: &str = "0 0 1 1 *";
+
 impl Daemon {
+    /// A daemon whose renew schedule ticks every 2 seconds.
     fn start(dir: &Path, pebble: &Pebble, rx: &Receiver) -> Daemon {
-        Daemon::start_listening(dir, pebble, rx, pebble.http_port)
+        Daemon::start_with(dir, pebble, rx, pebble.http_port, EVERY_2S)
     }
 
     /// As [`Daemon::start`], with the http-01 listener on `port` (not Pebble's: validation fails).
     fn start_listening(dir: &Path, pebble: &Pebble, rx: &Receiver, port: u16) -> Daemon {
+        Daemon::start_with(dir, pebble, rx, port, EVERY_2S)
+    }
+
+    fn start_with(dir: &Path, pebble: &Pebble, rx: &Receiver, port: u16, schedule: &str) -> Daemon {
         let text = format!(
-            "[store]\npath = \"{d}/state/store\"\n[renew]\nschedule = \"*/2 * * * * *\"\n[daemon]\ndispatch_interval = \"1s\"\nshutdown_grace = \"5s\"\n[acme.accounts.pebble]\ndirectory = \"{url}\"\nagree_tos = true\nca_file = \"{ca}\"\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\ntimeout = \"2s\"\n",
+            "[store]\npath = \"{d}/state/store\"\n[renew]\nschedule = \"{schedule}\"\n[daemon]\ndispatch_interval = \"1s\"\nshutdown_grace = \"5s\"\n[acme.accounts.pebble]\ndirectory = \"{url}\"\nagree_tos = true\nca_file = \"{ca}\"\n[[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\ntimeout = \"2s\"\n",
             d = dir.display(),
             url = pebble.directory(),
             ca = pebble.tls_root().display(),
@@ -92,11 +101,34 @@ fn a_ca_outage_raises_renewal_failed_once_and_recovers_by_itself() {
     let rx = Receiver::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("daemon.log");
-    let daemon = Daemon::start(dir.path(), &pebble, &rx);
+    // The renew schedule is yearly: any retry below is the daemon's own, at the backoff step.
+    let daemon = Daemon::start_with(dir.path(), &pebble, &rx, pebble.http_port, YEARLY);
 
-    // The CA is down: the first attempt fails and is reported once...
+    // The CA is down: the first attempt (at start) fails and is reported once...
     wait_for_event(&rx, "renewal_failed", Duration::from_secs(30), &log);
-    // ...and the schedule ticking every 2 s for 10 s neither retries early nor repeats it.
+    // ...the next check is planned for the end of the 1-minute step, not next year...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = stdout(&daemon.cli(&["status"]));
+        let next = status
+            .lines()
+            .find(|l| l.starts_with("renew"))
+            .and_then(|l| l.split(", next ").nth(1))
+            .unwrap_or_default();
+        // "2026-11-26T11:50:00Z (in 58 seconds)"
+        let seconds = next
+            .split("(in ")
+            .nth(1)
+            .and_then(|t| t.strip_suffix(" seconds)"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(seconds) = seconds {
+            assert!((30..=60).contains(&seconds), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "next renew check: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // ...and nothing retries early or repeats the alert.
     std::thread::sleep(Duration::from_secs(10));
     let requests = rx.requests();
     assert_eq!(of_type(&requests, "renewal_failed"), 1);
@@ -108,7 +140,7 @@ fn a_ca_outage_raises_renewal_failed_once_and_recovers_by_itself() {
         .count();
     assert_eq!(attempts, 1, "one attempt inside the first backoff step");
 
-    // The CA comes back: after the 1-minute backoff step certctl issues without being asked.
+    // The CA comes back: when the 1-minute step ends the daemon retries on its own and issues.
     pebble.restart();
     let requests = wait_for_event(&rx, "renewal_succeeded", Duration::from_secs(120), &log);
     assert_eq!(of_type(&requests, "renewal_failed"), 1, "no storm");

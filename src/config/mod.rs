@@ -539,6 +539,39 @@ mod tests {
     }
 
     #[test]
+    fn directory_presets_and_the_cas_that_require_eab() {
+        let c = parse("[acme.accounts.le]\ndirectory = \"letsencrypt\"\nagree_tos = true\n")
+            .expect("valid");
+        assert_eq!(
+            c.accounts[0].directory_url,
+            "https://acme-v02.api.letsencrypt.org/directory"
+        );
+        let c = parse("[acme.accounts.b]\ndirectory = \"buypass\"\n").expect("valid");
+        assert_eq!(
+            c.accounts[0].directory_url,
+            "https://api.buypass.com/acme/directory"
+        );
+        for ca in ["zerossl", "google", "digicert"] {
+            let err = parse(&format!("[acme.accounts.x]\ndirectory = \"{ca}\"\n"))
+                .expect_err("EAB required");
+            assert!(
+                err.to_string().contains(&format!(
+                    "acme.accounts.x.eab_kid: {ca} requires External Account Binding"
+                )),
+                "{err}"
+            );
+        }
+        let err = parse("[acme.accounts.x]\ndirectory = \"http://ca.example/dir\"\n")
+            .expect_err("not https");
+        assert!(
+            err.to_string().contains(
+                "t.toml:2: acme.accounts.x.directory: \"http://ca.example/dir\" is neither a preset"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));

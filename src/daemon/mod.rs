@@ -82,6 +82,10 @@ pub struct Shared {
     scan_guard: Guard,
     renew_guard: Guard,
     dispatch_guard: Guard,
+    /// When a certificate next needs attention before the renew schedule's next run (a backoff
+    /// step ending, a renewal time coming): the renew scheduler wakes then too.
+    renew_wake: Mutex<Option<UnixSeconds>>,
+    renew_wake_changed: tokio::sync::Notify,
 }
 
 const HANDSHAKE_BOUNDS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -98,6 +102,17 @@ impl Shared {
         if let Ok(mut s) = self.status.lock() {
             f(&mut s);
         }
+    }
+
+    fn renew_wake(&self) -> Option<UnixSeconds> {
+        self.renew_wake.lock().ok().and_then(|w| *w)
+    }
+
+    fn set_renew_wake(&self, at: Option<UnixSeconds>) {
+        if let Ok(mut w) = self.renew_wake.lock() {
+            *w = at;
+        }
+        self.renew_wake_changed.notify_one();
     }
 
     fn schedule_mut<'a>(s: &'a mut Status, name: &str) -> &'a mut ScheduleStatus {
@@ -130,6 +145,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         scan_guard: Guard::default(),
         renew_guard: Guard::default(),
         dispatch_guard: Guard::default(),
+        renew_wake: Mutex::new(None),
+        renew_wake_changed: tokio::sync::Notify::new(),
     });
     let config = shared.config();
     let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())
@@ -249,7 +266,7 @@ fn reload(shared: &Arc<Shared>, path: Option<&std::path::Path>) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Scan,
     Renew,
@@ -274,7 +291,12 @@ async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bo
             Kind::Renew => &config.daemon.renew_schedule,
         };
         let now = crate::clock::now();
-        let next = schedule.next_after(now);
+        let mut next = schedule.next_after(now);
+        if kind == Kind::Renew
+            && let Some(wake) = shared.renew_wake()
+        {
+            next = Some(next.map_or(wake, |n| n.min(wake)));
+        }
         shared.with_status(|s| {
             let st = Shared::schedule_mut(s, kind.name());
             st.schedule = schedule.text().to_string();
@@ -286,6 +308,9 @@ async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bo
             });
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                // A renew run just said when a certificate next needs attention: wait for that
+                // instead if it comes first.
+                _ = shared.renew_wake_changed.notified(), if kind == Kind::Renew => continue,
                 _ = stop.changed() => return,
             }
         }
@@ -401,6 +426,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                         )
                         .await;
                     }
+                    plan_next_check(shared, &config).await;
                     if failed > 0 {
                         Err(format!("{failed} renewal(s) failed"))
                     } else {
@@ -439,6 +465,29 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
             }
         }
         Err(e) => tracing::error!(kind = kind.name(), "{e}"),
+    }
+}
+
+/// Works out, without acting, when each managed certificate next needs attention, and tells
+/// the renew scheduler: a failed renewal is retried when its backoff step ends (1 minute, 10
+/// minutes, ...) and a certificate is renewed when its time comes, not at the next scheduled run
+/// hours later.
+async fn plan_next_check(shared: &Arc<Shared>, config: &Arc<Config>) {
+    let options = crate::lifecycle::RenewOptions {
+        force: false,
+        dry_run: true,
+        concurrency: 8,
+    };
+    match crate::lifecycle::run(Arc::clone(config), shared.store.clone(), &[], options).await {
+        Ok(plan) => {
+            let now = crate::clock::now();
+            let wake = crate::policy::renew::next_wake(
+                plan.iter().map(|r| r.decision.next_time(now)),
+                now,
+            );
+            shared.set_renew_wake(wake);
+        }
+        Err(e) => tracing::warn!("cannot plan the next renewal check: {e}"),
     }
 }
 

@@ -107,8 +107,10 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
+    let mut renewals_touched = false;
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
+            renewals_touched = touches_renewals(&request.argv);
             let shared = Arc::clone(&shared);
             tokio::task::spawn_blocking(move || execute(&request.argv, &shared))
                 .await
@@ -130,8 +132,22 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     write.write_all(&reply.stdout).await?;
     let done = write.shutdown().await;
     drop(reply);
+    if renewals_touched {
+        // An `issue` that failed backs off like a scheduled one: retry when its step ends.
+        super::plan_next_check(&shared, &shared.config()).await;
+    }
     super::release_memory();
     done
+}
+
+/// Whether a command may change when certificates next need renewing.
+fn touches_renewals(argv: &[String]) -> bool {
+    Cli::try_parse_from(argv).is_ok_and(|cli| {
+        matches!(
+            cli.command,
+            cli::Command::Issue(_) | cli::Command::Renew(_) | cli::Command::Revoke(_)
+        )
+    })
 }
 
 /// Runs one CLI command inside the daemon, capturing its output.

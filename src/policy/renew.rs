@@ -102,6 +102,20 @@ pub fn clamp_retry_after(seconds: i64) -> i64 {
     seconds.clamp(60, DAY)
 }
 
+/// The shortest wait before the daemon checks renewals again on its own, between its scheduled
+/// checks: the first backoff step.
+pub const MIN_WAKE: i64 = 60;
+
+/// When the daemon should check renewals again without waiting for its schedule, given when
+/// each certificate next needs attention (its renewal time, or the end of its backoff step).
+/// Never sooner than [`MIN_WAKE`] from `now`; `None` when no certificate is managed.
+pub fn next_wake(
+    times: impl IntoIterator<Item = UnixSeconds>,
+    now: UnixSeconds,
+) -> Option<UnixSeconds> {
+    times.into_iter().min().map(|t| t.max(now + MIN_WAKE))
+}
+
 /// A stable seed from a certificate name (FNV-1a), for jitter and ARI window choice.
 pub fn seed(name: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -201,5 +215,19 @@ mod tests {
         assert_eq!(next_attempt(3, 1000, Some(5000)), 7000);
         assert_eq!(clamp_retry_after(1), 60);
         assert_eq!(clamp_retry_after(10 * DAY), DAY);
+    }
+
+    #[test]
+    fn the_daemon_wakes_for_the_earliest_certificate_but_not_in_a_loop() {
+        let now = 1_000_000;
+        assert_eq!(next_wake([], now), None);
+        // A backoff step ending in 60 s, a renewal in a week: the backoff wins.
+        assert_eq!(next_wake([now + 7 * DAY, now + 60], now), Some(now + 60));
+        // Something due already (or a step that just ended) waits the minimum, never zero.
+        assert_eq!(next_wake([now - 5, now + DAY], now), Some(now + MIN_WAKE));
+        // After one failure the wake-up is the end of the first step.
+        let failed_at = now;
+        let wake = next_wake([next_attempt(1, failed_at, None)], now + 1);
+        assert_eq!(wake, Some(now + 61));
     }
 }
