@@ -81,14 +81,7 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
             http01("kept", "\"kept.example.test\"", &pebble, "reuse_key = true"),
         ),
     );
-    let out = setup.run(&["issue", "www"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = ok(setup.run(&["issue", "www"]));
     assert!(
         stdout(&out).contains("installed serial"),
         "{}",
@@ -120,17 +113,9 @@ fn http01_standalone_issues_a_verified_chain_and_reuses_the_account() {
         .as_str()
         .expect("serial")
         .to_string();
-    let out = setup.run(&["renew", "--all"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ok(setup.run(&["renew", "--all"]));
     assert!(stdout(&out).contains("not due until"), "{}", stdout(&out));
-    let out = setup.run(&["renew", "www", "--force"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    ok(setup.run(&["renew", "www", "--force"]));
     let after = std::fs::read_to_string(&account_file).expect("account");
     assert_eq!(account_before, after, "registration is idempotent");
     let doc =
@@ -396,8 +381,7 @@ fn failed_validation_is_recorded_and_backs_off() {
 
     // The next run backs off instead of hammering the CA.
     let before = orders_in(&pebble);
-    let out = setup.run(&["renew", "--all"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ok(setup.run(&["renew", "--all"]));
     assert!(
         stdout(&out).contains("backing off after 1 failure"),
         "{}",
@@ -434,14 +418,7 @@ fn a_crash_mid_order_resumes_the_same_order() {
         "nothing is installed by a crashed run"
     );
 
-    let out = setup.run(&["renew", "crash", "-o", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = ok(setup.run(&["renew", "crash", "-o", "json"]));
     let report = &json(&out)[0];
     assert_eq!(report["decision"], "resume");
     assert_eq!(report["resumed"], true);

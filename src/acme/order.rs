@@ -98,20 +98,25 @@ fn check_profile(account: &AcmeAccount, cert: &ManagedCert) -> Result<(), AcmeEr
     let Some(profile) = &cert.profile else {
         return Ok(());
     };
-    let mut offered: Vec<&str> = account.inner.profiles().map(|p| p.name).collect();
-    if offered.contains(&profile.as_str()) {
-        return Ok(());
-    }
-    offered.sort_unstable();
-    Err(AcmeError::Profile {
+    let offered = account.inner.profiles().map(|p| p.name).collect();
+    profile_offered(profile, offered).map_err(|offered| AcmeError::Profile {
         cert: cert.name.clone(),
         directory: account.directory.clone(),
         profile: profile.clone(),
-        offered: if offered.is_empty() {
-            "it offers no profiles".into()
-        } else {
-            format!("it offers: {}", offered.join(", "))
-        },
+        offered,
+    })
+}
+
+/// `Ok` when the directory lists `profile`; otherwise what it does offer, phrased for the error.
+fn profile_offered(profile: &str, mut offered: Vec<&str>) -> Result<(), String> {
+    if offered.contains(&profile) {
+        return Ok(());
+    }
+    offered.sort_unstable();
+    Err(if offered.is_empty() {
+        "it offers no profiles".into()
+    } else {
+        format!("it offers: {}", offered.join(", "))
     })
 }
 
@@ -367,4 +372,24 @@ pub async fn revoke(
         })
         .await
         .map_err(|e| AcmeError::from_acme(&account.directory, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_must_be_listed_by_the_directory() {
+        // Let's Encrypt's directory lists these three.
+        let le = || vec!["tlsserver", "classic", "shortlived"];
+        assert_eq!(profile_offered("shortlived", le()), Ok(()));
+        assert_eq!(
+            profile_offered("short", le()),
+            Err("it offers: classic, shortlived, tlsserver".into())
+        );
+        assert_eq!(
+            profile_offered("shortlived", Vec::new()),
+            Err("it offers no profiles".into())
+        );
+    }
 }

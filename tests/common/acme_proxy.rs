@@ -9,7 +9,7 @@
 //! every name with 127.0.0.1, so it validates http-01 against certctl's listener on loopback.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use super::{Pki, SignedBy, free_ports};
@@ -85,15 +85,7 @@ ansi = false
 "#
         );
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
-        let challtest = Command::new("pebble-challtestsrv")
-            .args(["-management", &format!("127.0.0.1:{challtest_mgmt}")])
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
-            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pebble-challtestsrv starts (apt-get install pebble)");
+        let challtest = super::pebble::spawn_challtestsrv(dns_port, challtest_mgmt);
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log");
         let server = Command::new(binary())
             .arg("serve")

@@ -66,15 +66,7 @@ impl Pebble {
         }
         let config_path = dir.path().join("pebble.json");
         std::fs::write(&config_path, config.to_string()).expect("write pebble config");
-        let challtest = Command::new("pebble-challtestsrv")
-            .args(["-management", &format!("127.0.0.1:{challtest_mgmt}")])
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
-            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pebble-challtestsrv starts (apt-get install pebble)");
+        let challtest = spawn_challtestsrv(dns_port, challtest_mgmt);
         let resolver = options
             .dns_server
             .map(|a| a.to_string())
@@ -148,6 +140,21 @@ impl Pebble {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
     }
+}
+
+/// Starts pebble-challtestsrv as a DNS server on `dns_port` answering every name with
+/// 127.0.0.1 (its management API on `mgmt_port` sets TXT records), with its own challenge
+/// responders off: certctl answers the challenges.
+pub fn spawn_challtestsrv(dns_port: u16, mgmt_port: u16) -> Child {
+    Command::new("pebble-challtestsrv")
+        .args(["-management", &format!("127.0.0.1:{mgmt_port}")])
+        .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+        .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+        .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble-challtestsrv starts (apt-get install pebble)")
 }
 
 /// Starts Pebble with validation sleeps off unless `env` sets them, logging (appending) into `dir`.
