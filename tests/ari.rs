@@ -146,7 +146,7 @@ fn a_certificate_the_ca_revoked_is_replaced_at_once_with_replaces_and_already_re
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("already replaced; ordering without `replaces`"),
+        stderr(&out).contains("the CA refused `replaces` (This certificate has already been marked as replaced by another order); ordering without it"),
         "{}",
         stderr(&out)
     );
@@ -205,6 +205,39 @@ fn certctl_revoke_reaches_the_ca_and_the_next_plain_renewal_replaces_the_certifi
         stdout(&out)
     );
     assert_ne!(serial(&config, "www"), old);
+}
+
+#[test]
+fn moving_a_certificate_to_another_ca_is_not_tripped_up_by_replaces() {
+    let (old_ca, new_ca) = (AcmeProxy::start(), AcmeProxy::start());
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(&old_ca, dir.path(), "www", "");
+    ok(certctl_config(
+        &dir.path().join("certctl.toml"),
+        &["issue", "www"],
+    ));
+    let old = serial(&dir.path().join("certctl.toml"), "www");
+
+    // The same account name now points at another CA, which never issued the current
+    // certificate: its renewal info does not know it, and neither may `replaces` name it.
+    let config = setup(&new_ca, dir.path(), "www", "");
+    let out = ok(certctl_config(&config, &["renew", "--all"]));
+    assert!(stdout(&out).contains("not due until"), "{}", stdout(&out));
+    let out = ok(certctl_config(&config, &["renew", "www", "--force", "-v"]));
+    assert!(
+        stdout(&out).contains("installed serial"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("refused `replaces`"),
+        "{}",
+        stderr(&out)
+    );
+    let new = serial(&config, "www");
+    assert_ne!(new, old);
+    assert!(order_for(&new_ca, &new)["replaces"].is_null());
+    assert_eq!(old_ca.orders().len(), 1, "nothing more from the old CA");
 }
 
 #[test]

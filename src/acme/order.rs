@@ -48,8 +48,8 @@ fn identifiers(domains: &[String]) -> Vec<Identifier> {
         .collect()
 }
 
-/// Places a new order. `replaces` (ARI) is dropped and the order retried once if the CA says
-/// the certificate was already replaced.
+/// Places a new order. `replaces` (ARI) is dropped and the order retried once if the CA refuses
+/// it (see [`refuses_replaces`]).
 pub async fn place(
     account: &AcmeAccount,
     cert: &ManagedCert,
@@ -74,10 +74,12 @@ pub async fn place(
     let supports_ari = replaces_id.is_some();
     let first = account.inner.new_order(&build(supports_ari)).await;
     let order = match first {
-        Err(instant_acme::Error::Api(p))
-            if supports_ari && p.r#type.as_deref().is_some_and(|t| t.ends_with(":alreadyReplaced")) =>
-        {
-            tracing::info!(cert = %cert.name, "CA says the certificate was already replaced; ordering without `replaces`");
+        Err(instant_acme::Error::Api(p)) if supports_ari && refuses_replaces(&p) => {
+            tracing::info!(
+                cert = %cert.name,
+                "the CA refused `replaces` ({}); ordering without it",
+                p.detail.as_deref().or(p.r#type.as_deref()).unwrap_or("no detail")
+            );
             account.inner.new_order(&build(false)).await
         }
         Err(instant_acme::Error::Unsupported(_)) if supports_ari => {
@@ -90,6 +92,17 @@ pub async fn place(
         url: order.url().to_string(),
         inner: order,
     })
+}
+
+/// Whether a rejected newOrder may be down to its `replaces` field, so that the same order
+/// without it is worth one more try: `alreadyReplaced` (another order replaced that certificate
+/// first, RFC 9773 §5), or `malformed`, which is what a CA answers when `replaces` names a
+/// certificate it never issued (the certificate came from the CA used before this one). Any
+/// other cause of `malformed` simply fails again.
+fn refuses_replaces(p: &instant_acme::Problem) -> bool {
+    p.r#type
+        .as_deref()
+        .is_some_and(|t| t.ends_with(":alreadyReplaced") || t.ends_with(":malformed"))
 }
 
 /// Refuses a `profile` the CA's directory does not list (draft-ietf-acme-profiles): a CA that
