@@ -40,10 +40,8 @@ fn through_daemon(cli: &Cli) -> Option<ExitCode> {
             }
         })
         .collect();
-    match certctl::daemon::socket::call(&socket, &argv)? {
+    match certctl::daemon::socket::call(&socket, &argv, &mut std::io::stdout())? {
         Ok(reply) => {
-            use std::io::Write;
-            let _ = std::io::stdout().write_all(&reply.stdout);
             eprint!("{}", reply.stderr);
             Some(ExitCode::from(reply.exit))
         }

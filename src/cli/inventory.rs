@@ -102,11 +102,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
             out.flush()?;
         }
         print_failing(s, &failing, now)?;
-        if s.daemon.is_none() {
-            // The process exits next: freeing 100 000 rows one by one would only delay that.
-            // (Inside the daemon they are freed: it lives on.)
-            std::mem::forget(rows);
-        }
+        dispose(s, rows);
         cli.close_store(s, store)?;
         return Ok(Exit::Ok);
     }
@@ -119,9 +115,20 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         )
     });
     print_views(s, &views, &failing, args.output, now, &store_hint(&store))?;
-    // The process exits next: freeing 100 000 records one by one would only delay that.
-    std::mem::forget(views);
+    dispose(s, views);
     Ok(Exit::Ok)
+}
+
+/// Gets rid of a large listing once it is printed. In a short-lived CLI the process exits next,
+/// and freeing 100 000 rows one by one would only delay that, so they are left to the exit.
+/// Inside the daemon, which lives on, they are freed, but on another thread: the reply goes out
+/// while they are.
+fn dispose<T: Send + 'static>(s: &Session<'_>, listing: T) {
+    if s.daemon.is_none() {
+        std::mem::forget(listing);
+    } else {
+        std::thread::spawn(move || drop(listing));
+    }
 }
 
 /// The `list` filters, applied the same way to listing rows and to full records.

@@ -86,7 +86,13 @@ pub struct Shared {
     /// step ending, a renewal time coming): the renew scheduler wakes then too.
     renew_wake: Mutex<Option<UnixSeconds>>,
     renew_wake_changed: tokio::sync::Notify,
+    /// Socket commands answered so far: the heap is trimmed once they pause (see
+    /// [`Shared::trim_when_quiet`]).
+    commands: std::sync::atomic::AtomicU64,
 }
+
+/// How long socket commands must pause before the heap is trimmed.
+const TRIM_WHEN_QUIET: Duration = Duration::from_millis(500);
 
 const HANDSHAKE_BOUNDS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
@@ -102,6 +108,22 @@ impl Shared {
         if let Ok(mut s) = self.status.lock() {
             f(&mut s);
         }
+    }
+
+    /// Hands the memory a socket command freed back to the system, once commands pause for
+    /// [`TRIM_WHEN_QUIET`]: trimming is slow on a large heap and holds the allocator's lock, so
+    /// doing it between back-to-back commands (a script calling `certctl list` in a loop) would
+    /// slow the next one down.
+    fn trim_when_quiet(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let seen = self.commands.fetch_add(1, Ordering::SeqCst) + 1;
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(TRIM_WHEN_QUIET).await;
+            if shared.commands.load(Ordering::SeqCst) == seen {
+                let _ = tokio::task::spawn_blocking(release_memory).await;
+            }
+        });
     }
 
     fn renew_wake(&self) -> Option<UnixSeconds> {
@@ -147,6 +169,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         dispatch_guard: Guard::default(),
         renew_wake: Mutex::new(None),
         renew_wake_changed: tokio::sync::Notify::new(),
+        commands: std::sync::atomic::AtomicU64::new(0),
     });
     let config = shared.config();
     let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())

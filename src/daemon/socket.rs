@@ -1,8 +1,9 @@
 //! The control socket: a Unix socket (mode 0660, optional group) through which every CLI command
 //! runs inside the daemon, against its config and open store. One JSON request line
-//! (`{"argv": [...]}`), one JSON reply (`{"exit": N, "stdout": "...", "stderr": "..."}`).
+//! (`{"argv": [...]}`); the reply is one JSON line (`{"exit": N, "stderr": "..."}`) followed by
+//! the command's standard output, raw, until the daemon closes the connection.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -136,7 +137,7 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
         // An `issue` that failed backs off like a scheduled one: retry when its step ends.
         super::plan_next_check(&shared, &shared.config()).await;
     }
-    super::release_memory();
+    shared.trim_when_quiet();
     done
 }
 
@@ -190,9 +191,11 @@ fn execute(argv: &[String], shared: &Shared) -> Reply {
     }
 }
 
-/// The client side: runs `argv` through the daemon at `path`. `None` when no daemon answers
-/// there (the caller runs the command locally); an error when one does but refuses us.
-pub fn call(path: &Path, argv: &[String]) -> Option<Result<Reply, String>> {
+/// The client side: runs `argv` through the daemon at `path`, copying the command's output to
+/// `out` as it arrives (a listing can be megabytes: it is not held in memory). `None` when no
+/// daemon answers there (the caller runs the command locally); an error when one does but
+/// refuses us. A failure to write to `out` (a closed pipe) is the reader's choice, not an error.
+pub fn call(path: &Path, argv: &[String], out: &mut dyn Write) -> Option<Result<Reply, String>> {
     let mut stream = match std::os::unix::net::UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -210,15 +213,15 @@ pub fn call(path: &Path, argv: &[String]) -> Option<Result<Reply, String>> {
         let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         line.push(b'\n');
         stream.write_all(&line).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        let split = bytes
-            .iter()
-            .position(|b| *b == b'\n')
-            .ok_or_else(|| "the daemon closed the connection without a reply".to_string())?;
-        let mut reply: Reply = serde_json::from_slice(&bytes[..split])
-            .map_err(|e| format!("bad reply from the daemon: {e}"))?;
-        reply.stdout = bytes[split + 1..].to_vec();
+        let mut reader = std::io::BufReader::with_capacity(256 * 1024, stream);
+        let mut head = Vec::new();
+        std::io::BufRead::read_until(&mut reader, b'\n', &mut head).map_err(|e| e.to_string())?;
+        if head.last() != Some(&b'\n') {
+            return Err("the daemon closed the connection without a reply".to_string());
+        }
+        let reply: Reply =
+            serde_json::from_slice(&head).map_err(|e| format!("bad reply from the daemon: {e}"))?;
+        let _ = std::io::copy(&mut reader, out);
         Ok(reply)
     })();
     Some(result)
