@@ -54,11 +54,21 @@ EOF
   exit 1
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+# Steady state: the daemon's startup work (first scan, audit, alerts) is over once it has used
+# no CPU for half a second.
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+wait_idle() {
+  sleep 1
+  for _ in $(seq 120); do
+    a=$(cpu); sleep 0.5; b=$(cpu)
+    [ "$a" = "$b" ] && return 0
+  done
+}
 
 # --- SMALL_N locations: idle RSS and /metrics ---------------------------------------------------
 bundles "$SMALL_N" small
 start small small 19801
-sleep 3
+wait_idle
 rss_mb=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
 t=()
 for ((r = 0; r < RUNS; r++)); do
@@ -78,11 +88,7 @@ for _ in $(seq 600); do
   curl -sf 127.0.0.1:19802/metrics 2>/dev/null | grep -q '^certctl_scans_total [1-9]' && break
   sleep 1
 done
-cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-for _ in $(seq 120); do
-  a=$(cpu); sleep 0.5; b=$(cpu)
-  [ "$a" = "$b" ] && break
-done
+wait_idle
 t=()
 for ((r = 0; r < RUNS; r++)); do
   t0=$(now); "$bin" list -c big.toml >list-socket.txt; t1=$(now)
