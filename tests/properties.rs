@@ -80,7 +80,7 @@ proptest! {
             resolves: None,
             detail: Some("d".into()),
         };
-        for format in [WebhookFormat::Generic, WebhookFormat::Slack, WebhookFormat::DingTalk, WebhookFormat::WeCom, WebhookFormat::Feishu] {
+        for format in WebhookFormat::ALL {
             let hook = Webhook {
                 name: "p".into(),
                 url: Secret::new(b"https://example.test/hook".to_vec()),

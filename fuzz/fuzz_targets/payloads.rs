@@ -22,13 +22,7 @@ fuzz_target!(|input: (String, String, String, u64)| {
         resolves: None,
         detail: Some("d".into()),
     };
-    for format in [
-        WebhookFormat::Generic,
-        WebhookFormat::Slack,
-        WebhookFormat::DingTalk,
-        WebhookFormat::WeCom,
-        WebhookFormat::Feishu,
-    ] {
+    for format in WebhookFormat::ALL {
         let hook = Webhook {
             name: "fuzz".into(),
             url: Secret::new(b"https://example.test/hook".to_vec()),

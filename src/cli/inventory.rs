@@ -121,13 +121,12 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
 
 /// Gets rid of a large listing once it is printed. In a short-lived CLI the process exits next,
 /// and freeing 100 000 rows one by one would only delay that, so they are left to the exit.
-/// Inside the daemon, which lives on, they are freed, but on another thread: the reply goes out
-/// while they are.
+/// Inside the daemon, which lives on, they are freed, but off the reply's path.
 fn dispose<T: Send + 'static>(s: &Session<'_>, listing: T) {
     if s.daemon.is_none() {
         std::mem::forget(listing);
     } else {
-        std::thread::spawn(move || drop(listing));
+        crate::daemon::free_in_background(listing);
     }
 }
 

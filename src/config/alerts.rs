@@ -80,6 +80,15 @@ pub enum WebhookFormat {
 }
 
 impl WebhookFormat {
+    /// Every format, for code that must handle each one.
+    pub const ALL: [WebhookFormat; 5] = [
+        WebhookFormat::Generic,
+        WebhookFormat::Slack,
+        WebhookFormat::DingTalk,
+        WebhookFormat::WeCom,
+        WebhookFormat::Feishu,
+    ];
+
     pub fn parse(text: &str) -> Option<WebhookFormat> {
         Some(match text {
             "generic" => WebhookFormat::Generic,

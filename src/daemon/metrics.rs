@@ -170,8 +170,7 @@ pub fn render(shared: &Shared) -> Result<String, String> {
     let _ = writeln!(out, "# TYPE certctl_location_status gauge");
     out.push_str(&status);
 
-    // Freed on another thread: the answer does not wait for 10 000 records to be freed.
-    std::thread::spawn(move || drop(views));
+    super::free_in_background(views);
     let depth = shared.store.deliveries(0).map(|(_, n)| n).unwrap_or(0);
     let s = shared.status.lock().map(|s| s.clone()).unwrap_or_default();
     let counters = [

@@ -84,8 +84,7 @@ pub struct Shared {
     dispatch_guard: Guard,
     /// When a certificate next needs attention before the renew schedule's next run (a backoff
     /// step ending, a renewal time coming): the renew scheduler wakes then too.
-    renew_wake: Mutex<Option<UnixSeconds>>,
-    renew_wake_changed: tokio::sync::Notify,
+    renew_wake: watch::Sender<Option<UnixSeconds>>,
     /// Socket commands answered so far: the heap is trimmed once they pause (see
     /// [`Shared::trim_when_quiet`]).
     commands: std::sync::atomic::AtomicU64,
@@ -126,17 +125,6 @@ impl Shared {
         });
     }
 
-    fn renew_wake(&self) -> Option<UnixSeconds> {
-        self.renew_wake.lock().ok().and_then(|w| *w)
-    }
-
-    fn set_renew_wake(&self, at: Option<UnixSeconds>) {
-        if let Ok(mut w) = self.renew_wake.lock() {
-            *w = at;
-        }
-        self.renew_wake_changed.notify_one();
-    }
-
     fn schedule_mut<'a>(s: &'a mut Status, name: &str) -> &'a mut ScheduleStatus {
         if let Some(i) = s.schedules.iter().position(|x| x.name == name) {
             &mut s.schedules[i]
@@ -167,8 +155,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         scan_guard: Guard::default(),
         renew_guard: Guard::default(),
         dispatch_guard: Guard::default(),
-        renew_wake: Mutex::new(None),
-        renew_wake_changed: tokio::sync::Notify::new(),
+        renew_wake: watch::Sender::new(None),
         commands: std::sync::atomic::AtomicU64::new(0),
     });
     let config = shared.config();
@@ -307,6 +294,7 @@ impl Kind {
 /// Runs one kind of job at start and then on its cron schedule.
 async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bool>) {
     let mut first = true;
+    let mut wake = shared.renew_wake.subscribe();
     loop {
         let config = shared.config();
         let schedule = match kind {
@@ -316,9 +304,9 @@ async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bo
         let now = crate::clock::now();
         let mut next = schedule.next_after(now);
         if kind == Kind::Renew
-            && let Some(wake) = shared.renew_wake()
+            && let Some(at) = *wake.borrow_and_update()
         {
-            next = Some(next.map_or(wake, |n| n.min(wake)));
+            next = Some(next.map_or(at, |n| n.min(at)));
         }
         shared.with_status(|s| {
             let st = Shared::schedule_mut(s, kind.name());
@@ -333,7 +321,7 @@ async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::Receiver<bo
                 _ = tokio::time::sleep(wait) => {}
                 // A renew run just said when a certificate next needs attention: wait for that
                 // instead if it comes first.
-                _ = shared.renew_wake_changed.notified(), if kind == Kind::Renew => continue,
+                _ = wake.changed(), if kind == Kind::Renew => continue,
                 _ = stop.changed() => return,
             }
         }
@@ -508,10 +496,16 @@ async fn plan_next_check(shared: &Arc<Shared>, config: &Arc<Config>) {
                 plan.iter().map(|r| r.decision.next_time(now)),
                 now,
             );
-            shared.set_renew_wake(wake);
+            shared.renew_wake.send_replace(wake);
         }
         Err(e) => tracing::warn!("cannot plan the next renewal check: {e}"),
     }
+}
+
+/// Frees a large value (a listing, an inventory) on a thread of its own, so that an answer
+/// already built does not wait for 10 000 or 100 000 records to be freed one by one.
+pub(crate) fn free_in_background<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
 }
 
 /// Hands freed heap memory back to the system. A scan or a listing of many locations allocates

@@ -32,6 +32,17 @@ pub struct Reply {
     pub stderr: String,
 }
 
+impl Reply {
+    /// A command that could not run: exit code [`Exit::Error`], no output.
+    fn failed(stderr: String) -> Reply {
+        Reply {
+            exit: Exit::Error as u8,
+            stdout: Vec::new(),
+            stderr,
+        }
+    }
+}
+
 /// Binds the socket: removes a stale one, sets mode 0660 and the group.
 pub fn bind(path: &Path, group: Option<&str>) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Some(parent) = path.parent() {
@@ -108,24 +119,20 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
-    let mut renewals_touched = false;
-    let reply = match serde_json::from_str::<Request>(&line) {
+    let (reply, renewals_touched) = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
-            renewals_touched = touches_renewals(&request.argv);
             let shared = Arc::clone(&shared);
             tokio::task::spawn_blocking(move || execute(&request.argv, &shared))
                 .await
-                .unwrap_or_else(|e| Reply {
-                    exit: Exit::Error as u8,
-                    stdout: Vec::new(),
-                    stderr: format!("error: the command failed inside the daemon: {e}\n"),
+                .unwrap_or_else(|e| {
+                    let stderr = format!("error: the command failed inside the daemon: {e}\n");
+                    (Reply::failed(stderr), false)
                 })
         }
-        Err(e) => Reply {
-            exit: Exit::Error as u8,
-            stdout: Vec::new(),
-            stderr: format!("error: bad control request: {e}\n"),
-        },
+        Err(e) => {
+            let stderr = format!("error: bad control request: {e}\n");
+            (Reply::failed(stderr), false)
+        }
     };
     let mut head = serde_json::to_vec(&reply).unwrap_or_default();
     head.push(b'\n');
@@ -141,28 +148,17 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     done
 }
 
-/// Whether a command may change when certificates next need renewing.
-fn touches_renewals(argv: &[String]) -> bool {
-    Cli::try_parse_from(argv).is_ok_and(|cli| {
-        matches!(
-            cli.command,
-            cli::Command::Issue(_) | cli::Command::Renew(_) | cli::Command::Revoke(_)
-        )
-    })
-}
-
-/// Runs one CLI command inside the daemon, capturing its output.
-fn execute(argv: &[String], shared: &Shared) -> Reply {
+/// Runs one CLI command inside the daemon, capturing its output. Also says whether the command
+/// may have changed when certificates next need renewing (`issue`, `renew`, `revoke`).
+fn execute(argv: &[String], shared: &Shared) -> (Reply, bool) {
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
-        Err(e) => {
-            return Reply {
-                exit: Exit::Error as u8,
-                stdout: Vec::new(),
-                stderr: e.to_string(),
-            };
-        }
+        Err(e) => return (Reply::failed(e.to_string()), false),
     };
+    let renewals_touched = matches!(
+        cli.command,
+        cli::Command::Issue(_) | cli::Command::Renew(_) | cli::Command::Revoke(_)
+    );
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let status = shared
         .status
@@ -184,11 +180,12 @@ fn execute(argv: &[String], shared: &Shared) -> Reply {
         }
     };
     drop(session);
-    Reply {
+    let reply = Reply {
         exit,
         stdout: out,
         stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
+    };
+    (reply, renewals_touched)
 }
 
 /// The client side: runs `argv` through the daemon at `path`, copying the command's output to

@@ -136,13 +136,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_format_renders_json_and_never_panics() {
-        for format in [
-            WebhookFormat::Generic,
-            WebhookFormat::Slack,
-            WebhookFormat::DingTalk,
-            WebhookFormat::WeCom,
-            WebhookFormat::Feishu,
-        ] {
+        for format in WebhookFormat::ALL {
             let secret = match format {
                 WebhookFormat::Generic => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                 _ => Some("SECabc"),
