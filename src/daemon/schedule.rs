@@ -1,19 +1,26 @@
-//! Cron schedules (the only user of the `cron` crate) and the per-kind overlap guard.
+//! Cron schedules (the only user of the `croner` crate) and the per-kind overlap guard.
+//!
+//! Schedules mean what crontab(5) means: five fields (minute hour day-of-month month
+//! day-of-week), or six with seconds first; 0 and 7 are Sunday; month and day names (`JAN`,
+//! `mon`) and `@daily`-style nicknames are allowed; when both day fields are restricted, either
+//! one matching is enough (Vixie cron's rule). They run in the process's local time zone, which
+//! follows `TZ` (as cron does): `Environment=TZ=UTC` in the unit pins it. croner was chosen over
+//! the `cron` crate, whose weekdays count from 1 = Sunday (`0 3 * * 1` ran on Sundays).
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{TimeZone, Utc};
+use chrono::TimeZone;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 use crate::model::UnixSeconds;
 
-/// A parsed cron schedule. Accepts the classic five fields (minute hour day month weekday) or
-/// six with seconds first, as the `cron` crate does.
+/// A parsed cron schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     text: String,
-    inner: cron::Schedule,
+    inner: Cron,
 }
 
 impl PartialEq for Schedule {
@@ -25,12 +32,16 @@ impl PartialEq for Schedule {
 impl Schedule {
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let fields = text.split_whitespace().count();
-        let full = if fields == 5 {
-            format!("0 {text}")
-        } else {
-            text.to_string()
-        };
-        cron::Schedule::from_str(&full)
+        if !text.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+            return Err(format!(
+                "invalid cron schedule \"{text}\": {fields} fields; expected 5 (minute hour day month weekday) or 6 (seconds first)"
+            ));
+        }
+        CronParser::builder()
+            .seconds(Seconds::Optional)
+            .year(Year::Disallowed)
+            .build()
+            .parse(text)
             .map(|inner| Schedule {
                 text: text.to_string(),
                 inner,
@@ -42,10 +53,18 @@ impl Schedule {
         &self.text
     }
 
-    /// The first firing strictly after `after`.
+    /// The first firing strictly after `after`, in the local time zone (`TZ`).
     pub fn next_after(&self, after: UnixSeconds) -> Option<UnixSeconds> {
-        let start = Utc.timestamp_opt(after, 0).single()?;
-        self.inner.after(&start).next().map(|t| t.timestamp())
+        self.next_after_in(after, &chrono::Local)
+    }
+
+    /// The first firing strictly after `after`, reading the fields in time zone `tz`.
+    pub fn next_after_in<Tz: TimeZone>(&self, after: UnixSeconds, tz: &Tz) -> Option<UnixSeconds> {
+        let start = tz.timestamp_opt(after, 0).single()?;
+        self.inner
+            .find_next_occurrence(&start, false)
+            .ok()
+            .map(|t| t.timestamp())
     }
 }
 
@@ -90,15 +109,87 @@ impl Drop for Running {
 mod tests {
     use super::*;
 
+    use chrono::{Datelike, FixedOffset, Utc};
+
+    /// 2026-12-07 was a Monday.
+    const MONDAY_2026_12_07: i64 = 1_796_601_600;
+
+    fn next_utc(schedule: &str, after: i64) -> i64 {
+        Schedule::parse(schedule)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .next_after_in(after, &Utc)
+            .expect("fires")
+    }
+
+    fn weekday(at: i64) -> chrono::Weekday {
+        Utc.timestamp_opt(at, 0).single().expect("valid").weekday()
+    }
+
     #[test]
     fn five_and_six_field_schedules() {
-        let s = Schedule::parse("0 */6 * * *").expect("5 fields");
-        assert_eq!(s.next_after(0), Some(6 * 3600));
-        let s = Schedule::parse("*/2 * * * * *").expect("6 fields");
-        assert_eq!(s.next_after(10), Some(12));
+        assert_eq!(next_utc("0 */6 * * *", 0), 6 * 3600);
+        assert_eq!(next_utc("*/2 * * * * *", 10), 12);
         assert!(Schedule::parse("every day").is_err());
+        assert!(Schedule::parse("* * * *").is_err());
+        assert!(Schedule::parse("0 0 1 1 * 2027 *").is_err());
         let r = default_renew_schedule(12_345);
         assert!(r.next_after(0).is_some());
+    }
+
+    #[test]
+    fn weekdays_mean_what_crontab_means() {
+        assert_eq!(weekday(MONDAY_2026_12_07), chrono::Weekday::Mon);
+        // From Sunday 2026-12-06 00:00 UTC.
+        let sunday = MONDAY_2026_12_07 - 86_400;
+        let cases = [
+            ("0 3 * * 1", chrono::Weekday::Mon),
+            ("0 3 * * MON", chrono::Weekday::Mon),
+            ("0 3 * * mon", chrono::Weekday::Mon),
+            ("0 3 * * 5", chrono::Weekday::Fri),
+            ("0 3 * * 6", chrono::Weekday::Sat),
+            ("0 3 * * 0", chrono::Weekday::Sun),
+            ("0 3 * * 7", chrono::Weekday::Sun),
+            ("0 3 * * SUN", chrono::Weekday::Sun),
+        ];
+        for (text, want) in cases {
+            let at = next_utc(text, sunday);
+            assert_eq!(weekday(at), want, "{text}");
+            assert_eq!(at % 86_400, 3 * 3600, "{text} fires at 03:00");
+        }
+        // `0 3 * * 1` from Sunday 00:00 is Monday 03:00, not Sunday 03:00.
+        assert_eq!(next_utc("0 3 * * 1", sunday), MONDAY_2026_12_07 + 3 * 3600);
+        // Every minute on Sundays is accepted (it was refused) and fires on Sunday.
+        assert_eq!(next_utc("* * * * 0", sunday), sunday + 60);
+        // A range over the weekend wraps the way crontab reads it: 5-7 is Fri, Sat, Sun.
+        assert_eq!(
+            weekday(next_utc("0 0 * * 5-7", MONDAY_2026_12_07)),
+            chrono::Weekday::Fri
+        );
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week_as_vixie_cron() {
+        // "On the 1st, or on any Monday": from Tuesday 2026-12-08, the next is Monday the 14th,
+        // and after that Friday 2027-01-01 (a 1st that is not a Monday).
+        let tuesday = MONDAY_2026_12_07 + 86_400;
+        let first = next_utc("0 0 1 * 1", tuesday);
+        assert_eq!(first, MONDAY_2026_12_07 + 7 * 86_400);
+        let new_year = 1_798_761_600; // 2027-01-01 00:00 UTC
+        assert_eq!(next_utc("0 0 1 * 1", new_year - 1), new_year);
+        // Names for months; nicknames.
+        assert_eq!(next_utc("0 0 1 JAN *", tuesday), new_year);
+        assert_eq!(next_utc("@daily", tuesday), tuesday + 86_400);
+    }
+
+    #[test]
+    fn fields_are_read_in_the_given_time_zone() {
+        // 03:00 in UTC+2 is 01:00 UTC.
+        let plus2 = FixedOffset::east_opt(2 * 3600).expect("offset");
+        let at = Schedule::parse("0 3 * * *")
+            .expect("valid")
+            .next_after_in(MONDAY_2026_12_07, &plus2)
+            .expect("fires");
+        assert_eq!(at, MONDAY_2026_12_07 + 3600);
     }
 
     #[test]
