@@ -33,7 +33,7 @@ impl Daemon {
         std::fs::write(&cert, &leaf.pem).expect("cert");
         let metrics = free_port();
         let text = format!(
-            "[store]\npath = \"{d}/state/store\"\n[daemon]\nmetrics_listen = \"127.0.0.1:{metrics}\"\nshutdown_grace = \"5s\"\n{extra}\n[[files]]\npath = \"{c}\"\nname = \"d\"\n",
+            "[store]\npath = \"{d}/state/store\"\n[daemon]\nmetrics_listen = \"127.0.0.1:{metrics}\"\nshutdown_grace = \"5s\"\n{extra}\n[[files]]\npath = \"{c}\"\nname = \"d\"\nlabels = {{ team = \"pay\" }}\n",
             d = dir.path().display(),
             c = cert.display()
         );
@@ -142,6 +142,19 @@ fn systemd_lifecycle_socket_metrics_reload_and_stop() {
         "{metrics}"
     );
     assert!(metrics.contains("certctl_finding{name=\"d\""), "{metrics}");
+    // What a lifetime-relative rule needs, the user's labels, and the version.
+    let not_before = metrics
+        .lines()
+        .find(|l| l.starts_with("certctl_cert_not_before_seconds{name=\"d\""))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(not_before.contains("label_team=\"pay\""), "{not_before}");
+    assert!(
+        metrics.contains(&format!(
+            "certctl_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
     assert!(http_get(d.metrics, "/healthz").contains("200 OK"));
     assert!(http_get(d.metrics, "/readyz").contains("200 OK"));
 
@@ -311,6 +324,26 @@ fn packaging_rules_unit_completions_and_man() {
         .output()
         .expect("promtool (apt-get install prometheus)");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Every shipped rule has unit tests, and they pass.
+    let out = Command::new("promtool")
+        .args(["test", "rules", "certctl-rules.test.yml"])
+        .current_dir(root.join("config/prometheus"))
+        .output()
+        .expect("promtool");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let rules =
+        std::fs::read_to_string(root.join("config/prometheus/certctl-rules.yml")).expect("rules");
+    let tests = std::fs::read_to_string(root.join("config/prometheus/certctl-rules.test.yml"))
+        .expect("rule tests");
+    for line in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tests.contains(&format!("alertname: {line}")),
+            "rule {line} has no promtool unit test"
+        );
+    }
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=true"])
         .arg(root.join("config/systemd/certctl.service"))

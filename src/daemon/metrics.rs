@@ -98,6 +98,24 @@ fn esc(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Appends the user's labels of a location as `label_<key>` (as kube-state-metrics does): a key
+/// becomes a valid Prometheus label name (other characters turn into `_`), and a key that
+/// collides with an earlier one after that is left out, since a series may not repeat a label.
+fn user_labels(out: &mut String, labels: &[(String, String)]) {
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in labels {
+        let name: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if seen.contains(&name) {
+            continue;
+        }
+        let _ = write!(out, ",label_{name}=\"{}\"", esc(value));
+        seen.push(name);
+    }
+}
+
 /// The whole exposition, computed from the store and the daemon's counters.
 pub fn render(shared: &Shared) -> Result<String, String> {
     let config = shared.config();
@@ -110,6 +128,7 @@ pub fn render(shared: &Shared) -> Result<String, String> {
         "# HELP certctl_cert_not_after_seconds Expiry of the certificate seen at a location (Unix time)."
     );
     let _ = writeln!(out, "# TYPE certctl_cert_not_after_seconds gauge");
+    let mut not_before = String::new();
     let mut expired = String::new();
     let mut findings = String::new();
     let mut status = String::new();
@@ -119,11 +138,17 @@ pub fn render(shared: &Shared) -> Result<String, String> {
         let target = r.location.target();
         let target = esc(&target);
         if let Some(leaf) = &r.leaf {
-            let labels = format!(
+            let mut labels = format!(
                 "name=\"{name}\",target=\"{target}\",subject=\"{}\",issuer=\"{}\",serial=\"{}\"",
                 esc(&leaf.subject),
                 esc(&leaf.issuer),
                 esc(&leaf.serial)
+            );
+            user_labels(&mut labels, &r.labels);
+            let _ = writeln!(
+                not_before,
+                "certctl_cert_not_before_seconds{{{labels}}} {}",
+                leaf.not_before
             );
             let _ = writeln!(
                 out,
@@ -151,6 +176,11 @@ pub fn render(shared: &Shared) -> Result<String, String> {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP certctl_cert_not_before_seconds Start of validity of the certificate seen at a location (Unix time).\n# TYPE certctl_cert_not_before_seconds gauge"
+    );
+    out.push_str(&not_before);
     let _ = writeln!(
         out,
         "# HELP certctl_cert_expired 1 if the certificate at a location has expired."
@@ -258,6 +288,11 @@ pub fn render(shared: &Shared) -> Result<String, String> {
     }
     let _ = writeln!(
         out,
+        "# HELP certctl_build_info The running certctl's version (always 1).\n# TYPE certctl_build_info gauge\ncertctl_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        out,
         "# HELP certctl_start_time_seconds When the daemon started.\n# TYPE certctl_start_time_seconds gauge\ncertctl_start_time_seconds {}",
         s.started_at
     );
@@ -266,7 +301,22 @@ pub fn render(shared: &Shared) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::{esc, user_labels};
+
+    #[test]
+    fn user_labels_become_valid_label_names_once_each() {
+        let mut out = String::from("name=\"a\"");
+        let labels = [
+            ("team".to_string(), "pay".to_string()),
+            ("app.kubernetes/io".to_string(), "x\"y".to_string()),
+            ("app-kubernetes-io".to_string(), "dup".to_string()),
+        ];
+        user_labels(&mut out, &labels);
+        assert_eq!(
+            out,
+            "name=\"a\",label_team=\"pay\",label_app_kubernetes_io=\"x\\\"y\""
+        );
+    }
 
     #[test]
     fn label_values_are_escaped_only_when_needed() {
