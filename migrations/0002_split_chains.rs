@@ -8,14 +8,15 @@
 use serde::Deserialize;
 use sled::Transactional;
 
-use crate::model::{CertRecord, LocationRecord};
+use super::schema6::V6Location;
+use crate::model::CertRecord;
 use crate::store::codec;
 
 /// A schema-1 record: today's record fields, minus `leaf`, plus the inline chain.
 #[derive(Deserialize)]
 struct V1Location {
     #[serde(flatten)]
-    record: LocationRecord,
+    record: V6Location,
     #[serde(default)]
     chain: Vec<CertRecord>,
 }

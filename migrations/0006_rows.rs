@@ -2,7 +2,8 @@
 //! beside the full record on every scan so that `certctl list` reads a few small strings per
 //! location instead of whole certificates. Built here from the existing records.
 
-use crate::model::{ListRow, LocationRecord};
+use super::schema6::{V6Location, V6Row};
+use crate::model::ListRow;
 use crate::store::codec;
 
 pub fn up(db: &sled::Db) -> Result<(), String> {
@@ -11,9 +12,10 @@ pub fn up(db: &sled::Db) -> Result<(), String> {
     let mut batch = sled::Batch::default();
     for item in locations.iter() {
         let (key, value) = item.map_err(|e| e.to_string())?;
-        let record: LocationRecord = codec::decode(&value)
+        let record: V6Location = codec::decode(&value)
             .map_err(|e| format!("location {}: {e}", String::from_utf8_lossy(&key)))?;
-        batch.insert(key, codec::encode(&ListRow::of(&record)));
+        let row = V6Row::from(ListRow::of(&record.upgrade(&[])));
+        batch.insert(key, codec::encode(&row));
     }
     rows.apply_batch(batch).map_err(|e| e.to_string())?;
     super::set_version(db, 6)

@@ -79,6 +79,12 @@ impl Location {
     }
 }
 
+/// Whole days from `now` to `at`, rounded toward zero (negative when `at` is past), the same
+/// count that [`crate::policy::relative`] prints.
+pub fn days_between(now: UnixSeconds, at: UnixSeconds) -> i64 {
+    (at - now) / 86_400
+}
+
 /// Public key facts needed to judge key strength.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
@@ -143,9 +149,10 @@ impl CertRecord {
         self.not_after - now
     }
 
-    /// Whole days left at `now`, rounded down (so `-1` means expired less than a day ago).
+    /// Whole days left at `now`, rounded toward zero, as "in 12 days" / "expired 3 days ago"
+    /// say it (so `-3` is "expired 3 days ago", and `0` is less than a day either way).
     pub fn days_left(&self, now: UnixSeconds) -> i64 {
-        self.remaining(now).div_euclid(86_400)
+        days_between(now, self.not_after)
     }
 
     /// A short label: the CN, else the first SAN, else the subject DN.
@@ -219,10 +226,15 @@ pub enum FindingCode {
     /// An endpoint bound to a managed certificate serves an older certificate than the one
     /// installed for it (the server was never reloaded). Appended last: codes are stored.
     StaleServed,
+    /// A certificate that the leaf's path depends on (an intermediate presented with it) has
+    /// expired. Clients reject the chain although the leaf itself is valid. Appended last.
+    ChainExpired,
+    /// An intermediate presented with the leaf is not valid yet.
+    ChainNotYetValid,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 16] = [
+    pub const ALL: [FindingCode; 18] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -239,6 +251,8 @@ impl FindingCode {
         FindingCode::TlsError,
         FindingCode::ParseError,
         FindingCode::StaleServed,
+        FindingCode::ChainExpired,
+        FindingCode::ChainNotYetValid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -259,6 +273,8 @@ impl FindingCode {
             FindingCode::TlsError => "tls_error",
             FindingCode::ParseError => "parse_error",
             FindingCode::StaleServed => "stale_served",
+            FindingCode::ChainExpired => "chain_expired",
+            FindingCode::ChainNotYetValid => "chain_not_yet_valid",
         }
     }
 
@@ -278,7 +294,11 @@ impl FindingCode {
     pub fn is_time_based(self) -> bool {
         matches!(
             self,
-            FindingCode::Expired | FindingCode::Expiring | FindingCode::NotYetValid
+            FindingCode::Expired
+                | FindingCode::Expiring
+                | FindingCode::NotYetValid
+                | FindingCode::ChainExpired
+                | FindingCode::ChainNotYetValid
         )
     }
 }
@@ -393,6 +413,66 @@ pub struct LocationRecord {
     pub findings: Vec<Finding>,
     /// Scans in a row that failed to read a certificate.
     pub consecutive_failures: u32,
+    /// The other certificates the leaf's path depends on, as presented with it (intermediates
+    /// sent by the server, or found in the same bundle file). Judged at every read, like the
+    /// leaf: an intermediate that expires makes the location critical. Schema 7.
+    pub issuers: Vec<ChainCert>,
+}
+
+impl LocationRecord {
+    /// When the first certificate of the location's path expires (leaf or intermediate).
+    pub fn expires_at(&self) -> Option<UnixSeconds> {
+        let leaf = self.leaf.as_ref()?.not_after;
+        Some(
+            self.issuers
+                .iter()
+                .map(|c| c.not_after)
+                .fold(leaf, i64::min),
+        )
+    }
+}
+
+/// A certificate the leaf depends on, condensed to what judging it in time and naming it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCert {
+    /// RFC 4514 subject.
+    pub subject: String,
+    /// Display name (CN, else the subject).
+    pub name: String,
+    pub issuer: String,
+    pub serial: String,
+    pub sha256: String,
+    pub not_before: UnixSeconds,
+    pub not_after: UnixSeconds,
+}
+
+impl ChainCert {
+    pub fn of(cert: &CertRecord) -> ChainCert {
+        ChainCert {
+            subject: cert.subject.clone(),
+            name: cert.display_name().to_string(),
+            issuer: cert.issuer.clone(),
+            serial: cert.serial.clone(),
+            sha256: cert.sha256.clone(),
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+        }
+    }
+
+    /// The certificates of a presented chain that the leaf's path depends on: every one after
+    /// the leaf except self-signed roots (whose validity is the trust store's business).
+    pub fn issuers_of(chain: &[CertRecord]) -> Vec<ChainCert> {
+        chain
+            .iter()
+            .skip(1)
+            .filter(|c| !c.self_signed)
+            .map(ChainCert::of)
+            .collect()
+    }
+
+    pub fn lifetime(&self) -> i64 {
+        self.not_after - self.not_before
+    }
 }
 
 /// The compact form of a location that the `certctl list` table reads: only what a row shows,
@@ -409,6 +489,9 @@ pub struct ListRow {
     pub validity: Option<(UnixSeconds, UnixSeconds)>,
     /// The stored (time-independent) findings.
     pub codes: Vec<(FindingCode, Severity)>,
+    /// (not_before, not_after) of the intermediate that expires first, if one was presented
+    /// (schema 7).
+    pub chain_validity: Option<(UnixSeconds, UnixSeconds)>,
 }
 
 impl ListRow {
@@ -426,7 +509,18 @@ impl ListRow {
                 .iter()
                 .map(|f| (f.code, f.severity))
                 .collect(),
+            chain_validity: record
+                .issuers
+                .iter()
+                .min_by_key(|c| c.not_after)
+                .map(|c| (c.not_before, c.not_after)),
         }
+    }
+
+    /// When the first certificate of the row's path expires (leaf or intermediate).
+    pub fn expires_at(&self) -> Option<UnixSeconds> {
+        let (_, leaf) = self.validity?;
+        Some(self.chain_validity.map_or(leaf, |(_, na)| na.min(leaf)))
     }
 }
 
@@ -657,11 +751,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn days_left_rounds_down() {
+    fn days_left_agrees_with_the_words() {
         let mut c = sample();
         c.not_after = 10 * 86_400 + 5;
         assert_eq!(c.days_left(0), 10);
-        assert_eq!(c.days_left(10 * 86_400 + 6), -1);
+        assert_eq!(crate::policy::relative(c.remaining(0)), "in 10 days");
+        // A second after expiry: 0 days ("1 seconds ago"), not -1.
+        assert_eq!(c.days_left(10 * 86_400 + 6), 0);
+        // 3.5 days after expiry: -3, "3 days ago".
+        let now = c.not_after + 3 * 86_400 + 43_200;
+        assert_eq!(c.days_left(now), -3);
+        assert_eq!(crate::policy::relative(c.remaining(now)), "3 days ago");
     }
 
     pub(crate) fn sample() -> CertRecord {

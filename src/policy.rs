@@ -8,7 +8,8 @@ pub mod renew;
 use std::net::IpAddr;
 
 use crate::model::{
-    CertRecord, Finding, FindingCode, Location, Observation, Outcome, Severity, Trust, UnixSeconds,
+    CertRecord, ChainCert, Finding, FindingCode, Location, Observation, Outcome, Severity, Trust,
+    UnixSeconds,
 };
 
 const DAY: i64 = 86_400;
@@ -314,18 +315,114 @@ pub fn name_matches(sans: &[String], name: &str) -> bool {
     })
 }
 
-/// Merges stored scan findings with fresh time findings, worst first.
-pub fn all_findings(
-    stored: Vec<Finding>,
+/// Findings for the certificates the leaf depends on, judged at `now` like the leaf itself:
+/// an expired or not-yet-valid intermediate is critical on its own (`chain_expired`,
+/// `chain_not_yet_valid`), and an intermediate that expires before the leaf and is inside the
+/// thresholds is the location's `expiring` finding (the location's days left are those of the
+/// first certificate in its path to expire).
+pub fn chain_time_findings(
     leaf: Option<&CertRecord>,
+    issuers: &[ChainCert],
     thresholds: &Thresholds,
     now: UnixSeconds,
 ) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for cert in issuers {
+        if now < cert.not_before {
+            out.push(Finding::new(
+                FindingCode::ChainNotYetValid,
+                Severity::Critical,
+                format!(
+                    "intermediate {} (serial {}) is not valid until {} ({}); clients reject the chain",
+                    cert.name,
+                    cert.serial,
+                    rfc3339(cert.not_before),
+                    relative(cert.not_before - now)
+                ),
+            ));
+        } else if cert.not_after <= now {
+            out.push(Finding::new(
+                FindingCode::ChainExpired,
+                Severity::Critical,
+                format!(
+                    "intermediate {} (serial {}) expired {} ({}); clients reject the chain",
+                    cert.name,
+                    cert.serial,
+                    relative(cert.not_after - now),
+                    rfc3339(cert.not_after)
+                ),
+            ));
+        }
+    }
+    let first = issuers
+        .iter()
+        .filter(|c| c.not_before <= now && now < c.not_after)
+        .min_by_key(|c| c.not_after);
+    if let Some(cert) = first
+        && leaf.is_none_or(|l| cert.not_after < l.not_after)
+        && let Some((FindingCode::Expiring, severity)) =
+            time_code(cert.not_before, cert.not_after, thresholds, now)
+    {
+        out.push(Finding::new(
+            FindingCode::Expiring,
+            severity,
+            format!(
+                "intermediate {} expires {} ({}), before the leaf",
+                cert.name,
+                relative(cert.not_after - now),
+                rfc3339(cert.not_after)
+            ),
+        ));
+    }
+    out
+}
+
+/// Merges stored scan findings with fresh time findings of the leaf and of the certificates it
+/// depends on, worst first.
+pub fn all_findings(
+    stored: Vec<Finding>,
+    leaf: Option<&CertRecord>,
+    issuers: &[ChainCert],
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Vec<Finding> {
+    let chain = chain_time_findings(leaf, issuers, thresholds, now);
     let mut out: Vec<Finding> = leaf
         .map(|c| time_findings(c, thresholds, now))
         .unwrap_or_default();
+    // An intermediate that expires first speaks for the location's expiry.
+    if chain.iter().any(|f| f.code == FindingCode::Expiring) {
+        out.retain(|f| f.code != FindingCode::Expiring);
+    }
+    out.extend(chain);
     out.extend(stored);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
+    out
+}
+
+/// The time-based codes of a listing row: the leaf's, and those of the intermediate that
+/// expires first (the message-free form of [`all_findings`]'s time part).
+pub fn row_time_codes(
+    validity: Option<(UnixSeconds, UnixSeconds)>,
+    chain_validity: Option<(UnixSeconds, UnixSeconds)>,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Vec<(FindingCode, Severity)> {
+    let mut out: Vec<_> = validity
+        .and_then(|(nb, na)| time_code(nb, na, thresholds, now))
+        .into_iter()
+        .collect();
+    if let Some((nb, na)) = chain_validity {
+        match time_code(nb, na, thresholds, now) {
+            Some((FindingCode::NotYetValid, s)) => out.push((FindingCode::ChainNotYetValid, s)),
+            Some((FindingCode::Expired, s)) => out.push((FindingCode::ChainExpired, s)),
+            Some((FindingCode::Expiring, s)) if validity.is_none_or(|(_, leaf)| na < leaf) => {
+                out.retain(|c| c.0 != FindingCode::Expiring);
+                out.push((FindingCode::Expiring, s));
+            }
+            _ => {}
+        }
+    }
     out
 }
 
@@ -590,6 +687,69 @@ mod tests {
                 (FindingCode::WeakSignature, Severity::Critical)
             ]
         );
+    }
+
+    fn issuer(name: &str, not_before: i64, not_after: i64) -> ChainCert {
+        let mut c = cert(not_before, not_after);
+        c.subject = format!("CN={name}");
+        c.subject_cn = Some(name.into());
+        ChainCert::of(&c)
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_critical_and_sets_the_days_left() {
+        let t = Thresholds::default();
+        let now = 1_000 * DAY;
+        let leaf = cert(now - 10 * DAY, now + 80 * DAY);
+        // Expired yesterday: chain_expired names it, and the leaf alone is fine.
+        let int = issuer("Old Int", now - 5 * 365 * DAY, now - DAY);
+        let f = all_findings(vec![], Some(&leaf), std::slice::from_ref(&int), &t, now);
+        assert_eq!(
+            codes(&f),
+            vec![(FindingCode::ChainExpired, Severity::Critical)]
+        );
+        assert!(f[0].message.contains("Old Int"), "{}", f[0].message);
+        assert!(f[0].message.contains("1 day ago"), "{}", f[0].message);
+        // Not valid yet.
+        let early = issuer("Early Int", now + DAY, now + 900 * DAY);
+        let f = all_findings(vec![], Some(&leaf), &[early], &t, now);
+        assert_eq!(
+            codes(&f),
+            vec![(FindingCode::ChainNotYetValid, Severity::Critical)]
+        );
+        // Expiring in 10 days, before the leaf: the location's `expiring` speaks of it.
+        let soon = issuer("Soon Int", now - 900 * DAY, now + 10 * DAY);
+        let f = all_findings(vec![], Some(&leaf), std::slice::from_ref(&soon), &t, now);
+        assert_eq!(codes(&f), vec![(FindingCode::Expiring, Severity::Warning)]);
+        assert!(f[0].message.contains("Soon Int"), "{}", f[0].message);
+        // Both expiring: one `expiring`, the intermediate's (the sooner one).
+        let late_leaf = cert(now - 80 * DAY, now + 20 * DAY);
+        let f = all_findings(
+            vec![],
+            Some(&late_leaf),
+            std::slice::from_ref(&soon),
+            &t,
+            now,
+        );
+        assert_eq!(codes(&f), vec![(FindingCode::Expiring, Severity::Warning)]);
+        assert!(f[0].message.contains("Soon Int"));
+        // An intermediate that outlives the leaf adds nothing.
+        let fine = issuer("Fine Int", now - DAY, now + 2_000 * DAY);
+        assert!(all_findings(vec![], Some(&leaf), &[fine], &t, now).is_empty());
+        // The listing rows agree with the full records.
+        let row = |c: &ChainCert| {
+            row_time_codes(
+                Some((leaf.not_before, leaf.not_after)),
+                Some((c.not_before, c.not_after)),
+                &t,
+                now,
+            )
+        };
+        assert_eq!(
+            row(&int),
+            vec![(FindingCode::ChainExpired, Severity::Critical)]
+        );
+        assert_eq!(row(&soon), vec![(FindingCode::Expiring, Severity::Warning)]);
     }
 
     #[test]

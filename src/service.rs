@@ -21,7 +21,13 @@ pub struct View {
 impl View {
     pub fn of(mut record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
         let stored = std::mem::take(&mut record.findings);
-        let findings = policy::all_findings(stored, record.leaf.as_ref(), thresholds, now);
+        let findings = policy::all_findings(
+            stored,
+            record.leaf.as_ref(),
+            &record.issuers,
+            thresholds,
+            now,
+        );
         let status = Status::from_findings(&findings);
         View {
             record,
@@ -30,10 +36,11 @@ impl View {
         }
     }
 
-    /// Sort key: locations without a certificate first (they need a look), then soonest expiry.
+    /// Sort key: locations without a certificate first (they need a look), then soonest expiry
+    /// of any certificate in the path.
     pub fn expiry_key(&self) -> (i64, &str) {
         (
-            self.record.leaf.as_ref().map_or(i64::MIN, |l| l.not_after),
+            self.record.expires_at().unwrap_or(i64::MIN),
             &self.record.id,
         )
     }
@@ -183,11 +190,12 @@ impl RowView {
         now: UnixSeconds,
     ) -> RowView {
         let mut codes = std::mem::take(&mut row.codes);
-        if let Some((nb, na)) = row.validity
-            && let Some(time) = policy::time_code(nb, na, thresholds, now)
-        {
-            codes.push(time);
-        }
+        codes.extend(policy::row_time_codes(
+            row.validity,
+            row.chain_validity,
+            thresholds,
+            now,
+        ));
         codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let status = match codes.iter().map(|c| c.1).max() {
             Some(crate::model::Severity::Critical) => Status::Critical,
@@ -212,7 +220,7 @@ pub fn rows(
     // The store hands rows over in id order, so a stable sort on expiry alone gives (expiry, id)
     // without comparing 100 000 ids when many certificates expire together.
     debug_assert!(views.windows(2).all(|w| w[0].row.id <= w[1].row.id));
-    views.sort_by_key(|v| v.row.validity.map_or(i64::MIN, |v| v.1));
+    views.sort_by_key(|v| v.row.expires_at().unwrap_or(i64::MIN));
     Ok(views)
 }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::alerts::AlertSettings;
 use crate::model::{
-    AlertCert, AlertEvent, CertRecord, EventKind, FindingCode, InventoryEvent, ManagedState,
+    AlertCert, AlertEvent, CertRecord, ChainCert, EventKind, InventoryEvent, ManagedState,
     OpenAlert, Severity, UnixSeconds,
 };
 use crate::policy::{Thresholds, relative, rfc3339};
@@ -67,7 +67,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Plan {
         match open.get(key.as_str()) {
             None => {
                 // A deeper expiry threshold (or expiry itself) supersedes the shallower alert.
-                if matches!(cond.kind, "expiring" | "expired") {
+                if matches!(cond.kind, "expiring" | "expired" | "chain_expired") {
                     for old in inputs.open.iter().filter(|o| {
                         o.event.kind == "expiring"
                             && o.key != *key
@@ -252,13 +252,38 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
                 target.clone(),
             );
         }
-        for finding in &view.findings {
-            let kind = match finding.code {
-                FindingCode::HostnameMismatch => "hostname_mismatch",
-                FindingCode::Untrusted => "untrusted",
-                FindingCode::IncompleteChain => "incomplete_chain",
-                _ => continue,
+        // The certificates the leaf depends on, judged at `now` like the leaf: one alert per
+        // intermediate, however many locations present it.
+        for cert in &record.issuers {
+            let Some((kind, severity, threshold, summary)) =
+                chain_condition(cert, leaf, inputs.settings, inputs.thresholds, now)
+            else {
+                continue;
             };
+            let key = match &threshold {
+                Some(t) => format!("{}|{kind}|{t}", cert.sha256),
+                None => format!("{}|{kind}", cert.sha256),
+            };
+            add(
+                key,
+                &|| Condition {
+                    kind,
+                    severity,
+                    threshold: threshold.clone(),
+                    cert: Some(chain_alert_cert(cert)),
+                    sha256: Some(cert.sha256.clone()),
+                    locations: BTreeSet::new(),
+                    summary: summary.clone(),
+                    detail: None,
+                },
+                target.clone(),
+            );
+        }
+        // Every other problem worth a warning or worse raises an alert of its own code
+        // (hostname_mismatch, untrusted, incomplete_chain, self_signed, weak_signature,
+        // weak_key, stale_served, ...): time findings and failures have their own rules above.
+        for finding in view.findings.iter().filter(|f| alerts_on_its_own(f)) {
+            let kind = finding.code.as_str();
             add(
                 format!("{}|{kind}", leaf.sha256),
                 &|| Condition {
@@ -303,6 +328,51 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
     (out, unknown)
 }
 
+/// Does this finding raise an alert under its own code? Warnings and worse do, except the
+/// time findings (expiry thresholds) and scan failures (`endpoint_unreachable`), which have
+/// rules of their own.
+fn alerts_on_its_own(finding: &crate::model::Finding) -> bool {
+    finding.severity >= Severity::Warning
+        && !finding.code.is_time_based()
+        && !finding.code.is_failure()
+}
+
+/// The condition of an intermediate at `now`: expired or not yet valid (critical), or expiring
+/// before the leaf (by the same thresholds as a leaf).
+fn chain_condition(
+    cert: &ChainCert,
+    leaf: &CertRecord,
+    settings: &AlertSettings,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Option<(&'static str, Severity, Option<String>, String)> {
+    let name = format!("intermediate {}", cert.name);
+    match expiry_of(
+        &name,
+        cert.not_before,
+        cert.not_after,
+        settings,
+        thresholds,
+        now,
+    )? {
+        ("not_yet_valid", s, t, summary) => Some(("chain_not_yet_valid", s, t, summary)),
+        ("expired", s, t, summary) => Some(("chain_expired", s, t, summary)),
+        other if cert.not_after < leaf.not_after => Some(other),
+        _ => None,
+    }
+}
+
+fn chain_alert_cert(cert: &ChainCert) -> AlertCert {
+    AlertCert {
+        subject: cert.subject.clone(),
+        issuer: cert.issuer.clone(),
+        serial: cert.serial.clone(),
+        sha256: cert.sha256.clone(),
+        sans: Vec::new(),
+        not_after: cert.not_after,
+    }
+}
+
 /// The expiry condition of a certificate: kind, severity, crossed threshold, summary.
 fn expiry(
     leaf: &CertRecord,
@@ -310,16 +380,34 @@ fn expiry(
     thresholds: &Thresholds,
     now: UnixSeconds,
 ) -> Option<(&'static str, Severity, Option<String>, String)> {
-    let name = leaf.display_name();
-    if now < leaf.not_before {
+    expiry_of(
+        leaf.display_name(),
+        leaf.not_before,
+        leaf.not_after,
+        settings,
+        thresholds,
+        now,
+    )
+}
+
+/// The expiry condition of a validity period, for a certificate called `name`.
+fn expiry_of(
+    name: &str,
+    not_before: UnixSeconds,
+    not_after: UnixSeconds,
+    settings: &AlertSettings,
+    thresholds: &Thresholds,
+    now: UnixSeconds,
+) -> Option<(&'static str, Severity, Option<String>, String)> {
+    if now < not_before {
         return Some((
             "not_yet_valid",
             Severity::Critical,
             None,
-            format!("{name} is not valid until {}", rfc3339(leaf.not_before)),
+            format!("{name} is not valid until {}", rfc3339(not_before)),
         ));
     }
-    let remaining = leaf.remaining(now);
+    let remaining = not_after - now;
     if remaining <= 0 {
         return Some((
             "expired",
@@ -328,11 +416,11 @@ fn expiry(
             format!(
                 "{name} expired {} ({})",
                 relative(remaining),
-                rfc3339(leaf.not_after)
+                rfc3339(not_after)
             ),
         ));
     }
-    let lifetime = leaf.lifetime();
+    let lifetime = not_after - not_before;
     // The crossed thresholds: absolute ones that apply to this lifetime, plus the relative one.
     let mut crossed: Vec<(i64, String)> = settings
         .thresholds
@@ -365,7 +453,7 @@ fn expiry(
         format!(
             "{name} expires {} ({})",
             relative(remaining),
-            rfc3339(leaf.not_after)
+            rfc3339(not_after)
         ),
     ))
 }
@@ -519,6 +607,7 @@ mod tests {
             tls: None,
             findings: vec![],
             consecutive_failures: 0,
+            issuers: vec![],
         };
         View::of(record, &Thresholds::default(), 0)
     }
@@ -642,6 +731,92 @@ mod tests {
         }
         // The expiring alert stayed open throughout.
         assert!(sim.open.iter().any(|o| o.event.kind == "expiring"));
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_one_alert_resolved_when_the_chain_is_fixed() {
+        let mut sim = Sim::new();
+        let now = 1_000 * DAY;
+        let mut int = crate::model::tests::sample();
+        int.subject = "CN=Old Int".into();
+        int.subject_cn = Some("Old Int".into());
+        int.sha256 = "int".into();
+        int.not_before = now - 900 * DAY;
+        int.not_after = now - DAY;
+        let broken: Vec<View> = ["a", "b"]
+            .iter()
+            .map(|h| {
+                let mut v = view(h, &format!("leaf-{h}"), now + 80 * DAY);
+                v.record.issuers = vec![ChainCert::of(&int)];
+                View::of(v.record, &Thresholds::default(), now)
+            })
+            .collect();
+        let e = sim.step(&broken, now);
+        assert_eq!(kinds(&e), vec![("chain_expired".into(), None, false)]);
+        assert_eq!(e[0].severity, Severity::Critical);
+        assert_eq!(e[0].locations.len(), 2, "one alert for the intermediate");
+        assert_eq!(
+            e[0].certificate.as_ref().map(|c| c.sha256.as_str()),
+            Some("int")
+        );
+        assert!(sim.step(&broken, now + 60).is_empty());
+        let fixed = vec![
+            view("a", "leaf-a", now + 80 * DAY),
+            view("b", "leaf-b", now + 80 * DAY),
+        ];
+        let r = sim.step(&fixed, now + 120);
+        assert_eq!(kinds(&r), vec![("resolved".into(), None, false)]);
+        assert_eq!(
+            r[0].resolves.as_ref().map(|x| x.1.as_str()),
+            Some("chain_expired")
+        );
+    }
+
+    #[test]
+    fn every_critical_finding_raises_an_alert_and_resolves() {
+        use crate::model::{Finding, FindingCode};
+        let now = 1_000 * DAY;
+        for code in [
+            FindingCode::SelfSigned,
+            FindingCode::WeakSignature,
+            FindingCode::StaleServed,
+            FindingCode::HostnameMismatch,
+        ] {
+            let mut sim = Sim::new();
+            let mut v = view("a", "aa", now + 80 * DAY);
+            v.record.findings = vec![Finding::new(code, Severity::Critical, "m")];
+            let bad = View::of(v.record, &Thresholds::default(), now);
+            let e = sim.step(std::slice::from_ref(&bad), now);
+            assert_eq!(
+                kinds(&e),
+                vec![(code.as_str().into(), None, false)],
+                "{code}"
+            );
+            assert!(sim.step(std::slice::from_ref(&bad), now + 60).is_empty());
+            let good = view("a", "aa", now + 80 * DAY);
+            let r = sim.step(&[good], now + 120);
+            assert_eq!(kinds(&r), vec![("resolved".into(), None, false)], "{code}");
+        }
+        // Info findings stay quiet (no_tls13).
+        let mut sim = Sim::new();
+        let mut v = view("a", "aa", now + 80 * DAY);
+        v.record.findings = vec![Finding::new(FindingCode::NoTls13, Severity::Info, "m")];
+        let info = View::of(v.record, &Thresholds::default(), now);
+        assert!(sim.step(&[info], now).is_empty());
+    }
+
+    #[test]
+    fn every_alert_kind_can_be_subscribed_to() {
+        for code in crate::model::FindingCode::ALL {
+            if code.is_failure() || code == crate::model::FindingCode::NoTls13 {
+                continue;
+            }
+            let kind = code.as_str();
+            assert!(
+                crate::config::alerts::EVENT_KINDS.contains(&kind),
+                "{kind} is missing from EVENT_KINDS"
+            );
+        }
     }
 
     #[test]

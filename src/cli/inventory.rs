@@ -88,7 +88,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         let mut rows = service::rows(&store, &config.thresholds, now)?;
         rows.retain(|v| {
             filter.keeps(
-                v.row.validity.map(|(_, na)| na),
+                v.row.expires_at(),
                 v.status,
                 v.codes.iter().map(|(c, _)| *c),
             )
@@ -109,7 +109,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
     let mut views = service::inventory(&store, &config.thresholds, now)?;
     views.retain(|v| {
         filter.keeps(
-            v.record.leaf.as_ref().map(|l| l.not_after),
+            v.record.expires_at(),
             v.status,
             v.findings.iter().map(|f| f.code),
         )
@@ -398,6 +398,17 @@ pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result
     }
     let now = crate::clock::now();
     let views = service::inventory(&store, &config.thresholds, now)?;
+    if views.is_empty() {
+        // Nagios convention: nothing was ever scanned, so nothing is known to be fine.
+        if !args.quiet {
+            writeln!(
+                s.out,
+                "CERTCTL UNKNOWN - nothing has been scanned into {} yet (run `certctl scan` or `certctl check --scan`)",
+                store.path().display()
+            )?;
+        }
+        return Ok(Exit::Error);
+    }
     let count = |s: Status| views.iter().filter(|v| v.status == s).count();
     let (critical, warning, ok) = (
         count(Status::Critical),

@@ -59,6 +59,22 @@ pub struct JsonLocation<'a> {
     pub tls: Option<&'a crate::model::TlsInfo>,
     pub last_scanned: String,
     pub consecutive_failures: u32,
+    /// When the first certificate of the location's path expires (leaf or intermediate).
+    pub expires_at: Option<String>,
+    /// Whole days until then, rounded toward zero (as `LEFT` and "expired N days ago" say).
+    pub days_left: Option<i64>,
+    /// The other certificates of the path, as presented with the leaf.
+    pub issuers: Vec<JsonIssuer<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JsonIssuer<'a> {
+    pub subject: &'a str,
+    pub serial: &'a str,
+    pub sha256: &'a str,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
 }
 
 #[derive(Serialize)]
@@ -109,6 +125,20 @@ pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
         tls: r.tls.as_ref(),
         last_scanned: rfc3339(r.last_scanned),
         consecutive_failures: r.consecutive_failures,
+        expires_at: r.expires_at().map(rfc3339),
+        days_left: r.expires_at().map(|at| crate::model::days_between(now, at)),
+        issuers: r
+            .issuers
+            .iter()
+            .map(|c| JsonIssuer {
+                subject: &c.subject,
+                serial: &c.serial,
+                sha256: &c.sha256,
+                not_before: rfc3339(c.not_before),
+                not_after: rfc3339(c.not_after),
+                days_left: crate::model::days_between(now, c.not_after),
+            })
+            .collect(),
     }
 }
 
@@ -153,8 +183,8 @@ pub fn write_csv(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std:
             &r.location.target(),
             r.name.as_deref().unwrap_or(""),
             v.status.as_str(),
-            &leaf
-                .map(|c| c.days_left(now).to_string())
+            &r.expires_at()
+                .map(|at| crate::model::days_between(now, at).to_string())
                 .unwrap_or_default(),
             &leaf.map(|c| rfc3339(c.not_after)).unwrap_or_default(),
             leaf.map_or("", |c| c.subject.as_str()),
@@ -230,11 +260,10 @@ pub fn write_row_table<'a>(
             Cow::Borrowed(r.id.as_str()),
             target,
             clip(r.subject.as_deref().unwrap_or("-"), 48),
-            r.validity
-                .map_or(Cow::Borrowed("-"), |(_, na)| Cow::Owned(date(na))),
-            r.validity.map_or(Cow::Borrowed("-"), |(_, na)| {
-                Cow::Owned(expires_in(na, now))
-            }),
+            r.expires_at()
+                .map_or(Cow::Borrowed("-"), |at| Cow::Owned(date(at))),
+            r.expires_at()
+                .map_or(Cow::Borrowed("-"), |at| Cow::Owned(expires_in(at, now))),
             clip(r.issuer.as_deref().unwrap_or("-"), 32),
             codes(
                 v.codes
@@ -329,6 +358,7 @@ fn write_cells(
 fn row(v: &View, now: UnixSeconds) -> Cells<'_> {
     let r = &v.record;
     let leaf = r.leaf.as_ref();
+    let expires = r.expires_at();
     let shown = |sev: Severity| sev > Severity::Info || v.findings.len() == 1;
     let target = match &r.name {
         Some(name) => format!("{} ({name})", r.location.target()),
@@ -339,10 +369,8 @@ fn row(v: &View, now: UnixSeconds) -> Cells<'_> {
         Cow::Borrowed(r.id.as_str()),
         Cow::Owned(target),
         clip(leaf.map_or("-", |c| c.display_name()), 48),
-        leaf.map_or(Cow::Borrowed("-"), |c| Cow::Owned(date(c.not_after))),
-        leaf.map_or(Cow::Borrowed("-"), |c| {
-            Cow::Owned(expires_in(c.not_after, now))
-        }),
+        expires.map_or(Cow::Borrowed("-"), |at| Cow::Owned(date(at))),
+        expires.map_or(Cow::Borrowed("-"), |at| Cow::Owned(expires_in(at, now))),
         clip(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-"), 32),
         codes(
             v.findings

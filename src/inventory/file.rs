@@ -125,7 +125,8 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
     scan.private_keys_skipped += contents.private_keys;
     let now = crate::clock::now();
     let count = contents.certs.len() as u32;
-    for (index, cert) in contents.certs.into_iter().enumerate() {
+    let records: Vec<_> = contents.certs.into_iter().map(|c| c.record).collect();
+    for (index, chain) in bundle_paths(&records).into_iter().enumerate() {
         scan.observations.push(Observation {
             location: Location::File {
                 path: path.display().to_string(),
@@ -133,7 +134,7 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
             },
             observed_at: now,
             outcome: Outcome::Presented {
-                chain: vec![cert.record],
+                chain,
                 tls: None,
                 trust: Trust::NotChecked,
                 issuer_is_anchor: false,
@@ -148,6 +149,36 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
             format!("{shown}: {}", detail.join("; ")),
         ));
     }
+}
+
+/// For each certificate of a bundle, its path within the bundle: itself, then its issuer if the
+/// bundle holds it, then that one's issuer, and so on (so a `fullchain.pem` whose intermediate
+/// expired makes the leaf critical, as a client would see it). Bounded, and never loops.
+fn bundle_paths(certs: &[crate::model::CertRecord]) -> Vec<Vec<crate::model::CertRecord>> {
+    const MAX_DEPTH: usize = 8;
+    let by_subject: std::collections::HashMap<&str, usize> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.subject.as_str(), i))
+        .collect();
+    (0..certs.len())
+        .map(|start| {
+            let mut path = vec![start];
+            while path.len() < MAX_DEPTH {
+                let Some(cert) = path.last().map(|&i| &certs[i]) else {
+                    break;
+                };
+                if cert.self_signed {
+                    break;
+                }
+                match by_subject.get(cert.issuer.as_str()) {
+                    Some(&next) if !path.contains(&next) => path.push(next),
+                    _ => break,
+                }
+            }
+            path.into_iter().map(|i| certs[i].clone()).collect()
+        })
+        .collect()
 }
 
 fn failed(path: &Path, index: u32, message: String) -> Observation {

@@ -185,6 +185,12 @@ pub fn fold(prev: Option<&LocationRecord>, scanned: Scanned, findings: Vec<Findi
             seen != new_sha || old_codes != entry.codes
         }
     };
+    let issuers = match &chain {
+        Some(chain) => crate::model::ChainCert::issuers_of(chain),
+        // A failed scan keeps what it keeps of the leaf, and the path that came with it.
+        None if leaf.is_some() => prev.map(|p| p.issuers.clone()).unwrap_or_default(),
+        None => Vec::new(),
+    };
     let record = LocationRecord {
         id,
         location: observation.location,
@@ -201,6 +207,7 @@ pub fn fold(prev: Option<&LocationRecord>, scanned: Scanned, findings: Vec<Findi
         tls,
         findings,
         consecutive_failures: failures,
+        issuers,
     };
     Fold {
         record,

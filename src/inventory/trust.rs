@@ -106,11 +106,11 @@ impl TrustJudge {
         if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return hit;
         }
-        // Judge at a moment inside the leaf's validity: expiry is reported on its own.
-        let moment = leaf
-            .not_before
-            .max(0)
-            .saturating_add(leaf.lifetime().max(2) / 2);
+        let moment = judging_moment(records).unwrap_or_else(|| {
+            leaf.not_before
+                .max(0)
+                .saturating_add(leaf.lifetime().max(2) / 2)
+        });
         let now = UnixTime::since_unix_epoch(Duration::from_secs(moment.max(0) as u64));
         // A placeholder name: only the path matters here; policy checks names itself.
         let placeholder = ServerName::try_from("certctl-name-check.invalid")
@@ -136,6 +136,22 @@ impl TrustJudge {
     }
 }
 
+/// A moment at which every certificate of the path (all but self-signed roots) is valid, when
+/// their validity periods overlap: trust is then judged on names, signatures and anchors alone,
+/// and expiry of any certificate is reported by the time findings (`expired`, `chain_expired`),
+/// at `now`, on every read.
+fn judging_moment(records: &[CertRecord]) -> Option<i64> {
+    let mut path = records
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i == 0 || !c.self_signed);
+    let (_, first) = path.next()?;
+    let (start, end) = path.fold((first.not_before, first.not_after), |(s, e), (_, c)| {
+        (s.max(c.not_before), e.min(c.not_after))
+    });
+    (start < end).then(|| start.max(0).saturating_add((end - start.max(0)).max(2) / 2))
+}
+
 fn describe(e: &CertificateError) -> String {
     match e {
         CertificateError::UnknownIssuer => "issued by an unknown CA".into(),
@@ -152,6 +168,90 @@ fn describe(e: &CertificateError) -> String {
         CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
             "signed with an unsupported or insecure algorithm".into()
         }
-        other => format!("{other:?}"),
+        CertificateError::Revoked => "a certificate in the chain is revoked".into(),
+        CertificateError::BadEncoding => "a certificate in the chain is malformed".into(),
+        CertificateError::UnhandledCriticalExtension => {
+            "a certificate in the chain has a critical extension clients do not understand".into()
+        }
+        CertificateError::Other(other) => webpki_reason(&other.to_string()),
+        other => webpki_reason(&other.to_string()),
+    }
+}
+
+/// webpki's errors print as their Rust variant names ("CaUsedAsEndEntity"): say them in words.
+fn webpki_reason(name: &str) -> String {
+    let known = match name {
+        "CaUsedAsEndEntity" => "the server presents a CA certificate as its own (leaf) certificate",
+        "EndEntityUsedAsCa" => "a leaf certificate is used as an issuing CA",
+        "PathLenConstraintViolated" => {
+            "the chain is longer than a CA's path length constraint allows"
+        }
+        "NameConstraintViolation" => "a name in the certificate violates a CA's name constraints",
+        "RequiredEkuNotFound" => "not valid for TLS server authentication (extended key usage)",
+        "SignatureAlgorithmMismatch" => "a signature algorithm does not match its key",
+        "UnsupportedCertVersion" => "a certificate in the chain has an unsupported X.509 version",
+        "MaximumPathDepthExceeded" | "MaximumPathBuildCallsExceeded" => {
+            "the chain is too long or too tangled to build a path"
+        }
+        "InvalidCertValidity" => "a certificate in the chain has an invalid validity period",
+        "ExtensionValueInvalid" => "a certificate in the chain has an invalid extension",
+        "MissingOrMalformedExtensions" => "a certificate in the chain lacks required extensions",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.into();
+    }
+    // Anything else: split the CamelCase name into lower-case words rather than show Rust text.
+    let mut out = String::new();
+    for ch in name.chars().filter(|c| c.is_alphanumeric() || *c == ' ') {
+        if ch.is_uppercase() && !out.is_empty() && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        out.extend(ch.to_lowercase());
+    }
+    if out.is_empty() {
+        "certificate verification failed".into()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webpki_reasons_are_words() {
+        assert_eq!(
+            webpki_reason("CaUsedAsEndEntity"),
+            "the server presents a CA certificate as its own (leaf) certificate"
+        );
+        assert_eq!(webpki_reason("SomethingNewHere"), "something new here");
+        assert_eq!(
+            webpki_reason("OtherError(Foo)"),
+            "other error foo",
+            "no Rust punctuation survives"
+        );
+    }
+
+    #[test]
+    fn the_moment_lies_inside_every_certificate_of_the_path() {
+        let mut leaf = crate::model::tests::sample();
+        leaf.not_before = 100;
+        leaf.not_after = 1_000;
+        let mut int = crate::model::tests::sample();
+        int.not_before = 0;
+        int.not_after = 400;
+        let mut root = crate::model::tests::sample();
+        root.self_signed = true;
+        root.not_before = 500;
+        root.not_after = 600;
+        assert_eq!(
+            judging_moment(&[leaf.clone(), int.clone(), root]),
+            Some(250)
+        );
+        // No overlap: no common moment (the caller falls back to the leaf's midpoint).
+        int.not_after = 50;
+        assert_eq!(judging_moment(&[leaf, int]), None);
     }
 }

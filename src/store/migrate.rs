@@ -21,6 +21,10 @@ mod m0004_alerts;
 mod m0005_audit;
 #[path = "../../migrations/0006_rows.rs"]
 mod m0006_rows;
+#[path = "../../migrations/0007_issuers.rs"]
+mod m0007_issuers;
+#[path = "../../migrations/schema6.rs"]
+mod schema6;
 
 /// A migration's body: receives the database, returns a reason on failure.
 type Up = fn(&sled::Db) -> Result<(), String>;
@@ -33,10 +37,11 @@ const MIGRATIONS: &[(u32, &str, Up)] = &[
     (4, "alerts", m0004_alerts::up),
     (5, "audit", m0005_audit::up),
     (6, "rows", m0006_rows::up),
+    (7, "issuers", m0007_issuers::up),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -150,6 +155,98 @@ mod tests {
         drop(store);
         let db = retry(|| sled::open(&path));
         assert_eq!(version(&db), Ok(SCHEMA_VERSION));
+    }
+
+    /// A schema-6 store as certctl wrote it before schema 7: frozen record and row types, and a
+    /// chain whose intermediate has expired. Schema 7 must fill in the path's certificates so
+    /// the location turns critical without a rescan.
+    #[test]
+    fn migrates_a_v6_store_and_judges_its_intermediates() {
+        use crate::model::{ChainCert, FindingCode, Location};
+        use schema6::{V6Location, V6Row};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        let mut leaf = crate::model::tests::sample();
+        leaf.not_before = 1_000;
+        leaf.not_after = 4_000_000_000;
+        leaf.issuer = "CN=Int".into();
+        let mut int = crate::model::tests::sample();
+        int.subject = "CN=Int".into();
+        int.subject_cn = Some("Int".into());
+        int.sha256 = "int".into();
+        int.not_after = 2_000;
+        let location = Location::Endpoint {
+            host: "127.0.0.1".into(),
+            port: 443,
+            server_name: None,
+        };
+        let id = location.id();
+        let old = V6Location {
+            id: id.clone(),
+            location,
+            name: Some("old".into()),
+            labels: vec![],
+            first_seen: 1,
+            last_scanned: 2,
+            leaf_since: Some(1),
+            leaf: Some(leaf.clone()),
+            tls: None,
+            findings: vec![],
+            consecutive_failures: 0,
+        };
+        let row = V6Row {
+            id: id.clone(),
+            target: "127.0.0.1:443".into(),
+            name: Some("old".into()),
+            subject: Some("a".into()),
+            issuer: None,
+            validity: Some((leaf.not_before, leaf.not_after)),
+            codes: vec![],
+        };
+        {
+            let db = sled::open(&path).expect("raw sled");
+            for tree in ["locations", "chains", "rows"] {
+                db.open_tree(tree).expect("tree");
+            }
+            let t = |n: &str| db.open_tree(n).expect("tree");
+            t("locations")
+                .insert(id.as_bytes(), super::super::codec::encode(&old))
+                .expect("insert");
+            t("chains")
+                .insert(
+                    id.as_bytes(),
+                    super::super::codec::encode(&vec![leaf, int.clone()]),
+                )
+                .expect("insert");
+            t("rows")
+                .insert(id.as_bytes(), super::super::codec::encode(&row))
+                .expect("insert");
+            // Every earlier migration has run: mark the trees they create as present.
+            for tree in [
+                "history", "events", "managed", "alerts", "outbox", "audit", "meta",
+            ] {
+                db.open_tree(tree).expect("tree");
+            }
+            set_version(&db, 6).expect("version");
+            db.flush().expect("flush");
+        }
+        let store = retry(|| Store::open(&path));
+        let record = store.location(&id).expect("read").expect("kept");
+        assert_eq!(record.name.as_deref(), Some("old"));
+        assert_eq!(record.issuers, vec![ChainCert::of(&int)]);
+        let rows = store.rows().expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].chain_validity,
+            Some((int.not_before, int.not_after))
+        );
+        let view = crate::service::View::of(record, &crate::policy::Thresholds::default(), 10_000);
+        assert!(
+            view.findings
+                .iter()
+                .any(|f| f.code == FindingCode::ChainExpired)
+        );
     }
 
     #[test]

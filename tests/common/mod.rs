@@ -46,6 +46,12 @@ pub struct Leaf {
 
 impl Pki {
     pub fn new() -> Pki {
+        Pki::with_intermediate_validity(None)
+    }
+
+    /// A PKI whose intermediate is valid from `from_days` to `to_days` relative to now (rcgen's
+    /// default validity when `None`).
+    pub fn with_intermediate_validity(days: Option<(i64, i64)>) -> Pki {
         let mut root_params = CertificateParams::new(Vec::<String>::new()).expect("params");
         root_params
             .distinguished_name
@@ -60,6 +66,11 @@ impl Pki {
             .push(DnType::CommonName, "certctl Test Intermediate");
         int_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         int_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        if let Some((from, to)) = days {
+            let now = OffsetDateTime::now_utc();
+            int_params.not_before = now + time::Duration::days(from);
+            int_params.not_after = now + time::Duration::days(to);
+        }
         let intermediate =
             CertifiedIssuer::signed_by(int_params, KeyPair::generate().expect("key"), &root)
                 .expect("intermediate");

@@ -1,0 +1,180 @@
+//! Verdicts that used to be wrong, each checked against a real peer: an expired intermediate
+//! (served by a TLS server, and in a bundle file, with `openssl s_client` as the referee),
+//! critical findings that never alerted (a real webhook receiver), and `check` on an empty
+//! store.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::*;
+use serde_json::Value;
+
+fn locations(config: &std::path::Path) -> Vec<Value> {
+    let out = ok(certctl_config(config, &["list", "-o", "json"]));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["locations"].as_array().expect("locations").clone()
+}
+
+#[test]
+fn an_expired_intermediate_is_critical_at_the_endpoint_and_in_the_bundle() {
+    // The intermediate expired yesterday; the leaf it signed is good for 80 more days.
+    let pki = Pki::with_intermediate_validity(Some((-400, -1)));
+    let leaf = pki.leaf(&["localhost", "127.0.0.1"], -10, 80, SignedBy::Intermediate);
+    let server = TlsServer::start("127.0.0.1:0", pki.full_chain(&leaf), &leaf.key_der, false);
+    let (bundle, _) = pki.write_leaf("site", &leaf, true);
+
+    // The referee: OpenSSL refuses the chain.
+    let openssl = Command::new("openssl")
+        .args(["s_client", "-connect", &server.addr.to_string(), "-CAfile"])
+        .arg(pki.root_path())
+        .arg("-verify_return_error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl");
+    let said = format!("{}{}", stdout(&openssl), stderr(&openssl));
+    assert!(said.contains("certificate has expired"), "{said}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[scan]\ntimeout = \"3s\"\nca_files = [\"{root}\"]\n\
+             [[endpoint]]\naddress = \"{addr}\"\nname = \"web\"\n[[files]]\npath = \"{bundle}\"\n",
+            d = dir.path().display(),
+            root = pki.root_path().display(),
+            addr = server.addr,
+            bundle = bundle.display()
+        ),
+    );
+    ok(certctl_config(&config, &["scan"]));
+    let all = locations(&config);
+    let endpoint = all
+        .iter()
+        .find(|l| l["kind"] == "endpoint")
+        .expect("endpoint");
+    assert_eq!(endpoint["status"], "critical", "{endpoint:#}");
+    assert_eq!(codes(endpoint), vec!["chain_expired"], "{endpoint:#}");
+    let message = endpoint["findings"][0]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("certctl Test Intermediate") && message.contains("1 day ago"),
+        "{message}"
+    );
+    // The location's days left are the intermediate's, not the leaf's 79.
+    assert_eq!(endpoint["days_left"], -1, "{endpoint:#}");
+    assert_eq!(endpoint["certificate"]["days_left"], 79);
+    assert_eq!(
+        endpoint["issuers"][0]["subject"],
+        "CN=certctl Test Intermediate"
+    );
+
+    // In the bundle the leaf (#0) depends on the expired intermediate (#1) beside it.
+    let leaf_in_file = all
+        .iter()
+        .find(|l| l["kind"] == "file" && l["target"] == bundle.display().to_string())
+        .expect("leaf in bundle");
+    assert!(
+        codes(leaf_in_file).contains(&"chain_expired".to_string()),
+        "{leaf_in_file:#}"
+    );
+    assert_eq!(leaf_in_file["status"], "critical");
+
+    // The table says so too, and `check` is critical naming the code.
+    let table = stdout(&ok(certctl_config(&config, &["list"])));
+    let row = table
+        .lines()
+        .find(|l| l.contains("(web)"))
+        .expect("web row");
+    assert!(
+        row.contains("expired 1 day ago") && row.contains("chain_expired"),
+        "{table}"
+    );
+    let check = certctl_config(&config, &["check"]);
+    assert_eq!(check.status.code(), Some(2), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("chain_expired"),
+        "{}",
+        stdout(&check)
+    );
+}
+
+#[test]
+fn a_self_signed_endpoint_alerts_and_resolves_once_fixed() {
+    let pki = Pki::new();
+    let rx = Receiver::start();
+    let selfie = pki.leaf(&["127.0.0.1"], -1, 90, SignedBy::Itself);
+    let bad = TlsServer::start(
+        "127.0.0.1:0",
+        vec![selfie.der.clone()],
+        &selfie.key_der,
+        false,
+    );
+    let addr = bad.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[scan]\ntimeout = \"3s\"\nca_files = [\"{root}\"]\n\
+             [[endpoint]]\naddress = \"{addr}\"\n\
+             [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{url}\"\ntimeout = \"2s\"\n",
+            d = dir.path().display(),
+            root = pki.root_path().display(),
+            url = rx.url("/hook"),
+        ),
+    );
+    ok(certctl_config(&config, &["scan"]));
+    let reqs = rx.wait_for(1, Duration::from_secs(10));
+    assert_eq!(reqs.len(), 1, "one alert");
+    let body = reqs[0].json();
+    assert_eq!(body["type"], "certctl.self_signed", "{body:#}");
+    assert_eq!(body["data"]["severity"], "critical");
+
+    // A second scan while it lasts: no new message (deduplicated).
+    ok(certctl_config(&config, &["scan"]));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.requests().len(), 1);
+
+    // The server is fixed (a chain to the trusted root, on the same address): resolved.
+    drop(bad);
+    let good = pki.leaf(&["127.0.0.1"], -1, 90, SignedBy::Intermediate);
+    let _fixed = TlsServer::start(
+        &addr.to_string(),
+        pki.full_chain(&good),
+        &good.key_der,
+        false,
+    );
+    ok(certctl_config(&config, &["scan"]));
+    // Two more: the resolution, and `certificate_changed` (info) for the new certificate.
+    let reqs = rx.wait_for(3, Duration::from_secs(10));
+    let types: Vec<Value> = reqs.iter().skip(1).map(|r| r.json()).collect();
+    let resolved = types
+        .iter()
+        .find(|b| b["type"] == "certctl.resolved")
+        .unwrap_or_else(|| panic!("no resolution in {types:#?}"));
+    assert_eq!(resolved["data"]["resolves"]["kind"], "self_signed");
+    assert!(
+        types
+            .iter()
+            .any(|b| b["type"] == "certctl.certificate_changed")
+    );
+    assert_eq!(reqs.len(), 3, "{types:#?}");
+}
+
+#[test]
+fn check_on_an_empty_store_is_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = certctl(&dir.path().join("store"), &["check"]);
+    assert_eq!(out.status.code(), Some(3), "Nagios UNKNOWN");
+    assert!(
+        stdout(&out).starts_with("CERTCTL UNKNOWN - nothing has been scanned"),
+        "{}",
+        stdout(&out)
+    );
+    let quiet = certctl(&dir.path().join("store"), &["check", "--quiet"]);
+    assert_eq!(quiet.status.code(), Some(3));
+    assert_eq!(stdout(&quiet), "");
+}
