@@ -54,6 +54,7 @@ impl V6Location {
             findings: self.findings,
             consecutive_failures: self.consecutive_failures,
             issuers: crate::model::ChainCert::issuers_of(chain),
+            adhoc: false,
         }
     }
 }

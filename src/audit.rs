@@ -46,6 +46,7 @@ pub fn record_inventory(store: &Store) {
                 EventKind::RenewalFailed {
                     error, failures, ..
                 } => ("renewal_failed", format!("attempt {failures}: {error}")),
+                EventKind::Retired { reason } => ("location_retired", reason.clone()),
                 // Deploys are audited where they happen (lifecycle::deploy_all).
                 EventKind::Deployed { .. } | EventKind::DeployFailed { .. } => {
                     store.set_audit_cursor(*seq)?;

@@ -417,6 +417,10 @@ pub struct LocationRecord {
     /// sent by the server, or found in the same bundle file). Judged at every read, like the
     /// leaf: an intermediate that expires makes the location critical. Schema 7.
     pub issuers: Vec<ChainCert>,
+    /// First seen by an ad hoc scan (`certctl scan TARGET`) and never since by a scan of the
+    /// config: kept until `certctl forget`, where config locations are retired by the next
+    /// config-wide scan that no longer finds them. Schema 7.
+    pub adhoc: bool,
 }
 
 impl LocationRecord {
@@ -570,6 +574,9 @@ pub enum EventKind {
         error: String,
         rolled_back: bool,
     },
+    /// The location left the inventory: no longer in the config, or forgotten by the user.
+    /// Its history stays. Appended last: events are stored.
+    Retired { reason: String },
 }
 
 /// An RFC 7807 problem document from an ACME CA, kept durably with a failure.

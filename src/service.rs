@@ -58,13 +58,27 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+/// What a scan covers, which decides what happens to the locations it does not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything in the config: stored config locations it does not find are retired (the
+    /// endpoint was removed from the config, the file deleted from its directory).
+    Config,
+    /// Some of the config's targets (e.g. the files of a certificate just issued).
+    Part,
+    /// Targets named on the command line: new locations are ad hoc, kept until forgotten.
+    AdHoc,
+}
+
 /// Scans the targets, records every result in `store` (if given), and returns the judged views
 /// of what was scanned. `on_result` is told about each result as it lands (for progress bars).
+/// After a [`Scope::Config`] scan, the stored config locations it did not find are retired.
 pub async fn scan_and_record(
     config: &Config,
     store: Option<&Store>,
     endpoints: Vec<Target>,
     files: Vec<FileTarget>,
+    scope: Scope,
     mut on_result: impl FnMut(&Scanned),
 ) -> Result<Vec<View>, ServiceError> {
     let scanner = Scanner::new(&config.scan, !endpoints.is_empty())?;
@@ -93,7 +107,12 @@ pub async fn scan_and_record(
                 },
                 _ => None,
             };
-            let folded = fold(prev.as_ref(), scanned, findings);
+            let adhoc = match scope {
+                Scope::Config => false,
+                Scope::Part => prev.as_ref().is_some_and(|p| p.adhoc),
+                Scope::AdHoc => prev.as_ref().is_none_or(|p| p.adhoc),
+            };
+            let folded = fold(prev.as_ref(), scanned, findings, adhoc);
             if let Some(s) = store
                 && store_error.is_none()
                 && let Err(e) = s.apply(&folded)
@@ -111,10 +130,65 @@ pub async fn scan_and_record(
         return Err(e.into());
     }
     if let Some(s) = store {
+        if scope == Scope::Config {
+            let seen: std::collections::HashSet<&str> =
+                views.iter().map(|v| v.record.id.as_str()).collect();
+            let gone = retire_unseen(s, &seen)?;
+            if gone > 0 {
+                tracing::info!("retired {gone} location(s) no longer in the config");
+            }
+        }
         s.flush()?;
+        crate::audit::record_inventory(s);
     }
     views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
     Ok(views)
+}
+
+/// Retires every stored config location (not ad hoc) that a config-wide scan did not find.
+fn retire_unseen(
+    store: &Store,
+    seen: &std::collections::HashSet<&str>,
+) -> Result<usize, StoreError> {
+    let now = crate::clock::now();
+    let mut gone = 0;
+    for row in store.rows()? {
+        if seen.contains(row.id.as_str()) {
+            continue;
+        }
+        let Some(record) = store.location(&row.id)? else {
+            continue;
+        };
+        if record.adhoc {
+            continue;
+        }
+        forget(
+            store,
+            &record,
+            "no longer in the config (not found by a scan of the whole config)",
+            now,
+        )?;
+        gone += 1;
+    }
+    Ok(gone)
+}
+
+/// Takes a location out of the inventory (not yet flushed): its alerts resolve at the next
+/// evaluation, its history stays, and the audit log says why.
+pub fn forget(
+    store: &Store,
+    record: &LocationRecord,
+    reason: &str,
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    store.retire(&crate::model::InventoryEvent {
+        at: now,
+        location_id: record.id.clone(),
+        target: record.location.target(),
+        kind: crate::model::EventKind::Retired {
+            reason: reason.to_string(),
+        },
+    })
 }
 
 /// The installed certificate of every managed certificate, by the endpoints its deploy targets

@@ -557,6 +557,7 @@ fn instant_event(event: &InventoryEvent, views: &[View]) -> Option<AlertEvent> {
             detail: Some(error.clone()),
         }),
         EventKind::FirstSeen { .. }
+        | EventKind::Retired { .. }
         | EventKind::RenewalFailed { .. }
         | EventKind::Deployed { .. } => None,
     }
@@ -608,6 +609,7 @@ mod tests {
             findings: vec![],
             consecutive_failures: 0,
             issuers: vec![],
+            adhoc: false,
         };
         View::of(record, &Thresholds::default(), 0)
     }

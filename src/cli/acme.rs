@@ -113,6 +113,7 @@ fn renew_inner(
             Some(&store),
             Vec::new(),
             crate::service::managed_files(&config),
+            crate::service::Scope::Part,
             |_| {},
         ))?;
     }

@@ -41,6 +41,13 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Location ids (or unique prefixes of 4+ characters), names, or targets.
+    #[arg(required = true)]
+    pub queries: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Rescan everything in the config before judging.
     #[arg(long)]
@@ -380,6 +387,35 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
     Ok(Exit::Ok)
 }
 
+pub fn forget(cli: &Cli, s: &mut Session<'_>, args: &ForgetArgs) -> anyhow::Result<Exit> {
+    let config = cli.load_config(s)?;
+    let store = cli.open_store(s, &config)?;
+    // Every query must match before anything is forgotten.
+    let mut found = Vec::new();
+    for query in &args.queries {
+        let matches = service::find(&store, query)?;
+        if matches.is_empty() {
+            anyhow::bail!("no location matches \"{query}\" (see `certctl list`)");
+        }
+        found.extend(matches);
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    let now = crate::clock::now();
+    for record in &found {
+        service::forget(&store, record, "forgotten by `certctl forget`", now)?;
+        writeln!(s.out, "forgot {}  {}", record.id, record.location.target())?;
+    }
+    store.flush()?;
+    crate::audit::record_inventory(&store);
+    let rt = super::scan::runtime()?;
+    if let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store)) {
+        writeln!(s.err, "{warning}")?;
+    }
+    cli.close_store(s, store)?;
+    Ok(Exit::Ok)
+}
+
 pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result<Exit> {
     let config = cli.load_config(s)?;
     let store = cli.open_store(s, &config)?;
@@ -390,6 +426,7 @@ pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result
             Some(&store),
             config.endpoints.clone(),
             config.inventory_files(),
+            service::Scope::Config,
             |_| {},
         ))?;
         if let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store)) {

@@ -65,8 +65,14 @@ pub enum Command {
     List(inventory::ListArgs),
     /// One location in full: certificate, chain, findings and history.
     Show(inventory::ShowArgs),
-    /// Exit 0 ok / 1 warning / 2 critical over the inventory, for cron and Nagios.
+    /// Exit 0 ok / 1 warning / 2 critical over the inventory, for cron and Nagios (3: nothing
+    /// scanned yet).
     Check(inventory::CheckArgs),
+    /// Take locations out of the inventory (their history stays; their alerts resolve).
+    ///
+    /// Locations removed from the config leave by themselves at the next scan of the whole
+    /// config; this is for ad hoc ones, or to drop one at once.
+    Forget(inventory::ForgetArgs),
     /// Obtain a managed certificate now (the first time, or again).
     Issue(acme::IssueArgs),
     /// Renew managed certificates that are due (--force: regardless; --dry-run: show the plan).
@@ -144,6 +150,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::List(args) => inventory::list(cli, s, args),
         Command::Show(args) => inventory::show(cli, s, args),
         Command::Check(args) => inventory::check(cli, s, args),
+        Command::Forget(args) => inventory::forget(cli, s, args),
         Command::Issue(args) => acme::issue(cli, s, args),
         Command::Renew(args) => acme::renew(cli, s, args),
         Command::Accounts(args) => acme::accounts(cli, s, args),

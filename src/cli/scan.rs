@@ -36,6 +36,11 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Exit> {
     let config = cli.load_config(s)?;
+    let scope = if args.targets.is_empty() {
+        service::Scope::Config
+    } else {
+        service::Scope::AdHoc
+    };
     let (endpoints, files) = if args.targets.is_empty() {
         if config.endpoints.is_empty() && config.inventory_files().is_empty() {
             anyhow::bail!(
@@ -95,6 +100,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
         store.as_ref(),
         endpoints,
         files,
+        scope,
         |scanned| {
             if scanned.observation.location.is_endpoint() {
                 progress.inc(1);

@@ -364,6 +364,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                 Some(&shared.store),
                 config.endpoints.clone(),
                 config.inventory_files(),
+                crate::service::Scope::Config,
                 |_| {},
             )
             .await;
@@ -395,7 +396,6 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                             }
                         }
                     });
-                    crate::audit::record_inventory(&shared.store);
                     Ok(format!(
                         "{} locations, {critical} critical, {warning} warning",
                         views.len()
@@ -433,6 +433,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                             Some(&shared.store),
                             Vec::new(),
                             crate::service::managed_files(&config),
+                            crate::service::Scope::Part,
                             |_| {},
                         )
                         .await;

@@ -18,7 +18,18 @@ use tokio_rustls::TlsConnector;
 
 use super::target::Target;
 use super::trust::TrustJudge;
-use crate::model::{CertRecord, FindingCode, Observation, Outcome, TlsInfo};
+use crate::model::{CertRecord, FindingCode, Location, Observation, Outcome, TlsInfo};
+
+/// The most addresses of one name that a scan visits.
+pub const MAX_ADDRESSES: usize = 16;
+
+fn observed(location: Location, outcome: Outcome) -> Observation {
+    Observation {
+        location,
+        observed_at: crate::clock::now(),
+        outcome,
+    }
+}
 
 /// Scans endpoints with one shared TLS client configuration.
 pub struct EndpointScanner {
@@ -53,21 +64,78 @@ impl EndpointScanner {
         }
     }
 
-    /// Scans one endpoint. Never fails: problems become a [`Outcome::Failed`].
+    /// Scans one endpoint at its first address. Never fails: problems become a
+    /// [`Outcome::Failed`].
     pub async fn scan(&self, target: &Target) -> Observation {
-        let outcome = match self.handshake(target).await {
-            Ok(outcome) => outcome,
+        let outcome = match self.resolve(target).await {
+            Ok(addrs) => self.outcome(target, addrs[0]).await,
             Err((code, message)) => Outcome::Failed { code, message },
         };
-        Observation {
-            location: target.location(),
-            observed_at: crate::clock::now(),
-            outcome,
+        observed(target.location(), outcome)
+    }
+
+    /// Scans every address of an endpoint (up to [`MAX_ADDRESSES`], concurrently). A name with
+    /// one address is one location, as typed; a name with several (round-robin DNS, A and
+    /// AAAA) is one location per address, `192.0.2.7:443 (www.example.com)`, each checked
+    /// against the name, so one stale backend among many is found.
+    pub async fn scan_all(self: &Arc<Self>, target: &Target) -> Vec<Observation> {
+        let addrs = match self.resolve(target).await {
+            Ok(addrs) => addrs,
+            Err((code, message)) => {
+                return vec![observed(
+                    target.location(),
+                    Outcome::Failed { code, message },
+                )];
+            }
+        };
+        if addrs.len() == 1 {
+            return vec![observed(
+                target.location(),
+                self.outcome(target, addrs[0]).await,
+            )];
+        }
+        let name = target
+            .server_name
+            .clone()
+            .unwrap_or_else(|| target.host.clone());
+        let mut running = tokio::task::JoinSet::new();
+        for addr in addrs {
+            let scanner = Arc::clone(self);
+            let target = target.clone();
+            let name = name.clone();
+            running.spawn(async move {
+                let outcome = scanner.outcome(&target, addr).await;
+                let location = Location::Endpoint {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                    server_name: Some(name),
+                };
+                observed(location, outcome)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok(obs) => out.push(obs),
+                Err(e) => tracing::error!("scan of one address of {} failed: {e}", target.host),
+            }
+        }
+        out.sort_by_key(|o| o.location.target());
+        out
+    }
+
+    async fn outcome(&self, target: &Target, addr: SocketAddr) -> Outcome {
+        match self.handshake(target, addr).await {
+            Ok(outcome) => outcome,
+            Err((code, message)) => Outcome::Failed { code, message },
         }
     }
 
-    async fn handshake(&self, target: &Target) -> Result<Outcome, (FindingCode, String)> {
-        let addr = self.resolve(target).await?;
+    async fn handshake(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+    ) -> Result<Outcome, (FindingCode, String)> {
         let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
             Err(_) => {
                 return Err((
@@ -159,9 +227,10 @@ impl EndpointScanner {
         })
     }
 
-    async fn resolve(&self, target: &Target) -> Result<SocketAddr, (FindingCode, String)> {
+    /// The target's addresses, in resolver order, without repeats, at most [`MAX_ADDRESSES`].
+    async fn resolve(&self, target: &Target) -> Result<Vec<SocketAddr>, (FindingCode, String)> {
         if let Ok(ip) = target.host.parse::<std::net::IpAddr>() {
-            return Ok(SocketAddr::new(ip, target.port));
+            return Ok(vec![SocketAddr::new(ip, target.port)]);
         }
         let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
         match tokio::time::timeout(self.connect_timeout, lookup).await {
@@ -177,12 +246,30 @@ impl EndpointScanner {
                 FindingCode::DnsError,
                 format!("cannot resolve {}: {e}", target.host),
             )),
-            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
-                (
-                    FindingCode::DnsError,
-                    format!("{} has no addresses", target.host),
-                )
-            }),
+            Ok(Ok(found)) => {
+                let mut addrs: Vec<SocketAddr> = Vec::new();
+                for addr in found {
+                    if !addrs.contains(&addr) {
+                        addrs.push(addr);
+                    }
+                }
+                if addrs.len() > MAX_ADDRESSES {
+                    tracing::warn!(
+                        "{} has {} addresses; scanning the first {MAX_ADDRESSES}",
+                        target.host,
+                        addrs.len()
+                    );
+                    addrs.truncate(MAX_ADDRESSES);
+                }
+                if addrs.is_empty() {
+                    Err((
+                        FindingCode::DnsError,
+                        format!("{} has no addresses", target.host),
+                    ))
+                } else {
+                    Ok(addrs)
+                }
+            }
         }
     }
 }

@@ -89,16 +89,19 @@ impl Scanner {
                 let Some(target) = queue.next() else { break };
                 let scanner = Arc::clone(scanner);
                 running.spawn(async move {
-                    let observation = scanner.scan(&target).await;
-                    Scanned {
-                        observation,
-                        name: target.name,
-                        labels: target.labels,
-                    }
+                    let observations = scanner.scan_all(&target).await;
+                    observations
+                        .into_iter()
+                        .map(|observation| Scanned {
+                            observation,
+                            name: target.name.clone(),
+                            labels: target.labels.clone(),
+                        })
+                        .collect::<Vec<_>>()
                 });
             }
             match running.join_next().await {
-                Some(Ok(scanned)) => sink(scanned),
+                Some(Ok(scanned)) => scanned.into_iter().for_each(&mut sink),
                 Some(Err(e)) => tracing::error!("endpoint scan task failed: {e}"),
                 None => break,
             }
@@ -116,8 +119,14 @@ pub struct Fold {
     pub history: Option<HistoryEntry>,
 }
 
-/// Folds an observation into the previous record of its location. Pure.
-pub fn fold(prev: Option<&LocationRecord>, scanned: Scanned, findings: Vec<Finding>) -> Fold {
+/// Folds an observation into the previous record of its location. Pure. `adhoc` says whether
+/// the location stands outside the config (see [`LocationRecord::adhoc`]).
+pub fn fold(
+    prev: Option<&LocationRecord>,
+    scanned: Scanned,
+    findings: Vec<Finding>,
+    adhoc: bool,
+) -> Fold {
     let Scanned {
         observation,
         name,
@@ -208,6 +217,7 @@ pub fn fold(prev: Option<&LocationRecord>, scanned: Scanned, findings: Vec<Findi
         findings,
         consecutive_failures: failures,
         issuers,
+        adhoc,
     };
     Fold {
         record,
@@ -257,18 +267,18 @@ mod tests {
 
     #[test]
     fn first_seen_then_unchanged_then_changed() {
-        let a = fold(None, scanned(Some("aa"), 10), vec![]);
+        let a = fold(None, scanned(Some("aa"), 10), vec![], false);
         assert!(matches!(
             a.event.as_ref().map(|e| &e.kind),
             Some(EventKind::FirstSeen { .. })
         ));
         assert!(a.history.is_some());
-        let b = fold(Some(&a.record), scanned(Some("aa"), 20), vec![]);
+        let b = fold(Some(&a.record), scanned(Some("aa"), 20), vec![], false);
         assert_eq!(b.event, None);
         assert_eq!(b.history, None);
         assert_eq!(b.record.leaf_since, Some(10));
         assert_eq!(b.record.first_seen, 10);
-        let c = fold(Some(&b.record), scanned(Some("bb"), 30), vec![]);
+        let c = fold(Some(&b.record), scanned(Some("bb"), 30), vec![], false);
         assert!(matches!(
             c.event.map(|e| e.kind),
             Some(EventKind::CertificateChanged { .. })
@@ -278,19 +288,19 @@ mod tests {
 
     #[test]
     fn failures_keep_last_leaf_and_count() {
-        let a = fold(None, scanned(Some("aa"), 10), vec![]);
+        let a = fold(None, scanned(Some("aa"), 10), vec![], false);
         let f = vec![Finding::new(FindingCode::Timeout, Severity::Critical, "t")];
-        let b = fold(Some(&a.record), scanned(None, 20), f.clone());
+        let b = fold(Some(&a.record), scanned(None, 20), f.clone(), false);
         assert_eq!(b.record.consecutive_failures, 1);
         assert_eq!(
             b.record.leaf.as_ref().map(|l| l.sha256.as_str()),
             Some("aa")
         );
         assert!(b.history.is_some());
-        let c = fold(Some(&b.record), scanned(None, 30), f);
+        let c = fold(Some(&b.record), scanned(None, 30), f, false);
         assert_eq!(c.record.consecutive_failures, 2);
         assert_eq!(c.history, None);
-        let d = fold(Some(&c.record), scanned(Some("aa"), 40), vec![]);
+        let d = fold(Some(&c.record), scanned(Some("aa"), 40), vec![], false);
         assert_eq!(d.record.consecutive_failures, 0);
         assert_eq!(d.event, None);
     }

@@ -259,6 +259,25 @@ impl Store {
         result.map_err(|e| self.transaction_error(e, "locations", "committing a scan result"))
     }
 
+    /// Takes a location out of the inventory (record, listing row and chain) and records why as
+    /// an inventory event, in one transaction (not yet flushed). Its history stays.
+    pub fn retire(&self, event: &InventoryEvent) -> Result<(), StoreError> {
+        let id = event.location_id.as_bytes();
+        let encoded = codec::encode(event);
+        let result: Result<(), TransactionError<()>> =
+            (&self.locations, &self.chains, &self.events, &self.rows).transaction(
+                |(locations, chains, events, rows)| {
+                    locations.remove(id)?;
+                    rows.remove(id)?;
+                    chains.remove(id)?;
+                    let seq = events.generate_id()?;
+                    events.insert(&seq.to_be_bytes(), encoded.as_slice())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        result.map_err(|e| self.transaction_error(e, "locations", "retiring a location"))
+    }
+
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db
@@ -525,9 +544,14 @@ mod tests {
     fn roundtrip_and_events() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("s")).expect("open");
-        let first = fold(None, observation("a", "aa", 1), vec![]);
+        let first = fold(None, observation("a", "aa", 1), vec![], false);
         store.apply(&first).expect("apply");
-        let second = fold(Some(&first.record), observation("a", "bb", 2), vec![]);
+        let second = fold(
+            Some(&first.record),
+            observation("a", "bb", 2),
+            vec![],
+            false,
+        );
         store.apply(&second).expect("apply");
         store.flush().expect("flush");
         let id = &first.record.id;
