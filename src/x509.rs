@@ -244,6 +244,8 @@ fn record_of(cert: &X509Certificate<'_>, der: &[u8]) -> CertRecord {
         "1.2.840.10045.4.1" => "ecdsa-with-SHA1".to_string(),
         "1.2.840.10040.4.3" => "dsa-with-SHA1".to_string(),
         "1.2.840.113549.1.1.2" => "md2WithRSAEncryption".to_string(),
+        // Chinese national standard (GB/T 32918, GM/T 0006): SM2 signature over an SM3 digest.
+        "1.2.156.10197.1.501" => "SM2-with-SM3".to_string(),
         _ => oid2sn(&cert.signature_algorithm.algorithm, registry)
             .map(str::to_string)
             .unwrap_or(sig_oid),
@@ -283,6 +285,17 @@ fn first_org(name: &X509Name<'_>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The SM2 curve (sm2p256v1), as the named curve of an EC key or as the key's own algorithm.
+const SM2_CURVE: &str = "1.2.156.10197.1.301";
+
+fn sm2_key() -> KeyInfo {
+    KeyInfo {
+        algorithm: "SM2".into(),
+        bits: 256,
+        curve: None,
+    }
+}
+
 fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
     let spki = cert.public_key();
     let oid = spki.algorithm.algorithm.to_id_string();
@@ -307,6 +320,7 @@ fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
                 "1.2.840.10045.3.1.1" => ("P-192".to_string(), 192),
                 "1.3.132.0.33" => ("P-224".to_string(), 224),
                 "1.3.132.0.10" => ("secp256k1".to_string(), 256),
+                SM2_CURVE => return sm2_key(),
                 other => (other.to_string(), point.key_size() as u32),
             };
             KeyInfo {
@@ -321,6 +335,7 @@ fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
             curve: None,
         },
         _ => match oid.as_str() {
+            SM2_CURVE => sm2_key(),
             "1.3.101.112" => KeyInfo {
                 algorithm: "Ed25519".into(),
                 bits: 256,

@@ -249,3 +249,45 @@ fn weak_keys_and_signatures_in_files() {
     assert_eq!(find(&weak), vec!["weak_key"]);
     assert_eq!(find(&leaf), vec!["weak_signature"]);
 }
+
+#[test]
+fn sm2_certificates_are_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("sm2.key");
+    let cert = dir.path().join("sm2.pem");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let s = |p: &std::path::Path| p.display().to_string();
+    run(&["genpkey", "-algorithm", "SM2", "-out", &s(&key)]);
+    run(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        &s(&key),
+        "-sm3",
+        "-subj",
+        "/CN=sm2.example.test",
+        "-days",
+        "90",
+        "-out",
+        &s(&cert),
+    ]);
+    let store = dir.path().join("store");
+    let all = scan_paths(&store, &[&s(&cert)]);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let c = &all[0]["certificate"];
+    assert_eq!(c["key"], "SM2 256", "{c:#}");
+    assert_eq!(c["signature_algorithm"], "SM2-with-SM3", "{c:#}");
+    // Neither is mistaken for a weak key or signature.
+    assert!(
+        !codes(&all[0]).iter().any(|c| c.starts_with("weak")),
+        "{:?}",
+        codes(&all[0])
+    );
+}

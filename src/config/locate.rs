@@ -108,6 +108,11 @@ impl<'a> Locator<'a> {
         best.map(|offset| self.line_of(offset))
     }
 
+    /// The config text being located in.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     /// 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());

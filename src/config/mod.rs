@@ -282,11 +282,53 @@ impl fmt::Display for Issue {
 }
 
 fn syntax_issue(e: &toml::de::Error, locator: &Locator<'_>) -> Issue {
-    Issue {
-        line: e.span().map(|s| locator.line_of(s.start)),
-        key: String::new(),
-        message: e.message().trim().to_string(),
+    let line = e.span().map(|s| locator.line_of(s.start));
+    let mut message = e.message().trim().to_string();
+    if message.starts_with("duplicate key")
+        && let (Some(span), Some(line)) = (e.span(), line)
+        && let Some(text) = locator.text().get(span.clone())
+    {
+        let key = text.trim().trim_matches(['[', ']']).trim();
+        message = match earlier_definition(locator.text(), key, line) {
+            Some(first) => format!("duplicate key `{key}` (first defined on line {first})"),
+            None => format!("duplicate key `{key}`"),
+        };
     }
+    Issue {
+        line,
+        key: String::new(),
+        message,
+    }
+}
+
+/// The line (1-based) before `dup_line` that first defines `key`: a `[key]` table header, or
+/// `key = ...` inside the same table.
+fn earlier_definition(text: &str, key: &str, dup_line: usize) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().take(dup_line.saturating_sub(1)).collect();
+    let defines = |l: &str| {
+        let l = l.trim_start();
+        let header = l.trim_end();
+        header == format!("[{key}]")
+            || l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let dup_is_header = text
+        .lines()
+        .nth(dup_line.saturating_sub(1))
+        .is_some_and(|l| l.trim_start().starts_with('['));
+    if dup_is_header {
+        return lines.iter().position(|l| defines(l)).map(|i| i + 1);
+    }
+    // A key: look back within its own table only.
+    for (i, l) in lines.iter().enumerate().rev() {
+        if defines(l) {
+            return Some(i + 1);
+        }
+        if l.trim_start().starts_with('[') {
+            break;
+        }
+    }
+    None
 }
 
 struct Validator<'a> {
@@ -536,6 +578,28 @@ mod tests {
     fn type_errors_name_the_line() {
         let err = parse("[scan]\n\nconcurrency = \"many\"\n").expect_err("invalid");
         assert!(err.to_string().contains("t.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_key_and_both_lines() {
+        let cases = [
+            (
+                "[scan]\ntimeout = \"1s\"\n\n[scan]\n",
+                "t.toml:4: duplicate key `scan` (first defined on line 1)",
+            ),
+            (
+                "[scan]\ntimeout = \"1s\"\ntimeout = \"2s\"\n",
+                "t.toml:3: duplicate key `timeout` (first defined on line 2)",
+            ),
+            (
+                "[[endpoint]]\naddress = \"a:1\"\n[[endpoint]]\naddress = \"b:1\"\naddress = \"c:1\"\n",
+                "t.toml:5: duplicate key `address` (first defined on line 4)",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err("duplicate");
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 
     #[test]
