@@ -4,6 +4,7 @@
 //! parsed by [`x509`], folded into records kept by [`store`], judged by [`policy`], and shown by
 //! the surfaces ([`cli`]). [`service`] holds the operations every surface shares.
 
+pub mod accounts;
 pub mod acme;
 pub mod alerts;
 pub mod audit;

@@ -162,34 +162,19 @@ fn write_all(target: &DeployTarget, files: &[(PathBuf, String, u32)]) -> Result<
     Ok(())
 }
 
-fn lookup(file: &str, name: &str) -> Option<u32> {
-    if let Ok(id) = name.parse() {
-        return Some(id);
-    }
-    std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
-        let mut f = l.split(':');
-        (f.next() == Some(name))
-            .then(|| f.nth(1).and_then(|id| id.parse().ok()))
-            .flatten()
-    })
-}
-
 fn chown(path: &Path, owner: Option<&str>, group: Option<&str>) -> Result<(), DeployError> {
     if owner.is_none() && group.is_none() {
         return Ok(());
     }
-    let uid = match owner {
-        Some(o) => Some(
-            lookup("/etc/passwd", o).ok_or_else(|| DeployError::Invalid(format!("no user {o}")))?,
-        ),
-        None => None,
-    };
-    let gid = match group {
-        Some(g) => Some(
-            lookup("/etc/group", g).ok_or_else(|| DeployError::Invalid(format!("no group {g}")))?,
-        ),
-        None => None,
-    };
+    let invalid = |e: crate::accounts::AccountError| DeployError::Invalid(e.to_string());
+    let uid = owner
+        .map(crate::accounts::user_id)
+        .transpose()
+        .map_err(invalid)?;
+    let gid = group
+        .map(crate::accounts::group_id)
+        .transpose()
+        .map_err(invalid)?;
     std::os::unix::fs::chown(path, uid, gid).map_err(|source| DeployError::Io {
         action: "cannot chown",
         path: path.to_path_buf(),
