@@ -186,6 +186,8 @@ pub async fn run(
         }
     }
     reports.sort_by(|a, b| a.name.cmp(&b.name));
+    // Renewals succeeded or failed are audited whichever surface asked (CLI, socket, schedule).
+    crate::audit::record_inventory(&ctx.store);
     Ok(reports)
 }
 

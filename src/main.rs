@@ -23,6 +23,7 @@ fn through_daemon(cli: &Cli) -> Option<ExitCode> {
                 tty: false,
                 daemon: None,
                 status: None,
+                width: None,
             };
             cli.load_config(&probe).ok()?.daemon.socket
         }
@@ -40,6 +41,13 @@ fn through_daemon(cli: &Cli) -> Option<ExitCode> {
             }
         })
         .collect();
+    // The daemon cannot see this terminal: tell it how wide tables may be.
+    let mut argv = argv;
+    if cli.width.is_none()
+        && let Some(width) = cli::terminal_width()
+    {
+        argv.insert(1, format!("--width={width}"));
+    }
     match certctl::daemon::socket::call(&socket, &argv, &mut std::io::stdout())? {
         Ok(reply) => {
             eprint!("{}", reply.stderr);
@@ -83,7 +91,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    // The daemon tells the journal what it does (start, each run, reloads, renewals,
+    // deliveries) at info; one-shot commands only warn unless asked (-v).
+    let daemon = matches!(cli.command, cli::Command::Run(_));
     let level = match cli.verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -126,6 +138,7 @@ fn main() -> ExitCode {
         tty,
         daemon: None,
         status: None,
+        width: cli.width.or_else(cli::terminal_width),
     };
     let result = cli::run(&cli, &mut session);
     match result {

@@ -496,6 +496,8 @@ pub struct ListRow {
     /// (not_before, not_after) of the intermediate that expires first, if one was presented
     /// (schema 7).
     pub chain_validity: Option<(UnixSeconds, UnixSeconds)>,
+    /// The user's labels, for `list --label` and `-o wide` (schema 7).
+    pub labels: Vec<(String, String)>,
 }
 
 impl ListRow {
@@ -518,6 +520,7 @@ impl ListRow {
                 .iter()
                 .min_by_key(|c| c.not_after)
                 .map(|c| (c.not_before, c.not_after)),
+            labels: record.labels.clone(),
         }
     }
 

@@ -90,12 +90,14 @@ fn an_expired_intermediate_is_critical_at_the_endpoint_and_in_the_bundle() {
     let table = stdout(&ok(certctl_config(&config, &["list"])));
     let row = table
         .lines()
-        .find(|l| l.contains("(web)"))
+        .find(|l| l.contains(&server.addr.to_string()))
         .expect("web row");
     assert!(
-        row.contains("expired 1 day ago") && row.contains("chain_expired"),
+        row.contains(" web ") && row.contains(" 24h ago ") && row.ends_with("chain_expired"),
         "{table}"
     );
+    let wide = stdout(&ok(certctl_config(&config, &["list", "-o", "wide"])));
+    assert!(wide.contains("expired 1 day ago"), "{wide}");
     let check = certctl_config(&config, &["check"]);
     assert_eq!(check.status.code(), Some(2), "{}", stdout(&check));
     assert!(
@@ -346,4 +348,99 @@ fn every_address_of_a_name_is_its_own_location() {
     assert_eq!(codes(&all[1]), vec!["expiring"]);
     assert_eq!(all[1]["certificate"]["serial"], stale.serial_hex);
     assert!(all.iter().all(|l| l["name"] == "rr"));
+}
+
+#[test]
+fn list_fits_an_80_column_terminal() {
+    // Long targets, names and subjects, as the sample config's trust store has.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new();
+    let certs = dir
+        .path()
+        .join("a-directory-with-a-rather-long-name/and-a-subdirectory");
+    std::fs::create_dir_all(&certs).expect("dirs");
+    for (i, days) in [(0, 3), (1, 20), (2, 200)] {
+        // Issued 100 days ago: 3 days left is critical, 20 a warning.
+        let leaf = pki.leaf(
+            &[&format!("service-number-{i}.payments.internal.example.com")],
+            -100,
+            days,
+            SignedBy::Intermediate,
+        );
+        std::fs::write(
+            certs.join(format!("certificate-of-service-{i}.pem")),
+            leaf.pem,
+        )
+        .expect("cert");
+    }
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[[files]]\npath = \"{c}\"\nname = \"payments-certificates\"\nlabels = {{ team = \"payments\" }}\n",
+            d = dir.path().display(),
+            c = certs.display()
+        ),
+    );
+    ok(certctl_config(&config, &["scan"]));
+    let piped = stdout(&ok(certctl_config(&config, &["list"])));
+    assert!(
+        piped.lines().any(|l| l.chars().count() > 80),
+        "not a terminal: nothing is cut\n{piped}"
+    );
+
+    // A real terminal, 80 columns wide (tmux), on its own tmux server.
+    let server = format!("certctl-test-{}", std::process::id());
+    let command = format!(
+        "NO_COLOR=1 {} list --config {}; sleep 30",
+        env!("CARGO_BIN_EXE_certctl"),
+        config.display()
+    );
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &server])
+            .args(args)
+            .output()
+            .expect("tmux (apt-get install tmux)")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "20",
+        "-s",
+        "list",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut screen = String::new();
+    for _ in 0..100 {
+        screen = stdout(&tmux(&["capture-pane", "-p", "-t", "list"]));
+        if screen.lines().filter(|l| !l.trim().is_empty()).count() >= 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tmux(&["kill-server"]);
+    let rows: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        rows.len(),
+        4,
+        "a header and one line per location, none wrapped:\n{screen}"
+    );
+    assert!(rows[0].starts_with("STATUS"), "{screen}");
+    for (row, status) in rows[1..].iter().zip(["critical", "warning", "ok"]) {
+        assert!(row.starts_with(status), "{screen}");
+        assert!(row.chars().count() <= 80, "{screen}");
+    }
+    assert!(
+        rows[1].ends_with("expiring"),
+        "the finding is never cut:\n{screen}"
+    );
+    assert!(rows[1].contains("…"), "long cells are shortened:\n{screen}");
+    assert!(
+        rows[1].contains("-0.pem"),
+        "a path keeps its file name:\n{screen}"
+    );
 }

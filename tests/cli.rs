@@ -146,7 +146,7 @@ fn check_exit_codes_and_csv() {
     assert_eq!(
         lines.next(),
         Some(
-            "id,target,name,status,days_left,not_after,subject,issuer,serial,sha256,sans,findings"
+            "id,target,name,status,days_left,not_after,subject,issuer,serial,sha256,sans,findings,labels"
         )
     );
     let first = lines.next().expect("row");
@@ -154,7 +154,7 @@ fn check_exit_codes_and_csv() {
         first.contains(&dead.serial_hex) && first.contains(",critical,"),
         "{first}"
     );
-    assert!(first.ends_with(",expired"), "{first}");
+    assert!(first.ends_with(",expired,"), "findings, then the (empty) labels: {first}");
 
     let doc = certctl_json(
         &store,

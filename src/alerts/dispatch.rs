@@ -227,6 +227,13 @@ pub async fn deliver_due(
             delivery.attempts += 1;
             match result {
                 Some(r) if r.ok() => {
+                    tracing::info!(
+                        webhook = %delivery.webhook,
+                        delivery = delivery.id,
+                        kind = %delivery.event.kind,
+                        "delivered: {}",
+                        delivery.event.summary
+                    );
                     report.delivered += 1;
                     delivered.push(delivery.id);
                     continue;

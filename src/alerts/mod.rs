@@ -55,17 +55,37 @@ pub fn evaluate(
         now,
     )?;
     if !summary.is_empty() {
-        crate::audit::record(
-            store,
-            "alerts_queued",
-            "alerts",
-            &format!(
-                "{} event(s), {} deliveries: {}",
-                result.events,
-                result.queued,
-                summary.join(", ")
-            ),
-        );
+        // With no webhook interested, nothing was queued: say that, not "0 deliveries".
+        let (action, detail) = if result.queued > 0 {
+            (
+                "alerts_queued",
+                format!(
+                    "{} event(s), {} deliveries: {}",
+                    result.events,
+                    result.queued,
+                    summary.join(", ")
+                ),
+            )
+        } else if config.webhooks.is_empty() {
+            (
+                "alerts_raised",
+                format!(
+                    "{} event(s), not sent (no [[webhook]] configured): {}",
+                    result.events,
+                    summary.join(", ")
+                ),
+            )
+        } else {
+            (
+                "alerts_raised",
+                format!(
+                    "{} event(s), not sent (no webhook subscribes to them): {}",
+                    result.events,
+                    summary.join(", ")
+                ),
+            )
+        };
+        crate::audit::record(store, action, "alerts", &detail);
     }
     Ok(result)
 }

@@ -138,7 +138,7 @@ fn print_reports(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let out = &mut *s.out;
-    if format != Format::Table {
+    if !format.is_table() {
         serde_json::to_writer_pretty(&mut *out, reports)?;
         writeln!(out)?;
         return Ok(());
@@ -201,7 +201,7 @@ pub fn accounts(cli: &Cli, s: &mut Session<'_>, args: &AccountsArgs) -> anyhow::
         .map(|a| crate::acme::account::info(a, &dir))
         .collect();
     let out = &mut *s.out;
-    if args.output != Format::Table {
+    if !args.output.is_table() {
         serde_json::to_writer_pretty(&mut *out, &infos)?;
         writeln!(out)?;
         return Ok(Exit::Ok);

@@ -158,7 +158,7 @@ fn list(
     let disabled = store.disabled_webhooks()?;
     let now = crate::clock::now();
     let out = &mut *s.out;
-    if format != Format::Table {
+    if !format.is_table() {
         let doc = serde_json::json!({
             "open": open.iter().map(|a| serde_json::json!({
                 "id": a.event.id,

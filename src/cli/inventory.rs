@@ -19,11 +19,33 @@ pub struct ListArgs {
     /// Only locations with this status or worse.
     #[arg(long, value_enum)]
     pub status: Option<StatusFilter>,
-    /// Only locations with this finding code (repeatable).
+    /// Only locations with this finding code (repeatable: any of them).
     #[arg(long = "finding", value_name = "CODE")]
     pub findings: Vec<String>,
+    /// Only locations with this label (repeatable: all of them), e.g. `--label team=pay`.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value_t)]
+    pub sort: SortKey,
+    /// Leave out the table's header line.
+    #[arg(long)]
+    pub no_headers: bool,
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// `list --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SortKey {
+    /// Soonest expiry of any certificate in the path first (locations without one first).
+    #[default]
+    Expiry,
+    /// Worst status first, then soonest expiry.
+    Status,
+    Target,
+    Name,
+    Id,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -75,9 +97,25 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
                 .ok_or_else(|| anyhow::anyhow!("--finding: unknown code \"{c}\""))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--label: \"{l}\" is not KEY=VALUE"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let store = cli.open_store(s, &config)?;
     let now = crate::clock::now();
+    let layout = output::Layout {
+        width: s.width,
+        wide: args.output == Format::Wide,
+        headers: !args.no_headers,
+        colour: use_colour(s.tty),
+    };
     let filter = Filter {
+        labels,
         expires_by: within.map(|w| now + w.as_secs() as i64),
         min_status: args.status.map(|min| match min {
             StatusFilter::Warning => Status::Warning,
@@ -90,7 +128,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         .into_iter()
         .filter(|m| m.failures > 0)
         .collect();
-    if args.output == Format::Table {
+    if args.output.is_table() {
         // The fast path: compact listing rows, not whole records.
         let mut rows = service::rows(&store, &config.thresholds, now)?;
         rows.retain(|v| {
@@ -98,14 +136,15 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
                 v.row.expires_at(),
                 v.status,
                 v.codes.iter().map(|(c, _)| *c),
+                &v.row.labels,
             )
         });
+        sort_rows(&mut rows, args.sort);
         if rows.is_empty() {
             writeln!(s.err, "{}", store_hint(&store))?;
         } else {
-            let colour = use_colour(s.tty);
             let mut out = std::io::BufWriter::new(&mut *s.out);
-            output::write_row_table(&mut out, &rows, now, colour)?;
+            output::write_row_table(&mut out, &rows, now, &layout)?;
             out.flush()?;
         }
         print_failing(s, &failing, now)?;
@@ -119,8 +158,10 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
             v.record.expires_at(),
             v.status,
             v.findings.iter().map(|f| f.code),
+            &v.record.labels,
         )
     });
+    sort_views(&mut views, args.sort);
     print_views(s, &views, &failing, args.output, now, &store_hint(&store))?;
     dispose(s, views);
     Ok(Exit::Ok)
@@ -144,6 +185,8 @@ struct Filter {
     min_status: Option<Status>,
     /// Keep only locations with one of these codes (none: no filter).
     codes: Vec<FindingCode>,
+    /// Keep only locations with all of these labels.
+    labels: Vec<(String, String)>,
 }
 
 impl Filter {
@@ -152,11 +195,34 @@ impl Filter {
         not_after: Option<i64>,
         status: Status,
         mut codes: impl Iterator<Item = FindingCode>,
+        labels: &[(String, String)],
     ) -> bool {
         self.expires_by
             .is_none_or(|limit| not_after.is_some_and(|na| na <= limit))
             && self.min_status.is_none_or(|min| status >= min)
             && (self.codes.is_empty() || codes.any(|c| self.codes.contains(&c)))
+            && self.labels.iter().all(|want| labels.contains(want))
+    }
+}
+
+/// Rows arrive soonest expiry first; other orders are stable sorts on top of that.
+fn sort_rows(rows: &mut [service::RowView], key: SortKey) {
+    match key {
+        SortKey::Expiry => {}
+        SortKey::Status => rows.sort_by_key(|v| std::cmp::Reverse(v.status)),
+        SortKey::Target => rows.sort_by(|a, b| a.row.target.cmp(&b.row.target)),
+        SortKey::Name => rows.sort_by(|a, b| a.row.name.cmp(&b.row.name)),
+        SortKey::Id => rows.sort_by(|a, b| a.row.id.cmp(&b.row.id)),
+    }
+}
+
+fn sort_views(views: &mut [View], key: SortKey) {
+    match key {
+        SortKey::Expiry => {}
+        SortKey::Status => views.sort_by_key(|v| std::cmp::Reverse(v.status)),
+        SortKey::Target => views.sort_by_cached_key(|v| v.record.location.target()),
+        SortKey::Name => views.sort_by(|a, b| a.record.name.cmp(&b.record.name)),
+        SortKey::Id => views.sort_by(|a, b| a.record.id.cmp(&b.record.id)),
     }
 }
 
@@ -197,16 +263,21 @@ pub fn print_views(
     now: i64,
     empty: &str,
 ) -> anyhow::Result<()> {
-    if format == Format::Table && views.is_empty() {
+    if format.is_table() && views.is_empty() {
         writeln!(s.err, "{empty}")?;
         return Ok(());
     }
-    let colour = use_colour(s.tty);
+    let layout = output::Layout {
+        width: s.width,
+        wide: format == Format::Wide,
+        headers: true,
+        colour: use_colour(s.tty),
+    };
     let mut out = std::io::BufWriter::new(&mut *s.out);
     match format {
         Format::Json => output::write_json(&mut out, views, failing, now)?,
         Format::Csv => output::write_csv(&mut out, views, now)?,
-        Format::Table => output::write_table(&mut out, views, now, colour)?,
+        Format::Table | Format::Wide => output::write_table(&mut out, views, now, &layout)?,
     }
     out.flush()?;
     Ok(())
@@ -243,7 +314,7 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
     };
     let view = View::of(record, &config.thresholds, now);
     let out = &mut *s.out;
-    if args.output != Format::Table {
+    if !args.output.is_table() {
         #[derive(serde::Serialize)]
         struct Full<'a> {
             #[serde(flatten)]

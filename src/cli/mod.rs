@@ -8,6 +8,7 @@ mod inventory;
 pub mod output;
 mod scan;
 mod service;
+mod table;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,8 +51,34 @@ pub struct Cli {
     /// Control socket of a running daemon [default: [daemon] socket].
     #[arg(long, global = true, value_name = "PATH", env = "CERTCTL_SOCKET")]
     pub socket: Option<PathBuf>,
+    /// Fit tables into this many columns [default: the terminal's width; no limit when the
+    /// output is not a terminal].
+    #[arg(long, global = true, value_name = "COLUMNS")]
+    pub width: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The width of the terminal on stdout, if stdout is one: the kernel's idea (TIOCGWINSZ), else
+/// `$COLUMNS`.
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points at a live,
+    // properly aligned `winsize` on this stack frame.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        return Some(usize::from(size.ws_col));
+    }
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,10 +150,20 @@ pub enum LogFormat {
 /// Output formats shared by the listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
+    /// Fitted to the terminal.
     #[default]
     Table,
+    /// Every column in full, plus labels.
+    Wide,
     Json,
     Csv,
+}
+
+impl Format {
+    /// A table for people (`table` or `wide`).
+    pub fn is_table(self) -> bool {
+        matches!(self, Format::Table | Format::Wide)
+    }
 }
 
 /// Where a command writes, and what it runs against. The binary gives it the terminal; the
@@ -141,6 +178,8 @@ pub struct Session<'a> {
     pub daemon: Option<(Arc<Config>, Store)>,
     /// Inside the daemon: its status, for `certctl status`.
     pub status: Option<serde_json::Value>,
+    /// Columns to fit tables into (the terminal's; `None`: no limit).
+    pub width: Option<usize>,
 }
 
 /// Runs a parsed command line and returns the exit code.

@@ -10,6 +10,8 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+pub use super::table::Layout;
+use super::table::{self, Cells, Fields};
 use crate::model::{Finding, Location, Severity, Status, UnixSeconds};
 use crate::policy::{relative, rfc3339};
 use crate::service::View;
@@ -173,6 +175,7 @@ pub fn write_csv(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std:
         "sha256",
         "sans",
         "findings",
+        "labels",
     ])?;
     for v in views {
         let r = &v.record;
@@ -193,6 +196,11 @@ pub fn write_csv(out: &mut impl Write, views: &[View], now: UnixSeconds) -> std:
             leaf.map_or("", |c| c.sha256.as_str()),
             &leaf.map(|c| c.sans.join(";")).unwrap_or_default(),
             &codes.join(";"),
+            &r.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(";"),
         ])?;
     }
     w.flush()
@@ -203,7 +211,8 @@ pub fn use_colour(tty: bool) -> bool {
     tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn status_style(status: Status) -> Style {
+/// Status colour for human output.
+pub fn status_style(status: Status) -> Style {
     let colour = match status {
         Status::Ok => AnsiColor::Green,
         Status::Warning => AnsiColor::Yellow,
@@ -222,23 +231,18 @@ pub fn severity_style(severity: Severity) -> Style {
     colour.on_default()
 }
 
-const HEADER: [&str; 8] = [
-    "STATUS", "ID", "TARGET", "SUBJECT", "EXPIRES", "LEFT", "ISSUER", "FINDINGS",
-];
-
-/// Writes the inventory table, soonest expiry first.
-///
-/// A plain aligned writer rather than a table crate: `certctl list` must stay interactive at
-/// 100 000 rows, and general table layout engines spend most of a second there (measured with
-/// comfy-table: 0.45 s of a 0.95 s listing).
+/// The inventory table from full records (`scan`, and `list` with filters on records).
 pub fn write_table(
     out: &mut impl Write,
     views: &[View],
     now: UnixSeconds,
-    colour: bool,
+    layout: &Layout,
 ) -> std::io::Result<()> {
-    let rows: Vec<(Status, Cells<'_>)> = views.iter().map(|v| (v.status, row(v, now))).collect();
-    write_cells(out, &rows, colour)
+    let rows: Vec<(Status, Cells<'_>)> = views
+        .iter()
+        .map(|v| view_cells(v, now, !layout.wide))
+        .collect();
+    table::write(out, &rows, layout)
 }
 
 /// The table from listing rows (the fast path of `certctl list`).
@@ -246,33 +250,26 @@ pub fn write_row_table<'a>(
     out: &mut impl Write,
     views: &'a [crate::service::RowView],
     now: UnixSeconds,
-    colour: bool,
+    layout: &Layout,
 ) -> std::io::Result<()> {
     let cells = |v: &'a crate::service::RowView| -> (Status, Cells<'a>) {
         let r = &v.row;
-        let shown = |sev: Severity| sev > Severity::Info || v.codes.len() == 1;
-        let target = match &r.name {
-            Some(name) => Cow::Owned(format!("{} ({name})", r.target)),
-            None => Cow::Borrowed(r.target.as_str()),
-        };
-        let cells = [
-            Cow::Borrowed(v.status.as_str()),
-            Cow::Borrowed(r.id.as_str()),
-            target,
-            clip(r.subject.as_deref().unwrap_or("-"), 48),
-            r.expires_at()
-                .map_or(Cow::Borrowed("-"), |at| Cow::Owned(date(at))),
-            r.expires_at()
-                .map_or(Cow::Borrowed("-"), |at| Cow::Owned(expires_in(at, now))),
-            clip(r.issuer.as_deref().unwrap_or("-"), 32),
-            codes(
-                v.codes
-                    .iter()
-                    .filter(|(_, sev)| shown(*sev))
-                    .map(|(c, _)| c.as_str()),
-            ),
-        ];
-        (v.status, cells)
+        table::cells(
+            Fields {
+                status: v.status,
+                id: &r.id,
+                name: r.name.as_deref(),
+                target: Cow::Borrowed(r.target.as_str()),
+                subject: r.subject.as_deref(),
+                expires: r.expires_at(),
+                issuer: r.issuer.as_deref(),
+                codes: v.codes.iter().map(|(c, s)| (c.as_str(), *s)),
+                code_count: v.codes.len(),
+                labels: &r.labels,
+            },
+            now,
+            !layout.wide,
+        )
     };
     // Laying out 100 000 rows is a third of a listing: build the cells on every core.
     let threads = if views.len() < 20_000 {
@@ -294,122 +291,28 @@ pub fn write_row_table<'a>(
                 .collect()
         })
     };
-    write_cells(out, &rows, colour)
+    table::write(out, &rows, layout)
 }
 
-/// The eight cells of a table row; most borrow from the row they show.
-type Cells<'a> = [Cow<'a, str>; 8];
-
-/// The day part of an RFC 3339 timestamp.
-fn date(at: UnixSeconds) -> String {
-    let mut text = rfc3339(at);
-    text.truncate(10);
-    text
-}
-
-/// Finding codes joined by commas (no allocation for none or one).
-fn codes<'a>(mut codes: impl Iterator<Item = &'a str>) -> Cow<'a, str> {
-    match (codes.next(), codes.next()) {
-        (None, _) => Cow::Borrowed(""),
-        (Some(one), None) => Cow::Borrowed(one),
-        (Some(a), Some(b)) => {
-            let mut joined = format!("{a},{b}");
-            for c in codes {
-                joined.push(',');
-                joined.push_str(c);
-            }
-            Cow::Owned(joined)
-        }
-    }
-}
-
-fn write_cells(
-    out: &mut impl Write,
-    rows: &[(Status, Cells<'_>)],
-    colour: bool,
-) -> std::io::Result<()> {
-    let mut widths = HEADER.map(str::len);
-    for (_, r) in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(width(cell));
-        }
-    }
-    let write_row = |out: &mut dyn Write, cells: &[&str; 8], style: Option<Style>| {
-        for (i, cell) in cells.iter().enumerate() {
-            let last = i == cells.len() - 1;
-            match (i, style) {
-                (0, Some(style)) => write!(out, "{style}{cell}{style:#}")?,
-                _ => out.write_all(cell.as_bytes())?,
-            }
-            if !last {
-                pad(out, widths[i] - width(cell) + 2)?;
-            }
-        }
-        out.write_all(b"\n")
-    };
-    write_row(out, &HEADER, None)?;
-    for (status, r) in rows {
-        let cells: [&str; 8] = std::array::from_fn(|i| r[i].as_ref());
-        write_row(out, &cells, colour.then(|| status_style(*status)))?;
-    }
-    Ok(())
-}
-
-fn row(v: &View, now: UnixSeconds) -> Cells<'_> {
+fn view_cells(v: &View, now: UnixSeconds, compact: bool) -> (Status, Cells<'_>) {
     let r = &v.record;
     let leaf = r.leaf.as_ref();
-    let expires = r.expires_at();
-    let shown = |sev: Severity| sev > Severity::Info || v.findings.len() == 1;
-    let target = match &r.name {
-        Some(name) => format!("{} ({name})", r.location.target()),
-        None => r.location.target(),
-    };
-    [
-        Cow::Borrowed(v.status.as_str()),
-        Cow::Borrowed(r.id.as_str()),
-        Cow::Owned(target),
-        clip(leaf.map_or("-", |c| c.display_name()), 48),
-        expires.map_or(Cow::Borrowed("-"), |at| Cow::Owned(date(at))),
-        expires.map_or(Cow::Borrowed("-"), |at| Cow::Owned(expires_in(at, now))),
-        clip(leaf.and_then(|c| c.issuer_cn.as_deref()).unwrap_or("-"), 32),
-        codes(
-            v.findings
-                .iter()
-                .filter(|f| shown(f.severity))
-                .map(|f| f.code.as_str()),
-        ),
-    ]
-}
-
-/// Columns a cell takes (one per char; ASCII, the usual case, without decoding).
-fn width(text: &str) -> usize {
-    if text.is_ascii() {
-        text.len()
-    } else {
-        text.chars().count()
-    }
-}
-
-/// Writes `n` spaces.
-fn pad(out: &mut dyn Write, mut n: usize) -> std::io::Result<()> {
-    const SPACES: &[u8; 64] = &[b' '; 64];
-    while n > 0 {
-        let k = n.min(SPACES.len());
-        out.write_all(&SPACES[..k])?;
-        n -= k;
-    }
-    Ok(())
-}
-
-/// Shortens long names for the table (JSON and CSV always carry them in full).
-fn clip(text: &str, max: usize) -> Cow<'_, str> {
-    if width(text) <= max {
-        Cow::Borrowed(text)
-    } else {
-        let mut out: String = text.chars().take(max - 1).collect();
-        out.push('…');
-        Cow::Owned(out)
-    }
+    table::cells(
+        Fields {
+            status: v.status,
+            id: &r.id,
+            name: r.name.as_deref(),
+            target: Cow::Owned(r.location.target()),
+            subject: leaf.map(|c| c.display_name()),
+            expires: r.expires_at(),
+            issuer: leaf.and_then(|c| c.issuer_cn.as_deref()),
+            codes: v.findings.iter().map(|f| (f.code.as_str(), f.severity)),
+            code_count: v.findings.len(),
+            labels: &r.labels,
+        },
+        now,
+        compact,
+    )
 }
 
 /// "in 12 days" / "expired 3 days ago".

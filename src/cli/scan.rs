@@ -110,7 +110,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
     progress.finish_and_clear();
     let now = crate::clock::now();
     print_views(s, &views, &[], args.output, now, "no certificates found")?;
-    if args.output == Format::Table {
+    if args.output.is_table() {
         let count = |s: Status| views.iter().filter(|v| v.status == s).count();
         writeln!(
             s.err,

@@ -62,30 +62,12 @@ pub fn bind(path: &Path, group: Option<&str>) -> std::io::Result<std::os::unix::
     let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     if let Some(group) = group {
-        let gid = group_id(group).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("no group named {group}"),
-            )
-        })?;
+        let gid = crate::accounts::group_id(group)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
         std::os::unix::fs::chown(path, None, Some(gid))?;
     }
     listener.set_nonblocking(true)?;
     Ok(listener)
-}
-
-/// Resolves a group name (or a numeric gid) through /etc/group.
-fn group_id(group: &str) -> Option<u32> {
-    if let Ok(gid) = group.parse() {
-        return Some(gid);
-    }
-    let text = std::fs::read_to_string("/etc/group").ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next() == Some(group))
-            .then(|| fields.nth(1).and_then(|g| g.parse().ok()))
-            .flatten()
-    })
 }
 
 pub async fn serve(
@@ -171,6 +153,7 @@ fn execute(argv: &[String], shared: &Shared) -> (Reply, bool) {
         tty: false,
         daemon: Some((shared.config(), shared.store.clone())),
         status,
+        width: cli.width,
     };
     let exit = match cli::run(&cli, &mut session) {
         Ok(exit) => exit as u8,
