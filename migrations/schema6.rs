@@ -55,6 +55,7 @@ impl V6Location {
             consecutive_failures: self.consecutive_failures,
             issuers: crate::model::ChainCert::issuers_of(chain),
             adhoc: false,
+            trust_store: false,
         }
     }
 }

@@ -421,6 +421,16 @@ pub struct LocationRecord {
     /// config: kept until `certctl forget`, where config locations are retired by the next
     /// config-wide scan that no longer finds them. Schema 7.
     pub adhoc: bool,
+    /// Found in a trust store: a root here is an anchor, whose expiry is information only
+    /// (clients skip expired anchors and build another path). Schema 7.
+    pub trust_store: bool,
+}
+
+impl LocationRecord {
+    /// Is the certificate here a trust anchor in a trust store (expiry is information)?
+    pub fn is_stored_anchor(&self) -> bool {
+        self.trust_store && self.leaf.as_ref().is_some_and(|l| l.self_signed && l.is_ca)
+    }
 }
 
 impl LocationRecord {
@@ -498,6 +508,10 @@ pub struct ListRow {
     pub chain_validity: Option<(UnixSeconds, UnixSeconds)>,
     /// The user's labels, for `list --label` and `-o wide` (schema 7).
     pub labels: Vec<(String, String)>,
+    /// The first 16 hex digits of the leaf's SHA-256, for `list --group cert` (schema 7).
+    pub cert_id: Option<String>,
+    /// A trust anchor in a trust store: its expiry is information (schema 7).
+    pub anchor: bool,
 }
 
 impl ListRow {
@@ -521,6 +535,8 @@ impl ListRow {
                 .min_by_key(|c| c.not_after)
                 .map(|c| (c.not_before, c.not_after)),
             labels: record.labels.clone(),
+            cert_id: leaf.map(|l| l.sha256.chars().take(16).collect()),
+            anchor: record.is_stored_anchor(),
         }
     }
 

@@ -400,6 +400,31 @@ pub fn all_findings(
     out
 }
 
+/// A trust anchor in a trust store is nobody's to renew, and clients skip an expired one and
+/// build another path: its expiry findings are information, not alarms (Debian's
+/// ca-certificates ships expired roots for years).
+pub fn as_anchor(findings: &mut [Finding]) {
+    for f in findings.iter_mut().filter(|f| is_leaf_time(f.code)) {
+        f.severity = Severity::Info;
+        f.message
+            .push_str(" (a trust anchor in a trust store: information only)");
+    }
+}
+
+/// [`as_anchor`] for the message-free codes of a listing row.
+pub fn codes_as_anchor(codes: &mut [(FindingCode, Severity)]) {
+    for c in codes.iter_mut().filter(|c| is_leaf_time(c.0)) {
+        c.1 = Severity::Info;
+    }
+}
+
+fn is_leaf_time(code: FindingCode) -> bool {
+    matches!(
+        code,
+        FindingCode::Expired | FindingCode::Expiring | FindingCode::NotYetValid
+    )
+}
+
 /// The time-based codes of a listing row: the leaf's, and those of the intermediate that
 /// expires first (the message-free form of [`all_findings`]'s time part).
 pub fn row_time_codes(

@@ -21,13 +21,17 @@ pub struct View {
 impl View {
     pub fn of(mut record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
         let stored = std::mem::take(&mut record.findings);
-        let findings = policy::all_findings(
+        let mut findings = policy::all_findings(
             stored,
             record.leaf.as_ref(),
             &record.issuers,
             thresholds,
             now,
         );
+        if record.is_stored_anchor() {
+            policy::as_anchor(&mut findings);
+            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
+        }
         let status = Status::from_findings(&findings);
         View {
             record,
@@ -270,6 +274,9 @@ impl RowView {
             thresholds,
             now,
         ));
+        if row.anchor {
+            policy::codes_as_anchor(&mut codes);
+        }
         codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let status = match codes.iter().map(|c| c.1).max() {
             Some(crate::model::Severity::Critical) => Status::Critical,

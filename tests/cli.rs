@@ -154,7 +154,10 @@ fn check_exit_codes_and_csv() {
         first.contains(&dead.serial_hex) && first.contains(",critical,"),
         "{first}"
     );
-    assert!(first.ends_with(",expired,"), "findings, then the (empty) labels: {first}");
+    assert!(
+        first.ends_with(",expired,"),
+        "findings, then the (empty) labels: {first}"
+    );
 
     let doc = certctl_json(
         &store,

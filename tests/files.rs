@@ -291,3 +291,123 @@ fn sm2_certificates_are_named_as_such() {
         codes(&all[0])
     );
 }
+
+/// A self-signed CA certificate valid from `from_days` to `to_days` (relative to now), in PEM.
+fn root_pem(cn: &str, from_days: i64, to_days: i64) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(from_days);
+    params.not_after = now + time::Duration::days(to_days);
+    let key = rcgen::KeyPair::generate().expect("key");
+    params.self_signed(&key).expect("root").pem()
+}
+
+#[test]
+fn a_trust_store_lists_each_root_once_and_an_expired_root_is_information() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("certs");
+    std::fs::create_dir(&store_dir).expect("dir");
+    let old = root_pem("Old Root", -3000, -10);
+    let good = root_pem("Good Root", -10, 3000);
+    std::fs::write(store_dir.join("Old_Root.pem"), &old).expect("write");
+    std::fs::write(store_dir.join("Good_Root.pem"), &good).expect("write");
+    std::fs::write(
+        store_dir.join("ca-certificates.crt"),
+        format!("{good}{old}"),
+    )
+    .expect("bundle");
+    let run = |trust_store: bool| {
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[store]\npath = \"{d}/store-{trust_store}\"\n[[files]]\npath = \"{p}\"\ntrust_store = {trust_store}\n",
+                d = dir.path().display(),
+                p = store_dir.display()
+            ),
+        );
+        ok(certctl_config(&config, &["scan"]));
+        let doc: Value =
+            serde_json::from_slice(&ok(certctl_config(&config, &["list", "-o", "json"])).stdout)
+                .expect("json");
+        let check = certctl_config(&config, &["check"]).status.code();
+        let grouped = stdout(&ok(certctl_config(&config, &["list", "--group", "cert"])));
+        (
+            doc["locations"].as_array().expect("array").clone(),
+            check,
+            grouped,
+        )
+    };
+    // As a trust store: two roots, each once, from its own file; the expired one is info.
+    let (all, check, _) = run(true);
+    let targets: Vec<&str> = all.iter().filter_map(|l| l["target"].as_str()).collect();
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    assert!(
+        targets.iter().all(|t| t.ends_with("_Root.pem")),
+        "{targets:?}"
+    );
+    let old_loc = all
+        .iter()
+        .find(|l| {
+            l["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("Old_Root.pem"))
+        })
+        .expect("old root");
+    assert_eq!(old_loc["status"], "ok", "{old_loc:#}");
+    assert_eq!(old_loc["findings"][0]["code"], "expired");
+    assert_eq!(old_loc["findings"][0]["severity"], "info");
+    assert_eq!(check, Some(0));
+    // As plain files: four locations, the expired root critical twice; grouped, once each.
+    let (all, check, grouped) = run(false);
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        all.iter().filter(|l| l["status"] == "critical").count(),
+        2,
+        "{all:#?}"
+    );
+    assert_eq!(check, Some(2));
+    let rows: Vec<&str> = grouped.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{grouped}");
+    assert!(rows.iter().all(|r| r.contains("(+1 more)")), "{grouped}");
+}
+
+#[test]
+fn the_sample_config_starts_calm() {
+    // The README's first command on this machine: nothing in the trust store is critical.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/certctl.toml");
+    let store = dir.path().join("store");
+    ok(certctl(
+        &store,
+        &["scan", "--config", sample.to_str().expect("utf8")],
+    ));
+    let check = certctl(
+        &store,
+        &["check", "--config", sample.to_str().expect("utf8")],
+    );
+    assert_ne!(check.status.code(), Some(2), "{}", stdout(&check));
+    let doc = certctl_json(
+        &store,
+        &[
+            "list",
+            "--config",
+            sample.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ],
+    );
+    let all = doc["locations"].as_array().expect("array");
+    let mut seen = std::collections::HashSet::new();
+    for l in all.iter().filter(|l| l["name"] == "system-trust-store") {
+        let sha = l["certificate"]["sha256"]
+            .as_str()
+            .expect("sha")
+            .to_string();
+        assert!(seen.insert(sha), "a root is listed twice: {}", l["target"]);
+    }
+    assert!(seen.len() > 50, "the trust store was read: {}", seen.len());
+}

@@ -230,8 +230,10 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
         if record.consecutive_failures > 0 {
             unknown.insert(leaf.sha256.clone());
         }
+        // A root in a trust store is nobody's to renew: its expiry is not an alert.
         if let Some((kind, severity, threshold, summary)) =
             expiry(leaf, inputs.settings, inputs.thresholds, now)
+                .filter(|_| !record.is_stored_anchor())
         {
             let key = match &threshold {
                 Some(t) => format!("{}|{kind}|{t}", leaf.sha256),
@@ -610,6 +612,7 @@ mod tests {
             consecutive_failures: 0,
             issuers: vec![],
             adhoc: false,
+            trust_store: false,
         };
         View::of(record, &Thresholds::default(), 0)
     }

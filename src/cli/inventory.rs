@@ -31,8 +31,19 @@ pub struct ListArgs {
     /// Leave out the table's header line.
     #[arg(long)]
     pub no_headers: bool,
+    /// One table row per certificate however many places hold it (`cert`); JSON and CSV
+    /// always list every location.
+    #[arg(long, value_enum, value_name = "BY")]
+    pub group: Option<GroupBy>,
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// `list --group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    /// The same certificate (by SHA-256) at several locations is one row.
+    Cert,
 }
 
 /// `list --sort`.
@@ -140,6 +151,9 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
             )
         });
         sort_rows(&mut rows, args.sort);
+        if args.group == Some(GroupBy::Cert) {
+            rows = group_by_cert(rows);
+        }
         if rows.is_empty() {
             writeln!(s.err, "{}", store_hint(&store))?;
         } else {
@@ -203,6 +217,42 @@ impl Filter {
             && (self.codes.is_empty() || codes.any(|c| self.codes.contains(&c)))
             && self.labels.iter().all(|want| labels.contains(want))
     }
+}
+
+/// One row per certificate, at the position of its first row: the worst status of its
+/// locations, and `TARGET (+N more)`. Rows without a certificate stay as they are.
+fn group_by_cert(rows: Vec<service::RowView>) -> Vec<service::RowView> {
+    let mut out: Vec<service::RowView> = Vec::with_capacity(rows.len());
+    let mut first: std::collections::HashMap<String, (usize, usize)> =
+        std::collections::HashMap::new();
+    for v in rows {
+        let Some(cert) = v.row.cert_id.clone() else {
+            out.push(v);
+            continue;
+        };
+        match first.get_mut(&cert) {
+            Some((at, more)) => {
+                *more += 1;
+                let kept = &mut out[*at];
+                kept.status = kept.status.max(v.status);
+                for code in v.codes {
+                    if !kept.codes.contains(&code) {
+                        kept.codes.push(code);
+                    }
+                }
+            }
+            None => {
+                first.insert(cert, (out.len(), 0));
+                out.push(v);
+            }
+        }
+    }
+    for (at, more) in first.into_values().filter(|(_, more)| *more > 0) {
+        let row = &mut out[at];
+        row.row.target = format!("{} (+{more} more)", row.row.target);
+        row.codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+    out
 }
 
 /// Rows arrive soonest expiry first; other orders are stable sorts on top of that.

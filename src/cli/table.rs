@@ -66,8 +66,12 @@ const HEADERS: [&str; 10] = [
 /// Dropped in this order when the table is too wide.
 const DROP_ORDER: [Col; 3] = [Col::Issuer, Col::Expires, Col::Name];
 
-/// Shortened (down to these widths) in this order when it is still too wide.
-const SHRINK: [(Col, usize); 3] = [(Col::Subject, 10), (Col::Target, 18), (Col::Findings, 12)];
+/// Shortened, the wider first, down to these widths when it is still too wide; then the
+/// findings, down to their own minimum.
+const SHRINK: [(Col, usize); 2] = [(Col::Subject, 10), (Col::Target, 18)];
+/// Before anything is dropped, subject and target give up what they have beyond these.
+const COMFORT: [(Col, usize); 2] = [(Col::Target, 32), (Col::Subject, 24)];
+const FINDINGS_MIN: usize = 12;
 
 /// The cells of one row; most borrow from the row they show.
 pub type Cells<'a> = [Cow<'a, str>; 10];
@@ -208,22 +212,52 @@ fn plan(rows: &[(Status, Cells<'_>)], layout: &Layout) -> [Option<usize>; 10] {
         let cols: Vec<usize> = w.iter().flatten().copied().collect();
         cols.iter().sum::<usize>() + 2 * cols.len().saturating_sub(1)
     };
+    let over = total(&widths).saturating_sub(limit);
+    let mut over = shrink(&mut widths, over, &COMFORT);
     for col in DROP_ORDER {
-        if total(&widths) <= limit {
-            return widths;
-        }
-        widths[index(col)] = None;
-    }
-    for (col, min) in SHRINK {
-        let over = total(&widths).saturating_sub(limit);
         if over == 0 {
             break;
         }
-        if let Some(w) = widths[index(col)].as_mut() {
-            *w = (*w).saturating_sub(over).max(min.min(*w));
+        widths[index(col)] = None;
+        over = total(&widths).saturating_sub(limit);
+    }
+    if over == 0 {
+        // Room freed by a dropped column goes back to subject and target, up to their need.
+        let mut slack = limit.saturating_sub(total(&widths));
+        for (col, _) in COMFORT {
+            let i = index(col);
+            if let Some(w) = widths[i].as_mut() {
+                let give = natural[i].saturating_sub(*w).min(slack);
+                *w += give;
+                slack -= give;
+            }
         }
+        return widths;
+    }
+    let over = shrink(&mut widths, over, &SHRINK);
+    if over > 0
+        && let Some(w) = widths[index(Col::Findings)].as_mut()
+    {
+        *w = (*w).saturating_sub(over).max(FINDINGS_MIN.min(*w));
     }
     widths
+}
+
+/// Takes up to `over` columns away, one at a time from whichever of `mins`' columns is widest
+/// above its minimum; returns what is still over.
+fn shrink(widths: &mut [Option<usize>; 10], mut over: usize, mins: &[(Col, usize)]) -> usize {
+    while over > 0 {
+        let widest = mins
+            .iter()
+            .filter_map(|&(col, min)| widths[index(col)].filter(|w| *w > min).map(|w| (w, col)))
+            .max_by_key(|(w, _)| *w);
+        let Some((_, col)) = widest else { break };
+        if let Some(w) = widths[index(col)].as_mut() {
+            *w -= 1;
+        }
+        over -= 1;
+    }
+    over
 }
 
 fn index(col: Col) -> usize {

@@ -113,6 +113,7 @@ impl Config {
                     pattern: current.display().to_string(),
                     name: Some(cert.name.clone()),
                     labels: vec![("managed".into(), "acme".into())],
+                    trust_store: false,
                 });
             }
         }
@@ -444,6 +445,9 @@ impl Validator<'_> {
                 continue;
             }
             files.push(FileTarget {
+                trust_store: f
+                    .trust_store
+                    .unwrap_or_else(|| target::in_system_trust_dir(&path)),
                 pattern: path,
                 name: f.name,
                 labels: labels(f.labels),

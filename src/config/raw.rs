@@ -60,6 +60,8 @@ pub struct RawEndpoint {
 pub struct RawFiles {
     pub path: String,
     pub name: Option<String>,
+    /// Default: true under the system's trust directories (/etc/ssl/certs, ...).
+    pub trust_store: Option<bool>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }

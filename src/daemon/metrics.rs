@@ -137,7 +137,9 @@ pub fn render(shared: &Shared) -> Result<String, String> {
         let name = esc(r.name.as_deref().unwrap_or(""));
         let target = r.location.target();
         let target = esc(&target);
-        if let Some(leaf) = &r.leaf {
+        // Trust anchors in a trust store are not certificates anyone renews: no expiry series
+        // (their findings, at info, still show in certctl_finding).
+        if let Some(leaf) = r.leaf.as_ref().filter(|_| !r.is_stored_anchor()) {
             let mut labels = format!(
                 "name=\"{name}\",target=\"{target}\",subject=\"{}\",issuer=\"{}\",serial=\"{}\"",
                 esc(&leaf.subject),

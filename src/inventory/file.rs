@@ -92,9 +92,42 @@ pub fn scan_files(targets: &[FileTarget]) -> Vec<(usize, FileScan)> {
                     Err((path, message)) => scan.observations.push(failed(&path, 0, message)),
                 }
             }
+            if target.trust_store {
+                once_per_certificate(&mut scan.observations);
+            }
             (i, scan)
         })
         .collect()
+}
+
+/// A trust store holds each root twice (its own file, and the `ca-certificates.crt` bundle):
+/// keep each certificate once, from a single-certificate file where there is one, else from
+/// the first bundle it appears in. Failures are kept.
+fn once_per_certificate(observations: &mut Vec<Observation>) {
+    let sha = |o: &Observation| match &o.outcome {
+        Outcome::Presented { chain, .. } => chain.first().map(|c| c.sha256.clone()),
+        Outcome::Failed { .. } => None,
+    };
+    let path = |o: &Observation| match &o.location {
+        Location::File { path, .. } => path.clone(),
+        Location::Endpoint { .. } => String::new(),
+    };
+    let mut per_file: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for o in observations.iter() {
+        *per_file.entry(path(o)).or_default() += 1;
+    }
+    let mut order: Vec<usize> = (0..observations.len()).collect();
+    order.sort_by_key(|&i| per_file.get(&path(&observations[i])).copied().unwrap_or(0) > 1);
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = vec![false; observations.len()];
+    for i in order {
+        keep[i] = match sha(&observations[i]) {
+            Some(s) => seen.insert(s),
+            None => true,
+        };
+    }
+    let mut k = keep.into_iter();
+    observations.retain(|_| k.next().unwrap_or(true));
 }
 
 /// Reads one file into observations.

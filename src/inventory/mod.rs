@@ -28,6 +28,8 @@ pub struct Scanned {
     pub observation: Observation,
     pub name: Option<String>,
     pub labels: Vec<(String, String)>,
+    /// Found in a trust store (see [`target::FileTarget::trust_store`]).
+    pub trust_store: bool,
 }
 
 /// Scans endpoints and files with bounded concurrency.
@@ -75,6 +77,7 @@ impl Scanner {
                         observation,
                         name: files[i].name.clone(),
                         labels: files[i].labels.clone(),
+                        trust_store: files[i].trust_store,
                     });
                 }
             }
@@ -96,6 +99,7 @@ impl Scanner {
                             observation,
                             name: target.name.clone(),
                             labels: target.labels.clone(),
+                            trust_store: false,
                         })
                         .collect::<Vec<_>>()
                 });
@@ -131,6 +135,7 @@ pub fn fold(
         observation,
         name,
         labels,
+        trust_store,
     } = scanned;
     let id = observation.location.id();
     let at = observation.observed_at;
@@ -218,6 +223,7 @@ pub fn fold(
         consecutive_failures: failures,
         issuers,
         adhoc,
+        trust_store,
     };
     Fold {
         record,
@@ -262,6 +268,7 @@ mod tests {
             },
             name: None,
             labels: vec![],
+            trust_store: false,
         }
     }
 

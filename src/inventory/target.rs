@@ -32,6 +32,32 @@ pub struct FileTarget {
     pub pattern: String,
     pub name: Option<String>,
     pub labels: Vec<(String, String)>,
+    /// A trust store (the system's CA bundle directory): its roots are anchors, not
+    /// certificates to renew, so their expiry is information, and a root found in several of
+    /// its files (`ca-certificates.crt` and `Foo.pem`) is recorded once.
+    pub trust_store: bool,
+}
+
+/// Directories that hold the system's trust anchors on Debian, Ubuntu, Fedora, RHEL, SUSE,
+/// Alpine and Arch: targets under them are trust stores unless the config says otherwise.
+pub const SYSTEM_TRUST_DIRS: &[&str] = &[
+    "/etc/ssl/certs",
+    "/usr/share/ca-certificates",
+    "/etc/pki/ca-trust",
+    "/etc/pki/tls/certs",
+    "/usr/share/pki/ca-trust-source",
+    "/var/lib/ca-certificates",
+    "/etc/ca-certificates",
+];
+
+/// Is `pattern` under one of [`SYSTEM_TRUST_DIRS`]?
+pub fn in_system_trust_dir(pattern: &str) -> bool {
+    SYSTEM_TRUST_DIRS.iter().any(|dir| {
+        pattern == *dir
+            || pattern
+                .strip_prefix(dir)
+                .is_some_and(|r| r.starts_with('/'))
+    })
 }
 
 /// Parses `host:port`, `[v6]:port`, `host` (port 443) or an `https://` URL.
@@ -136,8 +162,10 @@ pub fn classify_arg(arg: &str) -> Result<AdHoc, String> {
         || std::path::Path::new(arg).exists();
     if looks_like_path {
         let absolute = std::path::absolute(arg).map_err(|e| format!("{arg}: {e}"))?;
+        let pattern = absolute.display().to_string();
         Ok(AdHoc::Files(FileTarget {
-            pattern: absolute.display().to_string(),
+            trust_store: in_system_trust_dir(&pattern),
+            pattern,
             name: None,
             labels: Vec::new(),
         }))

@@ -537,6 +537,7 @@ mod tests {
             },
             name: Some(format!("{host}-name")),
             labels: vec![],
+            trust_store: false,
         }
     }
 
