@@ -508,8 +508,9 @@ pub struct ListRow {
     pub chain_validity: Option<(UnixSeconds, UnixSeconds)>,
     /// The user's labels, for `list --label` and `-o wide` (schema 7).
     pub labels: Vec<(String, String)>,
-    /// The first 16 hex digits of the leaf's SHA-256, for `list --group cert` (schema 7).
-    pub cert_id: Option<String>,
+    /// The leaf's SHA-256, its first 8 bytes as a number, for `list --group cert` (schema 7;
+    /// a number, not a string, so that reading 100 000 rows allocates nothing for it).
+    pub cert_id: Option<u64>,
     /// A trust anchor in a trust store: its expiry is information (schema 7).
     pub anchor: bool,
 }
@@ -535,7 +536,7 @@ impl ListRow {
                 .min_by_key(|c| c.not_after)
                 .map(|c| (c.not_before, c.not_after)),
             labels: record.labels.clone(),
-            cert_id: leaf.map(|l| l.sha256.chars().take(16).collect()),
+            cert_id: leaf.and_then(|l| u64::from_str_radix(l.sha256.get(..16)?, 16).ok()),
             anchor: record.is_stored_anchor(),
         }
     }

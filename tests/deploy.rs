@@ -315,6 +315,188 @@ fn haproxy_runtime_api_swaps_without_reload() {
     );
 }
 
+/// The recipe of config/systemd/certctl.service.d/haproxy.conf, run as the hardened unit runs
+/// certctl: another user (nobody), its own group only, no capabilities, no_new_privs. It deploys
+/// into a directory it owns and swaps the certificate over haproxy's group-writable admin
+/// socket: served, verified, and without a single failed handshake.
+#[test]
+fn the_haproxy_recipe_works_without_privileges() {
+    const UID: u32 = 65_534;
+    const GID: u32 = 64_999;
+    let m = Managed::new();
+    let dir = m.dir.path().join("haproxy");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let combined = dir.join("www.pem");
+    std::fs::write(
+        &combined,
+        format!("{}{}{}", m.v1.pem, m.pki.intermediate.pem(), m.v1.key_pem),
+    )
+    .expect("pem");
+    let port = free_port();
+    let socket = dir.join("admin.sock");
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "global\n  stats socket {s} mode 660 level admin gid {GID}\n  log stderr local0 warning\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend fe\n  bind 127.0.0.1:{port} ssl crt {c}\n  http-request return status 200 content-type text/plain string ok\n",
+            s = socket.display(),
+            c = combined.display()
+        ),
+    )
+    .expect("cfg");
+    let config = m.config(&format!(
+        "combined = \"{}\"\nreload = [{{ type = \"haproxy_runtime\", socket = \"{}\" }}]\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
+        combined.display(),
+        socket.display()
+    ));
+    // The service user owns its state, its layout and the deploy directory (the recipe's
+    // `install -d -o certctl`), nothing else.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{UID}:{GID}")])
+        .arg(m.dir.path())
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let mut haproxy = std::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy starts (apt-get install haproxy)");
+    for _ in 0..200 {
+        if socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let load = Load::start(format!("127.0.0.1:{port}"));
+    load.wait_first();
+    m.activate("v2");
+    let out = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={UID}"),
+            &format!("--regid={GID}"),
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            env!("CARGO_BIN_EXE_certctl"),
+            "deploy",
+            "www",
+            "--config",
+        ])
+        .arg(&config)
+        .env_remove("CERTCTL_STORE")
+        .env_remove("CERTCTL_CONFIG")
+        .env("HOME", m.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv (util-linux)");
+    let (ok, failed, serials) = load.finish();
+    let _ = haproxy.kill();
+    let _ = haproxy.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(failed, 0, "handshakes failed ({ok} succeeded)");
+    assert_eq!(
+        serials,
+        vec![m.v1.serial_hex.clone(), m.v2.serial_hex.clone()]
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&combined).expect("installed");
+    assert_eq!(
+        (meta.uid(), meta.mode() & 0o777),
+        (UID, 0o600),
+        "owned by the service user, private"
+    );
+}
+
+/// An account that only NSS knows (a systemd userdb drop-in record, resolved by nss-systemd;
+/// the same path LDAP and SSSD accounts take), removed again on drop.
+struct NssOnlyAccount {
+    files: Vec<PathBuf>,
+}
+
+impl NssOnlyAccount {
+    fn create(name: &str, id: u32) -> NssOnlyAccount {
+        let dir = Path::new("/run/userdb");
+        std::fs::create_dir_all(dir).expect("/run/userdb (run the tests as root)");
+        let user =
+            format!(r#"{{"userName":"{name}","uid":{id},"gid":{id},"disposition":"regular"}}"#);
+        let group = format!(r#"{{"groupName":"{name}","gid":{id}}}"#);
+        let mut files = Vec::new();
+        for (ext, body) in [("user", user), ("group", group)] {
+            let by_name = dir.join(format!("{name}.{ext}"));
+            let by_id = dir.join(format!("{id}.{ext}"));
+            std::fs::write(&by_name, body).expect("userdb record");
+            let _ = std::fs::remove_file(&by_id);
+            std::os::unix::fs::symlink(&by_name, &by_id).expect("userdb link");
+            files.extend([by_name, by_id]);
+        }
+        NssOnlyAccount { files }
+    }
+}
+
+impl Drop for NssOnlyAccount {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+#[test]
+fn deploy_owners_resolve_through_nss() {
+    const NAME: &str = "certctl-nss-test";
+    const ID: u32 = 64_123;
+    let _account = NssOnlyAccount::create(NAME, ID);
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    assert!(
+        !passwd.contains(NAME),
+        "the account must not be in /etc/passwd"
+    );
+    let m = Managed::new();
+    let target = m.dir.path().join("target");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    let config = m.config(&format!(
+        "fullchain = \"{t}/www.pem\"\nkey = \"{t}/www.key\"\nowner = \"{NAME}\"\ngroup = \"{NAME}\"\n",
+        t = target.display()
+    ));
+    let out = m.run(&config, &["deploy", "www"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    use std::os::unix::fs::MetadataExt;
+    for file in ["www.pem", "www.key"] {
+        let meta = std::fs::metadata(target.join(file)).expect("installed");
+        assert_eq!((meta.uid(), meta.gid()), (ID, ID), "{file}");
+    }
+    // A name NSS does not know is refused with a clear message, before anything is written.
+    let config = m.config(&format!(
+        "fullchain = \"{t}/other.pem\"\nkey = \"{t}/other.key\"\nowner = \"certctl-no-such-user\"\n",
+        t = target.display()
+    ));
+    let out = m.run(&config, &["deploy", "www"]);
+    assert_ne!(out.status.code(), Some(0));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("no user named \"certctl-no-such-user\""),
+        "{said}"
+    );
+    assert!(!target.join("other.pem").exists());
+}
+
 #[test]
 fn a_broken_reload_rolls_back_and_alerts() {
     let m = Managed::new();

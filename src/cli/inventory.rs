@@ -223,10 +223,10 @@ impl Filter {
 /// locations, and `TARGET (+N more)`. Rows without a certificate stay as they are.
 fn group_by_cert(rows: Vec<service::RowView>) -> Vec<service::RowView> {
     let mut out: Vec<service::RowView> = Vec::with_capacity(rows.len());
-    let mut first: std::collections::HashMap<String, (usize, usize)> =
+    let mut first: std::collections::HashMap<u64, (usize, usize)> =
         std::collections::HashMap::new();
     for v in rows {
-        let Some(cert) = v.row.cert_id.clone() else {
+        let Some(cert) = v.row.cert_id else {
             out.push(v);
             continue;
         };

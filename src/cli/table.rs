@@ -153,7 +153,7 @@ pub fn write(
     let mut emit = |out: &mut dyn Write, cells: [&str; 10], status: Option<Status>| {
         line.clear();
         for (n, &(i, w)) in shown.iter().enumerate() {
-            let cell = fit(cells[i], w, COLS[i] == Col::Target);
+            let (cell, cell_width) = fit(cells[i], w, COLS[i] == Col::Target);
             let styled = match (COLS[i], status) {
                 (Col::Status, Some(status)) if layout.colour => {
                     let style = status_style(status);
@@ -166,7 +166,7 @@ pub fn write(
                 line.push_str(&cell);
             }
             if n + 1 < shown.len() {
-                pad(&mut line, w.saturating_sub(width(&cell)) + 2);
+                pad(&mut line, w.saturating_sub(cell_width) + 2);
             }
         }
         let end = line.trim_end().len();
@@ -266,10 +266,11 @@ fn index(col: Col) -> usize {
 
 /// A cell cut to `max` columns with `…`: from the end for targets (a path's file name and an
 /// endpoint's name come last), else from the start.
-fn fit(text: &str, max: usize, keep_end: bool) -> Cow<'_, str> {
+/// Returns the cell and the columns it takes.
+fn fit(text: &str, max: usize, keep_end: bool) -> (Cow<'_, str>, usize) {
     let w = width(text);
     if w <= max || max == 0 {
-        return Cow::Borrowed(text);
+        return (Cow::Borrowed(text), w);
     }
     let keep = max.saturating_sub(1);
     let mut out = String::with_capacity(max + 3);
@@ -280,7 +281,7 @@ fn fit(text: &str, max: usize, keep_end: bool) -> Cow<'_, str> {
         out.extend(text.chars().take(keep));
         out.push('…');
     }
-    Cow::Owned(out)
+    (Cow::Owned(out), max)
 }
 
 /// Time left in the fewest characters: `38d`, `5h`, `12m`, `30s`; `6d ago` once past. Whole
@@ -332,8 +333,13 @@ fn width(text: &str) -> usize {
     }
 }
 
-fn pad(line: &mut String, n: usize) {
-    line.extend(std::iter::repeat_n(' ', n));
+fn pad(line: &mut String, mut n: usize) {
+    const SPACES: &str = "                                                                ";
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        line.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 #[cfg(test)]
