@@ -444,3 +444,49 @@ fn list_fits_an_80_column_terminal() {
         "a path keeps its file name:\n{screen}"
     );
 }
+
+#[test]
+fn every_surface_audits_and_reasons_are_words() {
+    // A server that presents a CA certificate as its own: webpki says CaUsedAsEndEntity.
+    let pki = Pki::new();
+    let key = pki.intermediate.key().serialize_der();
+    let server = TlsServer::start(
+        "127.0.0.1:0",
+        vec![pki.intermediate.der().clone(), pki.root.der().clone()],
+        &key,
+        false,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[scan]\ntimeout = \"3s\"\nca_files = [\"{root}\"]\n[[endpoint]]\naddress = \"{addr}\"\nserver_name = \"certctl-test\"\n",
+            d = dir.path().display(),
+            root = pki.root_path().display(),
+            addr = server.addr,
+        ),
+    );
+    ok(certctl_config(&config, &["scan"]));
+    let all = locations(&config);
+    let untrusted = all[0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "untrusted")
+        .unwrap_or_else(|| panic!("{:#}", all[0]));
+    let message = untrusted["message"].as_str().expect("message");
+    assert!(
+        message.contains("presents a CA certificate as its own (leaf) certificate"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('(') || !message.contains("Error"),
+        "{message}"
+    );
+
+    // A CLI scan is audited like the daemon's, and with no webhook nothing claims deliveries.
+    let history = stdout(&ok(certctl_config(&config, &["history"])));
+    assert!(history.contains("location_first_seen"), "{history}");
+    assert!(!history.contains("alerts_queued"), "{history}");
+    assert!(history.contains("no [[webhook]] configured"), "{history}");
+}
