@@ -254,9 +254,9 @@ fn nginx_signal_reload_under_load_drops_nothing() {
     assert_eq!(serials.last(), Some(&m.v2.serial_hex));
 }
 
-#[test]
-fn haproxy_runtime_api_swaps_without_reload() {
-    let m = Managed::new();
+/// A real haproxy serving `m`'s v1 from a combined PEM, with its admin socket (group `gid`
+/// and mode 660 when given, else 600): (haproxy, combined path, port, deploy config).
+fn haproxy_serving(m: &Managed, gid: Option<u32>) -> (std::process::Child, PathBuf, u16, PathBuf) {
     let dir = m.dir.path().join("haproxy");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let combined = dir.join("www.pem");
@@ -268,16 +268,20 @@ fn haproxy_runtime_api_swaps_without_reload() {
     let port = free_port();
     let socket = dir.join("admin.sock");
     let conf = dir.join("haproxy.cfg");
+    let access = match gid {
+        Some(gid) => format!("mode 660 level admin gid {gid}"),
+        None => "mode 600 level admin".to_string(),
+    };
     std::fs::write(
         &conf,
         format!(
-            "global\n  stats socket {s} mode 600 level admin\n  log stderr local0 warning\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend fe\n  bind 127.0.0.1:{port} ssl crt {c}\n  http-request return status 200 content-type text/plain string ok\n",
+            "global\n  stats socket {s} {access}\n  log stderr local0 warning\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend fe\n  bind 127.0.0.1:{port} ssl crt {c}\n  http-request return status 200 content-type text/plain string ok\n",
             s = socket.display(),
             c = combined.display()
         ),
     )
     .expect("cfg");
-    let mut haproxy = std::process::Command::new("haproxy")
+    let haproxy = std::process::Command::new("haproxy")
         .args(["-db", "-f"])
         .arg(&conf)
         .stdout(std::process::Stdio::null())
@@ -295,6 +299,13 @@ fn haproxy_runtime_api_swaps_without_reload() {
         combined.display(),
         socket.display()
     ));
+    (haproxy, combined, port, config)
+}
+
+#[test]
+fn haproxy_runtime_api_swaps_without_reload() {
+    let m = Managed::new();
+    let (mut haproxy, _, port, config) = haproxy_serving(&m, None);
     let (out, ok, failed, serials) = m.deploy_v2_under_load(&config, port);
     let _ = haproxy.kill();
     let _ = haproxy.wait();
@@ -324,31 +335,8 @@ fn the_haproxy_recipe_works_without_privileges() {
     const UID: u32 = 65_534;
     const GID: u32 = 64_999;
     let m = Managed::new();
-    let dir = m.dir.path().join("haproxy");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let combined = dir.join("www.pem");
-    std::fs::write(
-        &combined,
-        format!("{}{}{}", m.v1.pem, m.pki.intermediate.pem(), m.v1.key_pem),
-    )
-    .expect("pem");
-    let port = free_port();
-    let socket = dir.join("admin.sock");
-    let conf = dir.join("haproxy.cfg");
-    std::fs::write(
-        &conf,
-        format!(
-            "global\n  stats socket {s} mode 660 level admin gid {GID}\n  log stderr local0 warning\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend fe\n  bind 127.0.0.1:{port} ssl crt {c}\n  http-request return status 200 content-type text/plain string ok\n",
-            s = socket.display(),
-            c = combined.display()
-        ),
-    )
-    .expect("cfg");
-    let config = m.config(&format!(
-        "combined = \"{}\"\nreload = [{{ type = \"haproxy_runtime\", socket = \"{}\" }}]\nverify = [{{ address = \"127.0.0.1:{port}\" }}]\n",
-        combined.display(),
-        socket.display()
-    ));
+    // The admin socket is writable by the service user's group (the recipe's `group certctl`).
+    let (mut haproxy, combined, port, config) = haproxy_serving(&m, Some(GID));
     // The service user owns its state, its layout and the deploy directory (the recipe's
     // `install -d -o certctl`), nothing else.
     let chown = std::process::Command::new("chown")
@@ -357,19 +345,9 @@ fn the_haproxy_recipe_works_without_privileges() {
         .status()
         .expect("chown");
     assert!(chown.success());
-    let mut haproxy = std::process::Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("haproxy starts (apt-get install haproxy)");
-    for _ in 0..200 {
-        if socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    // ...but not haproxy's socket: root's, writable through the group only, as in the recipe.
+    let socket = m.dir.path().join("haproxy/admin.sock");
+    std::os::unix::fs::chown(&socket, Some(0), Some(GID)).expect("socket owner");
     let load = Load::start(format!("127.0.0.1:{port}"));
     load.wait_first();
     m.activate("v2");
