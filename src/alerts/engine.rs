@@ -231,37 +231,18 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
             unknown.insert(leaf.sha256.clone());
         }
         // A root in a trust store is nobody's to renew: its expiry is not an alert.
-        if let Some((kind, severity, threshold, summary)) =
-            expiry(leaf, inputs.settings, inputs.thresholds, now)
-                .filter(|_| !record.is_stored_anchor())
-        {
-            let key = match &threshold {
-                Some(t) => format!("{}|{kind}|{t}", leaf.sha256),
-                None => format!("{}|{kind}", leaf.sha256),
-            };
-            add(
-                key,
-                &|| Condition {
-                    kind,
-                    severity,
-                    threshold: threshold.clone(),
-                    cert: Some(alert_cert(leaf)),
-                    sha256: Some(leaf.sha256.clone()),
-                    locations: BTreeSet::new(),
-                    summary: summary.clone(),
-                    detail: None,
-                },
-                target.clone(),
-            );
-        }
+        let leaf_expiry = expiry(leaf, inputs.settings, inputs.thresholds, now)
+            .filter(|_| !record.is_stored_anchor())
+            .map(|e| (alert_cert(leaf), e));
         // The certificates the leaf depends on, judged at `now` like the leaf: one alert per
         // intermediate, however many locations present it.
-        for cert in &record.issuers {
-            let Some((kind, severity, threshold, summary)) =
-                chain_condition(cert, leaf, inputs.settings, inputs.thresholds, now)
-            else {
-                continue;
-            };
+        let chain_expiry = record.issuers.iter().filter_map(|cert| {
+            chain_condition(cert, leaf, inputs.settings, inputs.thresholds, now)
+                .map(|e| (chain_alert_cert(cert), e))
+        });
+        for (cert, (kind, severity, threshold, summary)) in
+            leaf_expiry.into_iter().chain(chain_expiry)
+        {
             let key = match &threshold {
                 Some(t) => format!("{}|{kind}|{t}", cert.sha256),
                 None => format!("{}|{kind}", cert.sha256),
@@ -272,8 +253,8 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
                     kind,
                     severity,
                     threshold: threshold.clone(),
-                    cert: Some(chain_alert_cert(cert)),
                     sha256: Some(cert.sha256.clone()),
+                    cert: Some(cert.clone()),
                     locations: BTreeSet::new(),
                     summary: summary.clone(),
                     detail: None,
