@@ -136,8 +136,15 @@ pub fn time_findings(cert: &CertRecord, thresholds: &Thresholds, now: UnixSecond
     Vec::new()
 }
 
+/// Site rules that change what a finding means (`[policy]` in the config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanPolicy {
+    /// "TLS 1.3 everywhere": an endpoint that negotiates less is this bad (`None`: information).
+    pub require_tls13: Option<Severity>,
+}
+
 /// Findings that do not depend on the clock, judged once when the observation is made.
-pub fn scan_findings(obs: &Observation) -> Vec<Finding> {
+pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
     match &obs.outcome {
         Outcome::Failed { code, message } => {
             let severity = if *code == FindingCode::ParseError {
@@ -166,11 +173,16 @@ pub fn scan_findings(obs: &Observation) -> Vec<Finding> {
                 if let Some(tls) = tls
                     && tls.version != "TLSv1.3"
                 {
-                    out.push(Finding::new(
-                        FindingCode::NoTls13,
-                        Severity::Info,
-                        format!("negotiated {} only; TLS 1.3 is not offered", tls.version),
-                    ));
+                    let message =
+                        format!("negotiated {} only; TLS 1.3 is not offered", tls.version);
+                    out.push(match site.require_tls13 {
+                        None => Finding::new(FindingCode::NoTls13, Severity::Info, message),
+                        Some(severity) => Finding::new(
+                            FindingCode::NoTls13,
+                            severity,
+                            format!("{message}, and [policy] min_tls = \"1.3\""),
+                        ),
+                    });
                 }
                 for cert in chain.iter().filter(|c| !c.self_signed) {
                     strength_findings(cert, &mut out);
@@ -635,7 +647,7 @@ mod tests {
             Trust::Trusted,
             false,
         );
-        assert!(scan_findings(&ok).is_empty());
+        assert!(scan_findings(&ok, &ScanPolicy::default()).is_empty());
 
         let incomplete = endpoint_obs(
             vec![leaf.clone()],
@@ -644,12 +656,12 @@ mod tests {
             false,
         );
         assert_eq!(
-            codes(&scan_findings(&incomplete)),
+            codes(&scan_findings(&incomplete, &ScanPolicy::default())),
             vec![(FindingCode::IncompleteChain, Severity::Critical)]
         );
 
         let direct = endpoint_obs(vec![leaf.clone()], "TLSv1.3", Trust::Trusted, true);
-        assert!(scan_findings(&direct).is_empty());
+        assert!(scan_findings(&direct, &ScanPolicy::default()).is_empty());
 
         let untrusted = endpoint_obs(
             vec![leaf.clone(), int],
@@ -658,7 +670,7 @@ mod tests {
             false,
         );
         assert_eq!(
-            codes(&scan_findings(&untrusted)),
+            codes(&scan_findings(&untrusted, &ScanPolicy::default())),
             vec![
                 (FindingCode::Untrusted, Severity::Critical),
                 (FindingCode::NoTls13, Severity::Info)
@@ -675,12 +687,30 @@ mod tests {
             false,
         );
         assert_eq!(
-            codes(&scan_findings(&s)),
+            codes(&scan_findings(&s, &ScanPolicy::default())),
             vec![
                 (FindingCode::HostnameMismatch, Severity::Critical),
                 (FindingCode::SelfSigned, Severity::Critical)
             ]
         );
+    }
+
+    #[test]
+    fn tls13_everywhere_is_a_site_rule() {
+        let mut int = cert(0, 1);
+        int.subject = "CN=Int".into();
+        let obs = endpoint_obs(vec![cert(0, 1), int], "TLSv1.2", Trust::Trusted, false);
+        let codes_with = |site| codes(&scan_findings(&obs, &site));
+        assert_eq!(
+            codes_with(ScanPolicy::default()),
+            vec![(FindingCode::NoTls13, Severity::Info)]
+        );
+        for severity in [Severity::Warning, Severity::Critical] {
+            let site = ScanPolicy {
+                require_tls13: Some(severity),
+            };
+            assert_eq!(codes_with(site), vec![(FindingCode::NoTls13, severity)]);
+        }
     }
 
     #[test]
@@ -706,7 +736,7 @@ mod tests {
             },
         };
         assert_eq!(
-            codes(&scan_findings(&obs)),
+            codes(&scan_findings(&obs, &ScanPolicy::default())),
             vec![
                 (FindingCode::WeakKey, Severity::Warning),
                 (FindingCode::WeakSignature, Severity::Critical)

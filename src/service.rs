@@ -93,7 +93,7 @@ pub async fn scan_and_record(
         .scan(endpoints, files, |scanned| {
             on_result(&scanned);
             let id = scanned.observation.location.id();
-            let mut findings = policy::scan_findings(&scanned.observation);
+            let mut findings = policy::scan_findings(&scanned.observation, &config.policy);
             if let crate::model::Outcome::Presented { chain, .. } = &scanned.observation.outcome
                 && let Some(served) = chain.first()
                 && let Some((name, leaf)) = installed.get(&scanned.observation.location)

@@ -165,6 +165,49 @@ fn tls12_only_server_is_flagged() {
     assert_eq!(loc["findings"][0]["severity"], "info");
     assert_eq!(loc["status"], "ok");
     assert_eq!(loc["tls"]["version"], "TLSv1.2");
+    // "TLS 1.3 everywhere" as a site rule: a warning, or critical if the site says so.
+    for (policy, severity, status) in [
+        ("[policy]\nmin_tls = \"1.3\"\n", "warning", "warning"),
+        (
+            "[policy]\nmin_tls = \"1.3\"\nmin_tls_severity = \"critical\"\n",
+            "critical",
+            "critical",
+        ),
+    ] {
+        let all = scan(&pki, &[server.addr.to_string()], None, policy);
+        assert_eq!(all[0]["findings"][0]["code"], "no_tls13");
+        assert_eq!(all[0]["findings"][0]["severity"], severity, "{policy}");
+        assert_eq!(all[0]["status"], status);
+    }
+    // A TLS 1.3 server is fine under the rule.
+    let modern = serve(&pki, &leaf, true, false);
+    let all = scan(
+        &pki,
+        &[modern.addr.to_string()],
+        None,
+        "[policy]\nmin_tls = \"1.3\"\n",
+    );
+    assert_eq!(codes(&all[0]), Vec::<String>::new());
+}
+
+#[test]
+fn bad_policy_values_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "[policy]\nmin_tls = \"1.0\"\nmin_tls_severity = \"loud\"\n",
+    );
+    let out = certctl_config(&config, &["list"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":2: policy.min_tls: \"1.0\" is not a TLS version"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":3: policy.min_tls_severity: \"loud\" is not a severity"),
+        "{err}"
+    );
 }
 
 #[test]

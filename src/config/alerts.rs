@@ -160,6 +160,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "weak_key",
     "weak_signature",
     "stale_served",
+    "no_tls13",
     "endpoint_unreachable",
     "certificate_changed",
     "renewal_succeeded",

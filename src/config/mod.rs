@@ -48,6 +48,8 @@ pub struct Config {
     pub alerts: alerts::AlertSettings,
     pub webhooks: Vec<alerts::Webhook>,
     pub daemon: daemon::DaemonSettings,
+    /// Site rules that change what findings mean (`[policy]`).
+    pub policy: crate::policy::ScanPolicy,
 }
 
 /// How endpoints are scanned.
@@ -89,6 +91,7 @@ impl Config {
             alerts: alerts::AlertSettings::default(),
             webhooks: Vec::new(),
             daemon: daemon::DaemonSettings::defaults(&state_dir_of(&default_store_path())),
+            policy: crate::policy::ScanPolicy::default(),
         }
     }
 
@@ -486,7 +489,9 @@ impl Validator<'_> {
         for (key, message) in problems {
             self.push(key, message);
         }
+        let policy = self.policy(raw.policy, root.clone().key("policy"));
         Config {
+            policy,
             source: Some(source.to_path_buf()),
             state_dir,
             accounts,
@@ -510,6 +515,37 @@ impl Validator<'_> {
             endpoints,
             files,
         }
+    }
+}
+
+impl Validator<'_> {
+    /// `[policy]`: `min_tls = "1.3"` makes an endpoint without TLS 1.3 a `min_tls_severity`
+    /// (warning unless said otherwise) instead of information.
+    fn policy(&mut self, raw: raw::RawPolicy, key: KeyPath) -> crate::policy::ScanPolicy {
+        use crate::model::Severity;
+        let severity = match raw.min_tls_severity.as_deref() {
+            None | Some("warning") => Severity::Warning,
+            Some("critical") => Severity::Critical,
+            Some(other) => {
+                self.push(
+                    key.clone().key("min_tls_severity"),
+                    format!("\"{other}\" is not a severity: use \"warning\" or \"critical\""),
+                );
+                Severity::Warning
+            }
+        };
+        let require_tls13 = match raw.min_tls.as_deref() {
+            None | Some("1.2") => None,
+            Some("1.3") => Some(severity),
+            Some(other) => {
+                self.push(
+                    key.key("min_tls"),
+                    format!("\"{other}\" is not a TLS version certctl can require: use \"1.2\" or \"1.3\""),
+                );
+                None
+            }
+        };
+        crate::policy::ScanPolicy { require_tls13 }
     }
 }
 

@@ -29,6 +29,16 @@ pub struct RawConfig {
     pub daemon: super::daemon::RawDaemon,
     #[serde(default)]
     pub renew: super::daemon::RawRenew,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPolicy {
+    /// "1.2" (default) or "1.3": the lowest TLS version an endpoint may offer at best.
+    pub min_tls: Option<String>,
+    /// "warning" (default) or "critical": how bad falling short of `min_tls` is.
+    pub min_tls_severity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
