@@ -431,9 +431,7 @@ impl LocationRecord {
     pub fn is_stored_anchor(&self) -> bool {
         self.trust_store && self.leaf.as_ref().is_some_and(|l| l.self_signed && l.is_ca)
     }
-}
 
-impl LocationRecord {
     /// When the first certificate of the location's path expires (leaf or intermediate).
     pub fn expires_at(&self) -> Option<UnixSeconds> {
         let leaf = self.leaf.as_ref()?.not_after;

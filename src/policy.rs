@@ -390,11 +390,13 @@ pub fn chain_time_findings(
 }
 
 /// Merges stored scan findings with fresh time findings of the leaf and of the certificates it
-/// depends on, worst first.
+/// depends on, worst first. `anchor`: the leaf is a trust anchor in a trust store (see
+/// [`as_anchor`]).
 pub fn all_findings(
     stored: Vec<Finding>,
     leaf: Option<&CertRecord>,
     issuers: &[ChainCert],
+    anchor: bool,
     thresholds: &Thresholds,
     now: UnixSeconds,
 ) -> Vec<Finding> {
@@ -402,6 +404,9 @@ pub fn all_findings(
     let mut out: Vec<Finding> = leaf
         .map(|c| time_findings(c, thresholds, now))
         .unwrap_or_default();
+    if anchor {
+        as_anchor(&mut out);
+    }
     // An intermediate that expires first speaks for the location's expiry.
     if chain.iter().any(|f| f.code == FindingCode::Expiring) {
         out.retain(|f| f.code != FindingCode::Expiring);
@@ -415,7 +420,7 @@ pub fn all_findings(
 /// A trust anchor in a trust store is nobody's to renew, and clients skip an expired one and
 /// build another path: its expiry findings are information, not alarms (Debian's
 /// ca-certificates ships expired roots for years).
-pub fn as_anchor(findings: &mut [Finding]) {
+fn as_anchor(findings: &mut [Finding]) {
     for f in findings.iter_mut().filter(|f| is_leaf_time(f.code)) {
         f.severity = Severity::Info;
         f.message
@@ -758,7 +763,14 @@ mod tests {
         let leaf = cert(now - 10 * DAY, now + 80 * DAY);
         // Expired yesterday: chain_expired names it, and the leaf alone is fine.
         let int = issuer("Old Int", now - 5 * 365 * DAY, now - DAY);
-        let f = all_findings(vec![], Some(&leaf), std::slice::from_ref(&int), &t, now);
+        let f = all_findings(
+            vec![],
+            Some(&leaf),
+            std::slice::from_ref(&int),
+            false,
+            &t,
+            now,
+        );
         assert_eq!(
             codes(&f),
             vec![(FindingCode::ChainExpired, Severity::Critical)]
@@ -767,14 +779,21 @@ mod tests {
         assert!(f[0].message.contains("1 day ago"), "{}", f[0].message);
         // Not valid yet.
         let early = issuer("Early Int", now + DAY, now + 900 * DAY);
-        let f = all_findings(vec![], Some(&leaf), &[early], &t, now);
+        let f = all_findings(vec![], Some(&leaf), &[early], false, &t, now);
         assert_eq!(
             codes(&f),
             vec![(FindingCode::ChainNotYetValid, Severity::Critical)]
         );
         // Expiring in 10 days, before the leaf: the location's `expiring` speaks of it.
         let soon = issuer("Soon Int", now - 900 * DAY, now + 10 * DAY);
-        let f = all_findings(vec![], Some(&leaf), std::slice::from_ref(&soon), &t, now);
+        let f = all_findings(
+            vec![],
+            Some(&leaf),
+            std::slice::from_ref(&soon),
+            false,
+            &t,
+            now,
+        );
         assert_eq!(codes(&f), vec![(FindingCode::Expiring, Severity::Warning)]);
         assert!(f[0].message.contains("Soon Int"), "{}", f[0].message);
         // Both expiring: one `expiring`, the intermediate's (the sooner one).
@@ -783,6 +802,7 @@ mod tests {
             vec![],
             Some(&late_leaf),
             std::slice::from_ref(&soon),
+            false,
             &t,
             now,
         );
@@ -790,7 +810,7 @@ mod tests {
         assert!(f[0].message.contains("Soon Int"));
         // An intermediate that outlives the leaf adds nothing.
         let fine = issuer("Fine Int", now - DAY, now + 2_000 * DAY);
-        assert!(all_findings(vec![], Some(&leaf), &[fine], &t, now).is_empty());
+        assert!(all_findings(vec![], Some(&leaf), &[fine], false, &t, now).is_empty());
         // The listing rows agree with the full records.
         let row = |c: &ChainCert| {
             row_time_codes(

@@ -21,17 +21,14 @@ pub struct View {
 impl View {
     pub fn of(mut record: LocationRecord, thresholds: &Thresholds, now: UnixSeconds) -> View {
         let stored = std::mem::take(&mut record.findings);
-        let mut findings = policy::all_findings(
+        let findings = policy::all_findings(
             stored,
             record.leaf.as_ref(),
             &record.issuers,
+            record.is_stored_anchor(),
             thresholds,
             now,
         );
-        if record.is_stored_anchor() {
-            policy::as_anchor(&mut findings);
-            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
-        }
         let status = Status::from_findings(&findings);
         View {
             record,

@@ -56,35 +56,20 @@ pub fn evaluate(
     )?;
     if !summary.is_empty() {
         // With no webhook interested, nothing was queued: say that, not "0 deliveries".
-        let (action, detail) = if result.queued > 0 {
-            (
-                "alerts_queued",
-                format!(
-                    "{} event(s), {} deliveries: {}",
-                    result.events,
-                    result.queued,
-                    summary.join(", ")
-                ),
-            )
+        let (action, sent) = if result.queued > 0 {
+            ("alerts_queued", format!("{} deliveries", result.queued))
         } else if config.webhooks.is_empty() {
             (
                 "alerts_raised",
-                format!(
-                    "{} event(s), not sent (no [[webhook]] configured): {}",
-                    result.events,
-                    summary.join(", ")
-                ),
+                "not sent (no [[webhook]] configured)".to_string(),
             )
         } else {
             (
                 "alerts_raised",
-                format!(
-                    "{} event(s), not sent (no webhook subscribes to them): {}",
-                    result.events,
-                    summary.join(", ")
-                ),
+                "not sent (no webhook subscribes to them)".to_string(),
             )
         };
+        let detail = format!("{} event(s), {sent}: {}", result.events, summary.join(", "));
         crate::audit::record(store, action, "alerts", &detail);
     }
     Ok(result)

@@ -119,12 +119,7 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = cli.open_store(s, &config)?;
     let now = crate::clock::now();
-    let layout = output::Layout {
-        width: s.width,
-        wide: args.output == Format::Wide,
-        headers: !args.no_headers,
-        colour: use_colour(s.tty),
-    };
+    let layout = table_layout(s, args.output, !args.no_headers);
     let filter = Filter {
         labels,
         expires_by: within.map(|w| now + w.as_secs() as i64),
@@ -304,6 +299,16 @@ fn store_hint(store: &crate::store::Store) -> String {
     )
 }
 
+/// How this session's tables are laid out: its terminal's width and colour, `-o wide`.
+fn table_layout(s: &Session<'_>, format: Format, headers: bool) -> output::Layout {
+    output::Layout {
+        width: s.width,
+        wide: format == Format::Wide,
+        headers,
+        colour: use_colour(s.tty),
+    }
+}
+
 /// Prints views in the chosen format (shared with `scan`).
 pub fn print_views(
     s: &mut Session<'_>,
@@ -317,12 +322,7 @@ pub fn print_views(
         writeln!(s.err, "{empty}")?;
         return Ok(());
     }
-    let layout = output::Layout {
-        width: s.width,
-        wide: format == Format::Wide,
-        headers: true,
-        colour: use_colour(s.tty),
-    };
+    let layout = table_layout(s, format, true);
     let mut out = std::io::BufWriter::new(&mut *s.out);
     match format {
         Format::Json => output::write_json(&mut out, views, failing, now)?,

@@ -104,27 +104,31 @@ pub fn scan_files(targets: &[FileTarget]) -> Vec<(usize, FileScan)> {
 /// keep each certificate once, from a single-certificate file where there is one, else from
 /// the first bundle it appears in. Failures are kept.
 fn once_per_certificate(observations: &mut Vec<Observation>) {
-    let sha = |o: &Observation| match &o.outcome {
-        Outcome::Presented { chain, .. } => chain.first().map(|c| c.sha256.clone()),
-        Outcome::Failed { .. } => None,
-    };
-    let path = |o: &Observation| match &o.location {
-        Location::File { path, .. } => path.clone(),
-        Location::Endpoint { .. } => String::new(),
-    };
-    let mut per_file: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    fn path(o: &Observation) -> &str {
+        match &o.location {
+            Location::File { path, .. } => path,
+            Location::Endpoint { .. } => "",
+        }
+    }
+    let mut per_file: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for o in observations.iter() {
         *per_file.entry(path(o)).or_default() += 1;
     }
-    let mut order: Vec<usize> = (0..observations.len()).collect();
-    order.sort_by_key(|&i| per_file.get(&path(&observations[i])).copied().unwrap_or(0) > 1);
+    // Single-certificate files first (a stable sort keeps each group in walk order).
+    let mut order: Vec<(bool, usize)> = observations
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (per_file[path(o)] > 1, i))
+        .collect();
+    order.sort_by_key(|&(in_bundle, _)| in_bundle);
     let mut seen = std::collections::HashSet::new();
-    let mut keep = vec![false; observations.len()];
-    for i in order {
-        keep[i] = match sha(&observations[i]) {
-            Some(s) => seen.insert(s),
-            None => true,
-        };
+    let mut keep = vec![true; observations.len()];
+    for (_, i) in order {
+        if let Outcome::Presented { chain, .. } = &observations[i].outcome
+            && let Some(leaf) = chain.first()
+        {
+            keep[i] = seen.insert(leaf.sha256.as_str());
+        }
     }
     let mut k = keep.into_iter();
     observations.retain(|_| k.next().unwrap_or(true));
