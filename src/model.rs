@@ -19,6 +19,47 @@ pub enum Location {
     },
     /// A certificate inside a local file; `index` is its position in a PEM bundle.
     File { path: String, index: u32 },
+    /// An endpoint reached in clear text and upgraded to TLS by `protocol`'s STARTTLS command
+    /// (`smtp://mail.example.com:25`). Appended last: variants are stored by position.
+    Starttls {
+        protocol: Starttls,
+        host: String,
+        port: u16,
+        server_name: Option<String>,
+    },
+}
+
+/// The clear-text protocols whose STARTTLS upgrade the scanner speaks. Stored by position:
+/// append new protocols at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Starttls {
+    Smtp,
+    Imap,
+    Pop3,
+    Ftp,
+    Ldap,
+    Postgres,
+}
+
+impl Starttls {
+    /// The URL scheme that selects the protocol.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Starttls::Smtp => "smtp",
+            Starttls::Imap => "imap",
+            Starttls::Pop3 => "pop3",
+            Starttls::Ftp => "ftp",
+            Starttls::Ldap => "ldap",
+            Starttls::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Starttls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.scheme())
+    }
 }
 
 impl Location {
@@ -36,7 +77,9 @@ impl Location {
     /// The canonical key of the location, e.g. `endpoint:example.com:443/sni` or `file:/a.pem#0`.
     pub fn key(&self) -> String {
         match self {
-            Location::Endpoint { .. } => format!("endpoint:{}", self.target()),
+            Location::Endpoint { .. } | Location::Starttls { .. } => {
+                format!("endpoint:{}", self.target())
+            }
             Location::File { path, index } => format!("file:{path}#{index}"),
         }
     }
@@ -48,17 +91,13 @@ impl Location {
                 host,
                 port,
                 server_name,
-            } => {
-                let authority = if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                };
-                match server_name {
-                    Some(sni) if sni != host => format!("{authority} ({sni})"),
-                    _ => authority,
-                }
-            }
+            } => authority(None, host, *port, server_name.as_deref()),
+            Location::Starttls {
+                protocol,
+                host,
+                port,
+                server_name,
+            } => authority(Some(*protocol), host, *port, server_name.as_deref()),
             Location::File { path, index } if *index == 0 => path.clone(),
             Location::File { path, index } => format!("{path}#{index}"),
         }
@@ -69,13 +108,42 @@ impl Location {
         match self {
             Location::Endpoint {
                 host, server_name, ..
+            }
+            | Location::Starttls {
+                host, server_name, ..
             } => Some(server_name.as_deref().unwrap_or(host)),
             Location::File { .. } => None,
         }
     }
 
+    /// A network location (direct TLS or STARTTLS), as opposed to a file.
     pub fn is_endpoint(&self) -> bool {
-        matches!(self, Location::Endpoint { .. })
+        !matches!(self, Location::File { .. })
+    }
+
+    /// The STARTTLS protocol of an endpoint reached that way.
+    pub fn starttls(&self) -> Option<Starttls> {
+        match self {
+            Location::Starttls { protocol, .. } => Some(*protocol),
+            _ => None,
+        }
+    }
+}
+
+/// `host:port`, `[v6]:port` or `smtp://host:port`, then ` (sni)` when the SNI differs.
+fn authority(protocol: Option<Starttls>, host: &str, port: u16, sni: Option<&str>) -> String {
+    let hostport = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let authority = match protocol {
+        Some(p) => format!("{p}://{hostport}"),
+        None => hostport,
+    };
+    match sni {
+        Some(sni) if sni != host => format!("{authority} ({sni})"),
+        _ => authority,
     }
 }
 
@@ -231,10 +299,13 @@ pub enum FindingCode {
     ChainExpired,
     /// An intermediate presented with the leaf is not valid yet.
     ChainNotYetValid,
+    /// A STARTTLS endpoint would not upgrade: the capability is not offered, the command is
+    /// refused, or the server's answers are not the protocol's. No certificate was seen.
+    StarttlsRefused,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 18] = [
+    pub const ALL: [FindingCode; 19] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -253,6 +324,7 @@ impl FindingCode {
         FindingCode::StaleServed,
         FindingCode::ChainExpired,
         FindingCode::ChainNotYetValid,
+        FindingCode::StarttlsRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -275,6 +347,7 @@ impl FindingCode {
             FindingCode::StaleServed => "stale_served",
             FindingCode::ChainExpired => "chain_expired",
             FindingCode::ChainNotYetValid => "chain_not_yet_valid",
+            FindingCode::StarttlsRefused => "starttls_refused",
         }
     }
 
@@ -287,6 +360,7 @@ impl FindingCode {
                 | FindingCode::Timeout
                 | FindingCode::TlsError
                 | FindingCode::ParseError
+                | FindingCode::StarttlsRefused
         )
     }
 

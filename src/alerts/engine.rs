@@ -8,7 +8,8 @@
 //! - `resolved` once the condition is gone (renewed, fixed, or the certificate replaced);
 //! - a deeper expiry threshold supersedes the shallower one silently (no "resolved" for a
 //!   warning that became worse);
-//! - `endpoint_unreachable` only after `unreachable_after` failed scans in a row;
+//! - `endpoint_unreachable` only after `unreachable_after` failed scans in a row (named
+//!   `starttls_refused` when the server answers but will not upgrade);
 //! - `renewal_failed` is a condition (open while renewals keep failing), not one message per
 //!   failed attempt, so a CA outage is one alert.
 
@@ -16,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::alerts::AlertSettings;
 use crate::model::{
-    AlertCert, AlertEvent, CertRecord, ChainCert, EventKind, InventoryEvent, ManagedState,
-    OpenAlert, Severity, UnixSeconds,
+    AlertCert, AlertEvent, CertRecord, ChainCert, EventKind, FindingCode, InventoryEvent,
+    ManagedState, OpenAlert, Severity, UnixSeconds,
 };
 use crate::policy::{Thresholds, relative, rfc3339};
 use crate::service::View;
@@ -205,22 +206,27 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
         if record.location.is_endpoint()
             && record.consecutive_failures >= inputs.settings.unreachable_after
         {
-            let message = record
+            let failure = record
                 .findings
                 .first()
-                .or(view.findings.iter().find(|f| f.code.is_failure()))
-                .map(|f| f.message.clone());
+                .or(view.findings.iter().find(|f| f.code.is_failure()));
+            let message = failure.map(|f| f.message.clone());
             let failures = record.consecutive_failures;
+            // A server that answers but will not upgrade is not "unreachable": say what it is.
+            let (kind, what) = match failure.map(|f| f.code) {
+                Some(FindingCode::StarttlsRefused) => ("starttls_refused", "refuses STARTTLS"),
+                _ => ("endpoint_unreachable", "is unreachable"),
+            };
             add(
-                format!("{}|endpoint_unreachable", record.id),
+                format!("{}|{kind}", record.id),
                 &|| Condition {
-                    kind: "endpoint_unreachable",
+                    kind,
                     severity: Severity::Critical,
                     threshold: None,
                     cert: None,
                     sha256: None,
                     locations: BTreeSet::new(),
-                    summary: format!("{target} is unreachable ({failures} scans in a row)"),
+                    summary: format!("{target} {what} ({failures} scans in a row)"),
                     detail: message.clone(),
                 },
                 target.clone(),
@@ -566,7 +572,7 @@ pub fn stable_id(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Location, LocationRecord};
+    use crate::model::{Finding, Location, LocationRecord};
 
     const DAY: i64 = 86_400;
 
@@ -717,6 +723,36 @@ mod tests {
         }
         // The expiring alert stayed open throughout.
         assert!(sim.open.iter().any(|o| o.event.kind == "expiring"));
+    }
+
+    #[test]
+    fn a_refused_starttls_is_named_so_and_resolved_when_the_upgrade_works() {
+        let mut sim = Sim::new();
+        let mut v = view("mx", "aa", 80 * DAY);
+        assert!(sim.step(std::slice::from_ref(&v), 0).is_empty());
+        v.record.consecutive_failures = 3;
+        v.record.findings = vec![Finding::new(
+            FindingCode::StarttlsRefused,
+            Severity::Critical,
+            "smtp server does not offer STARTTLS",
+        )];
+        let e = sim.step(std::slice::from_ref(&v), 100);
+        assert_eq!(kinds(&e), vec![("starttls_refused".into(), None, false)]);
+        let id = e[0].id.clone();
+        assert!(
+            e[0].summary.contains("refuses STARTTLS"),
+            "{}",
+            e[0].summary
+        );
+        assert_eq!(
+            e[0].detail.as_deref(),
+            Some("smtp server does not offer STARTTLS")
+        );
+        v.record.consecutive_failures = 0;
+        v.record.findings = vec![];
+        let e = sim.step(std::slice::from_ref(&v), 200);
+        assert_eq!(kinds(&e), vec![("resolved".into(), None, false)]);
+        assert_eq!(e[0].resolves.as_ref().map(|r| &r.0), Some(&id));
     }
 
     #[test]

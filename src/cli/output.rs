@@ -53,6 +53,9 @@ pub struct JsonLocation<'a> {
     pub kind: &'static str,
     pub target: String,
     pub server_name: Option<&'a str>,
+    /// The STARTTLS protocol (`smtp`, `ldap`, ...) of an endpoint reached that way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<crate::model::Starttls>,
     pub name: Option<&'a str>,
     pub labels: BTreeMap<&'a str, &'a str>,
     pub status: Status,
@@ -96,7 +99,9 @@ pub struct JsonCertificate<'a> {
 pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
     let r = &view.record;
     let (kind, server_name) = match &r.location {
-        Location::Endpoint { server_name, .. } => ("endpoint", server_name.as_deref()),
+        Location::Endpoint { server_name, .. } | Location::Starttls { server_name, .. } => {
+            ("endpoint", server_name.as_deref())
+        }
         Location::File { .. } => ("file", None),
     };
     JsonLocation {
@@ -104,6 +109,7 @@ pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
         kind,
         target: r.location.target(),
         server_name,
+        protocol: r.location.starttls(),
         name: r.name.as_deref(),
         labels: r
             .labels

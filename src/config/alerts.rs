@@ -162,6 +162,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "stale_served",
     "no_tls13",
     "endpoint_unreachable",
+    "starttls_refused",
     "certificate_changed",
     "renewal_succeeded",
     "renewal_failed",

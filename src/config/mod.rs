@@ -428,12 +428,32 @@ impl Validator<'_> {
         }
 
         let mut endpoints = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, ep) in raw.endpoint.into_iter().enumerate() {
             let key = root.clone().key("endpoint").index(i);
-            match target::parse_endpoint(&ep.address, ep.server_name.as_deref()) {
+            let protocol = ep.protocol.as_deref();
+            if let Some(p) = protocol
+                && let Err(msg) = target::scheme(p)
+            {
+                self.push(key.key("protocol"), msg);
+                continue;
+            }
+            match target::parse_endpoint_as(&ep.address, ep.server_name.as_deref(), protocol) {
                 Ok(mut t) => {
                     t.name = ep.name;
                     t.labels = ep.labels.into_iter().collect();
+                    let location = t.location();
+                    if let Some(first) = seen.get(&location.key()) {
+                        self.push(
+                            key,
+                            format!(
+                                "the same endpoint as endpoint[{first}] ({})",
+                                location.target()
+                            ),
+                        );
+                        continue;
+                    }
+                    seen.insert(location.key(), i);
                     endpoints.push(t);
                 }
                 Err(msg) => self.push(key.key("address"), msg),

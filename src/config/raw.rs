@@ -61,6 +61,8 @@ pub struct RawScan {
 pub struct RawEndpoint {
     pub address: String,
     pub server_name: Option<String>,
+    /// `smtp`, `imap`, `ldaps`, ... (a URL scheme in `address` does the same).
+    pub protocol: Option<String>,
     pub name: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,

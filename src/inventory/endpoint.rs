@@ -105,11 +105,13 @@ impl EndpointScanner {
             let name = name.clone();
             running.spawn(async move {
                 let outcome = scanner.outcome(&target, addr).await;
-                let location = Location::Endpoint {
+                let location = Target {
                     host: addr.ip().to_string(),
                     port: addr.port(),
                     server_name: Some(name),
-                };
+                    ..target.clone()
+                }
+                .location();
                 observed(location, outcome)
             });
         }
@@ -136,32 +138,52 @@ impl EndpointScanner {
         target: &Target,
         addr: SocketAddr,
     ) -> Result<Outcome, (FindingCode, String)> {
-        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-            Err(_) => {
-                return Err((
-                    FindingCode::Timeout,
-                    format!(
-                        "TCP connect to {addr} timed out after {}",
-                        secs(self.connect_timeout)
-                    ),
-                ));
-            }
-            Ok(Err(e)) => {
-                return Err((
-                    FindingCode::ConnectError,
-                    format!("cannot connect to {addr}: {e}"),
-                ));
-            }
-            Ok(Ok(tcp)) => tcp,
-        };
+        let mut tcp =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => {
+                    return Err((
+                        FindingCode::Timeout,
+                        format!(
+                            "TCP connect to {addr} timed out after {}",
+                            secs(self.connect_timeout)
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return Err((
+                        FindingCode::ConnectError,
+                        format!("cannot connect to {addr}: {e}"),
+                    ));
+                }
+                Ok(Ok(tcp)) => tcp,
+            };
         let _ = tcp.set_nodelay(true);
         let name = server_name(target)?;
         let started = Instant::now();
-        let mut tls = match tokio::time::timeout(
-            self.handshake_timeout,
-            self.connector.connect(name, tcp),
-        )
-        .await
+        // One deadline covers the STARTTLS exchange and the TLS handshake after it.
+        let deadline = tokio::time::Instant::now() + self.handshake_timeout;
+        if let Some(protocol) = target.starttls {
+            match tokio::time::timeout_at(deadline, super::starttls::upgrade(&mut tcp, protocol))
+                .await
+            {
+                Err(_) => {
+                    return Err((
+                        FindingCode::Timeout,
+                        format!(
+                            "{protocol} STARTTLS with {addr} timed out after {} (the server accepted TCP but did not finish the exchange)",
+                            secs(self.handshake_timeout)
+                        ),
+                    ));
+                }
+                Ok(Err(super::starttls::Refusal::Refused(why))) => {
+                    return Err((FindingCode::StarttlsRefused, format!("{addr}: {why}")));
+                }
+                Ok(Err(e)) => return Err((FindingCode::ConnectError, format!("{addr}: {e}"))),
+                Ok(Ok(())) => {}
+            }
+        }
+        let mut tls = match tokio::time::timeout_at(deadline, self.connector.connect(name, tcp))
+            .await
         {
             Err(_) => {
                 return Err((

@@ -107,7 +107,7 @@ fn once_per_certificate(observations: &mut Vec<Observation>) {
     fn path(o: &Observation) -> &str {
         match &o.location {
             Location::File { path, .. } => path,
-            Location::Endpoint { .. } => "",
+            Location::Endpoint { .. } | Location::Starttls { .. } => "",
         }
     }
     let mut per_file: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();

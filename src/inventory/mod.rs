@@ -7,6 +7,7 @@
 
 pub mod endpoint;
 pub mod file;
+pub mod starttls;
 pub mod target;
 pub mod trust;
 

@@ -6,6 +6,7 @@ pub mod acme_proxy;
 pub mod bind;
 pub mod pebble;
 pub mod receiver;
+pub mod servers;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,359 @@
+//! Real STARTTLS servers from Debian, each started on loopback ports in a throwaway directory
+//! with a certificate made by the test, and stopped on drop: postfix (SMTP, and SMTPS through
+//! its wrapper mode), dovecot (IMAP, POP3, IMAPS), slapd (LDAP, LDAPS), vsftpd (FTP) and
+//! PostgreSQL (a cluster made with initdb).
+
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A certificate file (leaf then intermediate) and its key.
+#[derive(Clone)]
+pub struct Material {
+    pub fullchain: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One running server. Drop stops it.
+pub struct Server {
+    pub name: &'static str,
+    dir: tempfile::TempDir,
+    child: Child,
+    log: PathBuf,
+    stop: Option<Vec<String>>,
+}
+
+impl Server {
+    fn spawn(
+        name: &'static str,
+        dir: tempfile::TempDir,
+        mut command: Command,
+        ports: &[u16],
+        stop: Option<Vec<String>>,
+    ) -> Server {
+        let log = dir.path().join(format!("{name}.out"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} (is the Debian package installed? .ci/install-deps installs it): {e}"));
+        let mut server = Server {
+            name,
+            dir,
+            child,
+            log,
+            stop,
+        };
+        server.wait_for(ports);
+        server
+    }
+
+    fn wait_for(&mut self, ports: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in ports {
+            while TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                let exited = self.child.try_wait().ok().flatten();
+                if exited.is_some() || Instant::now() > deadline {
+                    panic!(
+                        "{} did not listen on 127.0.0.1:{port} ({exited:?}): {}",
+                        self.name,
+                        self.log_text()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for extra in ["dovecot.log", "maillog"] {
+            if let Ok(more) = std::fs::read_to_string(self.dir.path().join(extra)) {
+                text.push_str(&more);
+            }
+        }
+        text
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            let _ = Command::new(&stop[0])
+                .args(&stop[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch directory that other users (postfix, postgres) can traverse.
+fn open_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn chown(path: &Path, user: &str) {
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(user)
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success(), "chown {user} {}", path.display());
+}
+
+/// postfix on `smtp` (STARTTLS when `tls` is given, none otherwise) and, with TLS, `smtps`
+/// (wrapper mode).
+pub fn postfix(tls: Option<&Material>, smtp: u16, smtps: u16) -> Server {
+    let dir = open_dir();
+    let root = dir.path();
+    let conf = root.join("conf");
+    for d in ["conf", "queue", "data"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    chown(&root.join("data"), "postfix");
+    let tls_lines = match tls {
+        Some(m) => format!(
+            "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
+            m.fullchain.display(),
+            m.key.display()
+        ),
+        None => "smtpd_tls_security_level = none\n".to_string(),
+    };
+    std::fs::write(
+        conf.join("main.cf"),
+        format!(
+            "compatibility_level = 3.6\nqueue_directory = {q}\ndata_directory = {d}\n\
+             mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = 127.0.0.1\n\
+             inet_protocols = ipv4\nmyhostname = mail.test\nmydestination =\n\
+             maillog_file = /dev/stdout\n{tls_lines}",
+            q = root.join("queue").display(),
+            d = root.join("data").display(),
+        ),
+    )
+    .expect("main.cf");
+    let mut services = format!("127.0.0.1:{smtp} inet n - n - - smtpd\n");
+    if tls.is_some() {
+        services.push_str(&format!(
+            "127.0.0.1:{smtps} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n"
+        ));
+    }
+    for line in [
+        "pickup unix n - n 60 1 pickup",
+        "cleanup unix n - n - 0 cleanup",
+        "qmgr unix n - n 300 1 qmgr",
+        "tlsmgr unix - - n 1000? 1 tlsmgr",
+        "rewrite unix - - n - - trivial-rewrite",
+        "bounce unix - - n - 0 bounce",
+        "defer unix - - n - 0 bounce",
+        "trace unix - - n - 0 bounce",
+        "verify unix - - n - 1 verify",
+        "flush unix n - n 1000? 0 flush",
+        "proxymap unix - - n - - proxymap",
+        "smtp unix - - n - - smtp",
+        "showq unix n - n - - showq",
+        "error unix - - n - - error",
+        "discard unix - - n - - discard",
+        "local unix - n n - - local",
+        "anvil unix - - n - 1 anvil",
+        "scache unix - - n - 1 scache",
+        "postlog unix-dgram n - n - 1 postlogd",
+    ] {
+        services.push_str(line);
+        services.push('\n');
+    }
+    std::fs::write(conf.join("master.cf"), services).expect("master.cf");
+    let mut command = Command::new("postfix");
+    command.arg("-c").arg(&conf).arg("start-fg");
+    let conf_arg = conf.display().to_string();
+    let ports: Vec<u16> = if tls.is_some() {
+        vec![smtp, smtps]
+    } else {
+        vec![smtp]
+    };
+    Server::spawn(
+        "postfix",
+        dir,
+        command,
+        &ports,
+        Some(vec!["postfix".into(), "-c".into(), conf_arg, "stop".into()]),
+    )
+}
+
+/// dovecot with IMAP, POP3 (STARTTLS) and IMAPS listeners.
+pub fn dovecot(m: &Material, imap: u16, pop3: u16, imaps: u16) -> Server {
+    let dir = open_dir();
+    let root = dir.path();
+    let run = root.join("run");
+    std::fs::create_dir_all(&run).expect("mkdir");
+    let conf = root.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {run}\nstate_dir = {run}\nlog_path = {log}\nlisten = 127.0.0.1\n\
+             protocols = imap pop3\nssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n\
+             mail_location = maildir:{root}/mail/%u\n\
+             passdb {{\n  driver = static\n  args = nopassword\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={root}/mail/%u\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n\
+               inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n\
+               inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
+            run = run.display(),
+            log = root.join("dovecot.log").display(),
+            cert = m.fullchain.display(),
+            key = m.key.display(),
+            root = root.display(),
+        ),
+    )
+    .expect("dovecot.conf");
+    let mut command = Command::new("dovecot");
+    command.arg("-F").arg("-c").arg(&conf);
+    Server::spawn("dovecot", dir, command, &[imap, pop3, imaps], None)
+}
+
+/// slapd with an LDAP (StartTLS) and an LDAPS listener; no database, which StartTLS does not need.
+pub fn slapd(m: &Material, ldap: u16, ldaps: u16) -> Server {
+    let dir = open_dir();
+    let conf = dir.path().join("slapd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pidfile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            dir.path().join("slapd.pid").display(),
+            m.fullchain.display(),
+            m.key.display()
+        ),
+    )
+    .expect("slapd.conf");
+    let mut command = Command::new("slapd");
+    command
+        .arg("-f")
+        .arg(&conf)
+        .arg("-h")
+        .arg(format!(
+            "ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"
+        ))
+        .args(["-d", "0"]);
+    Server::spawn("slapd", dir, command, &[ldap, ldaps], None)
+}
+
+/// vsftpd offering `AUTH TLS` on one port.
+pub fn vsftpd(m: &Material, port: u16) -> Server {
+    let dir = open_dir();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let conf = dir.path().join("vsftpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+             background=NO\nssl_enable=YES\nrsa_cert_file={}\nrsa_private_key_file={}\n\
+             secure_chroot_dir={}\nanonymous_enable=NO\nlocal_enable=YES\nseccomp_sandbox=NO\n",
+            m.fullchain.display(),
+            m.key.display(),
+            empty.display()
+        ),
+    )
+    .expect("vsftpd.conf");
+    let mut command = Command::new("vsftpd");
+    command.arg(&conf);
+    Server::spawn("vsftpd", dir, command, &[port], None)
+}
+
+/// The newest PostgreSQL server binary directory Debian installed.
+fn pg_bin() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("/usr/lib/postgresql (Debian's postgresql package)")
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version").1
+}
+
+/// A throwaway PostgreSQL cluster (initdb) listening on 127.0.0.1:`port`, with TLS when `tls`
+/// is given (`ssl = off` otherwise). It runs as the `postgres` user, as PostgreSQL insists.
+pub fn postgres(tls: Option<&Material>, port: u16) -> Server {
+    let dir = open_dir();
+    let root = dir.path().to_path_buf();
+    let data = root.join("data");
+    let as_postgres = |program: PathBuf| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--clear-groups",
+            "--reset-env",
+        ])
+        .arg(program);
+        c
+    };
+    let mut settings = vec![
+        "-c".to_string(),
+        "listen_addresses=127.0.0.1".into(),
+        "-c".into(),
+        format!("unix_socket_directories={}", root.display()),
+    ];
+    if let Some(m) = tls {
+        // PostgreSQL reads its key as the server user and refuses a key others can read.
+        std::fs::copy(&m.fullchain, root.join("server.crt")).expect("copy cert");
+        std::fs::copy(&m.key, root.join("server.key")).expect("copy key");
+        std::fs::set_permissions(
+            root.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod key");
+        settings.extend([
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", root.join("server.crt").display()),
+            "-c".into(),
+            format!("ssl_key_file={}", root.join("server.key").display()),
+        ]);
+    }
+    chown(&root, "postgres");
+    let out = as_postgres(pg_bin().join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+        .output()
+        .expect("initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut command = as_postgres(pg_bin().join("postgres"));
+    command
+        .arg("-D")
+        .arg(&data)
+        .arg("-p")
+        .arg(port.to_string())
+        .args(&settings);
+    Server::spawn("postgres", dir, command, &[port], None)
+}
