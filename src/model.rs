@@ -302,10 +302,13 @@ pub enum FindingCode {
     /// A STARTTLS endpoint would not upgrade: the capability is not offered, the command is
     /// refused, or the server's answers are not the protocol's. No certificate was seen.
     StarttlsRefused,
+    /// The server speaks only TLS 1.0/1.1 (or TLS 1.2 with only ciphers modern clients dropped):
+    /// its certificate was read from a legacy hello.
+    LegacyTls,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 19] = [
+    pub const ALL: [FindingCode; 20] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -325,6 +328,7 @@ impl FindingCode {
         FindingCode::ChainExpired,
         FindingCode::ChainNotYetValid,
         FindingCode::StarttlsRefused,
+        FindingCode::LegacyTls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -348,6 +352,7 @@ impl FindingCode {
             FindingCode::ChainExpired => "chain_expired",
             FindingCode::ChainNotYetValid => "chain_not_yet_valid",
             FindingCode::StarttlsRefused => "starttls_refused",
+            FindingCode::LegacyTls => "legacy_tls",
         }
     }
 
@@ -430,6 +435,9 @@ pub enum Outcome {
         trust: Trust,
         /// The leaf's issuer is itself a trust anchor (so no intermediate is needed).
         issuer_is_anchor: bool,
+        /// Read from a legacy (TLS 1.0-1.2, old ciphers) hello because rustls could not
+        /// complete a handshake: why it could not.
+        legacy: Option<String>,
     },
     /// Nothing could be read; `code` is one of the failure codes.
     Failed { code: FindingCode, message: String },

@@ -137,10 +137,22 @@ pub fn time_findings(cert: &CertRecord, thresholds: &Thresholds, now: UnixSecond
 }
 
 /// Site rules that change what a finding means (`[policy]` in the config).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanPolicy {
     /// "TLS 1.3 everywhere": an endpoint that negotiates less is this bad (`None`: information).
     pub require_tls13: Option<Severity>,
+    /// How bad `legacy_tls` is when the endpoint speaks nothing newer than TLS 1.1 (a TLS 1.2
+    /// server limited to old ciphers is always a warning).
+    pub legacy_below_tls12: Severity,
+}
+
+impl Default for ScanPolicy {
+    fn default() -> Self {
+        ScanPolicy {
+            require_tls13: None,
+            legacy_below_tls12: Severity::Warning,
+        }
+    }
 }
 
 /// Findings that do not depend on the clock, judged once when the observation is made.
@@ -159,6 +171,7 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
             tls,
             trust,
             issuer_is_anchor,
+            legacy,
         } => {
             let Some(leaf) = chain.first() else {
                 return vec![Finding::new(
@@ -184,6 +197,9 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
                         ),
                     });
                 }
+                if let (Some(why), Some(tls)) = (legacy, tls) {
+                    out.push(legacy_finding(why, tls, site));
+                }
                 for cert in chain.iter().filter(|c| !c.self_signed) {
                     strength_findings(cert, &mut out);
                 }
@@ -204,6 +220,31 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
             out
         }
     }
+}
+
+/// `legacy_tls`: the certificate was read from a legacy hello because rustls could not agree
+/// on a version or cipher with the server.
+fn legacy_finding(why: &str, tls: &crate::model::TlsInfo, site: &ScanPolicy) -> Finding {
+    let below_tls12 = matches!(tls.version.as_str(), "SSLv3" | "TLSv1.0" | "TLSv1.1");
+    let (severity, limit) = if below_tls12 {
+        (
+            site.legacy_below_tls12,
+            format!("speaks only {}", tls.version),
+        )
+    } else {
+        (
+            Severity::Warning,
+            format!("offers {} only with old ciphers", tls.version),
+        )
+    };
+    Finding::new(
+        FindingCode::LegacyTls,
+        severity,
+        format!(
+            "the server {limit} (chose {}); current clients refuse it ({why}); certificate read from its clear-text hello",
+            tls.cipher
+        ),
+    )
 }
 
 fn endpoint_findings(
@@ -635,6 +676,7 @@ mod tests {
                 }),
                 trust,
                 issuer_is_anchor: anchor,
+                legacy: None,
             },
         }
     }
@@ -713,6 +755,7 @@ mod tests {
         for severity in [Severity::Warning, Severity::Critical] {
             let site = ScanPolicy {
                 require_tls13: Some(severity),
+                ..ScanPolicy::default()
             };
             assert_eq!(codes_with(site), vec![(FindingCode::NoTls13, severity)]);
         }
@@ -738,6 +781,7 @@ mod tests {
                 tls: None,
                 trust: Trust::NotChecked,
                 issuer_is_anchor: false,
+                legacy: None,
             },
         };
         assert_eq!(

@@ -161,6 +161,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "weak_signature",
     "stale_served",
     "no_tls13",
+    "legacy_tls",
     "endpoint_unreachable",
     "starttls_refused",
     "certificate_changed",

@@ -540,20 +540,15 @@ impl Validator<'_> {
 
 impl Validator<'_> {
     /// `[policy]`: `min_tls = "1.3"` makes an endpoint without TLS 1.3 a `min_tls_severity`
-    /// (warning unless said otherwise) instead of information.
+    /// (warning unless said otherwise) instead of information; `legacy_tls_severity` says how
+    /// bad an endpoint limited to TLS 1.0/1.1 is.
     fn policy(&mut self, raw: raw::RawPolicy, key: KeyPath) -> crate::policy::ScanPolicy {
-        use crate::model::Severity;
-        let severity = match raw.min_tls_severity.as_deref() {
-            None | Some("warning") => Severity::Warning,
-            Some("critical") => Severity::Critical,
-            Some(other) => {
-                self.push(
-                    key.clone().key("min_tls_severity"),
-                    format!("\"{other}\" is not a severity: use \"warning\" or \"critical\""),
-                );
-                Severity::Warning
-            }
-        };
+        let severity = self.severity(raw.min_tls_severity.as_deref(), &key, "min_tls_severity");
+        let legacy_below_tls12 = self.severity(
+            raw.legacy_tls_severity.as_deref(),
+            &key,
+            "legacy_tls_severity",
+        );
         let require_tls13 = match raw.min_tls.as_deref() {
             None | Some("1.2") => None,
             Some("1.3") => Some(severity),
@@ -565,7 +560,31 @@ impl Validator<'_> {
                 None
             }
         };
-        crate::policy::ScanPolicy { require_tls13 }
+        crate::policy::ScanPolicy {
+            require_tls13,
+            legacy_below_tls12,
+        }
+    }
+
+    /// A `"warning"` (the default) or `"critical"` value under `key.name`.
+    fn severity(
+        &mut self,
+        value: Option<&str>,
+        key: &KeyPath,
+        name: &str,
+    ) -> crate::model::Severity {
+        use crate::model::Severity;
+        match value {
+            None | Some("warning") => Severity::Warning,
+            Some("critical") => Severity::Critical,
+            Some(other) => {
+                self.push(
+                    key.clone().key(name),
+                    format!("\"{other}\" is not a severity: use \"warning\" or \"critical\""),
+                );
+                Severity::Warning
+            }
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct RawPolicy {
     pub min_tls: Option<String>,
     /// "warning" (default) or "critical": how bad falling short of `min_tls` is.
     pub min_tls_severity: Option<String>,
+    /// "warning" (default) or "critical": how bad an endpoint that speaks only TLS 1.0/1.1
+    /// (or SSLv3) is.
+    pub legacy_tls_severity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

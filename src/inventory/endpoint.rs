@@ -138,50 +138,9 @@ impl EndpointScanner {
         target: &Target,
         addr: SocketAddr,
     ) -> Result<Outcome, (FindingCode, String)> {
-        let mut tcp =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => {
-                    return Err((
-                        FindingCode::Timeout,
-                        format!(
-                            "TCP connect to {addr} timed out after {}",
-                            secs(self.connect_timeout)
-                        ),
-                    ));
-                }
-                Ok(Err(e)) => {
-                    return Err((
-                        FindingCode::ConnectError,
-                        format!("cannot connect to {addr}: {e}"),
-                    ));
-                }
-                Ok(Ok(tcp)) => tcp,
-            };
-        let _ = tcp.set_nodelay(true);
         let name = server_name(target)?;
+        let (tcp, deadline) = self.open(target, addr).await?;
         let started = Instant::now();
-        // One deadline covers the STARTTLS exchange and the TLS handshake after it.
-        let deadline = tokio::time::Instant::now() + self.handshake_timeout;
-        if let Some(protocol) = target.starttls {
-            match tokio::time::timeout_at(deadline, super::starttls::upgrade(&mut tcp, protocol))
-                .await
-            {
-                Err(_) => {
-                    return Err((
-                        FindingCode::Timeout,
-                        format!(
-                            "{protocol} STARTTLS with {addr} timed out after {} (the server accepted TCP but did not finish the exchange)",
-                            secs(self.handshake_timeout)
-                        ),
-                    ));
-                }
-                Ok(Err(super::starttls::Refusal::Refused(why))) => {
-                    return Err((FindingCode::StarttlsRefused, format!("{addr}: {why}")));
-                }
-                Ok(Err(e)) => return Err((FindingCode::ConnectError, format!("{addr}: {e}"))),
-                Ok(Ok(())) => {}
-            }
-        }
         let mut tls = match tokio::time::timeout_at(deadline, self.connector.connect(name, tcp))
             .await
         {
@@ -193,6 +152,11 @@ impl EndpointScanner {
                         secs(self.handshake_timeout)
                     ),
                 ));
+            }
+            Ok(Err(e)) if needs_legacy_hello(&e) => {
+                return self
+                    .legacy(target, addr, describe_tls_error(addr, &e))
+                    .await;
             }
             Ok(Err(e)) => return Err((FindingCode::TlsError, describe_tls_error(addr, &e))),
             Ok(Ok(tls)) => tls,
@@ -215,7 +179,119 @@ impl EndpointScanner {
             .unwrap_or_default();
         // Polite close; the result does not matter and it cannot block (write of one record).
         let _ = tokio::time::timeout(Duration::from_millis(200), tls.shutdown()).await;
+        let info = TlsInfo {
+            version,
+            cipher,
+            handshake_ms: elapsed.as_millis().min(u32::MAX as u128) as u32,
+            peer: addr.to_string(),
+        };
+        self.presented(addr, ders, info, None)
+    }
 
+    /// A TCP connection to `addr`, upgraded by the target's STARTTLS protocol if it has one, and
+    /// the deadline by which the TLS handshake must be done (the exchange and the handshake
+    /// share `handshake_timeout`).
+    async fn open(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+    ) -> Result<(TcpStream, tokio::time::Instant), (FindingCode, String)> {
+        let mut tcp =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => {
+                    return Err((
+                        FindingCode::Timeout,
+                        format!(
+                            "TCP connect to {addr} timed out after {}",
+                            secs(self.connect_timeout)
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return Err((
+                        FindingCode::ConnectError,
+                        format!("cannot connect to {addr}: {e}"),
+                    ));
+                }
+                Ok(Ok(tcp)) => tcp,
+            };
+        let _ = tcp.set_nodelay(true);
+        let deadline = tokio::time::Instant::now() + self.handshake_timeout;
+        if let Some(protocol) = target.starttls {
+            match tokio::time::timeout_at(deadline, super::starttls::upgrade(&mut tcp, protocol))
+                .await
+            {
+                Err(_) => {
+                    return Err((
+                        FindingCode::Timeout,
+                        format!(
+                            "{protocol} STARTTLS with {addr} timed out after {} (the server accepted TCP but did not finish the exchange)",
+                            secs(self.handshake_timeout)
+                        ),
+                    ));
+                }
+                Ok(Err(super::starttls::Refusal::Refused(why))) => {
+                    return Err((FindingCode::StarttlsRefused, format!("{addr}: {why}")));
+                }
+                Ok(Err(e)) => return Err((FindingCode::ConnectError, format!("{addr}: {e}"))),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok((tcp, deadline))
+    }
+
+    /// The second and last handshake of a server rustls could not agree with: a legacy hello
+    /// whose clear-text answer carries the certificate ([`super::legacy`]).
+    async fn legacy(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+        rustls_failure: String,
+    ) -> Result<Outcome, (FindingCode, String)> {
+        let (mut tcp, deadline) = self.open(target, addr).await?;
+        let sni = target
+            .server_name
+            .as_deref()
+            .or(Some(target.host.as_str()))
+            .filter(|n| n.parse::<std::net::IpAddr>().is_err());
+        let started = Instant::now();
+        let hello = match tokio::time::timeout_at(deadline, super::legacy::read(&mut tcp, sni))
+            .await
+        {
+            Err(_) => {
+                return Err((
+                    FindingCode::TlsError,
+                    format!(
+                        "{rustls_failure}; a legacy TLS 1.0-1.2 hello then timed out after {}",
+                        secs(self.handshake_timeout)
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err((FindingCode::TlsError, format!("{rustls_failure}; {e}"))),
+            Ok(Ok(hello)) => hello,
+        };
+        let info = TlsInfo {
+            version: hello.version,
+            cipher: hello.cipher,
+            handshake_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            peer: addr.to_string(),
+        };
+        let ders = hello.chain.into_iter().map(CertificateDer::from).collect();
+        let why = rustls_failure
+            .split_once(" failed: ")
+            .map_or(rustls_failure.as_str(), |(_, why)| why)
+            .to_string();
+        self.presented(addr, ders, info, Some(why))
+    }
+
+    /// Parses and judges the certificates a server presented.
+    fn presented(
+        &self,
+        addr: SocketAddr,
+        ders: Vec<CertificateDer<'static>>,
+        tls: TlsInfo,
+        legacy: Option<String>,
+    ) -> Result<Outcome, (FindingCode, String)> {
         let mut chain: Vec<CertRecord> = Vec::with_capacity(ders.len());
         for (i, der) in ders.iter().enumerate() {
             match crate::x509::parse_der(der) {
@@ -238,14 +314,10 @@ impl EndpointScanner {
         let issuer_is_anchor = self.trust.is_anchor(&chain[0].issuer);
         Ok(Outcome::Presented {
             chain,
-            tls: Some(TlsInfo {
-                version,
-                cipher,
-                handshake_ms: elapsed.as_millis().min(u32::MAX as u128) as u32,
-                peer: addr.to_string(),
-            }),
+            tls: Some(tls),
             trust,
             issuer_is_anchor,
+            legacy,
         })
     }
 
@@ -304,6 +376,21 @@ fn server_name(target: &Target) -> Result<ServerName<'static>, (FindingCode, Str
             format!("\"{name}\" cannot be sent as a TLS server name"),
         )
     })
+}
+
+/// Did rustls fail because the server offers only versions or ciphers it does not implement?
+/// Then the server's certificate can still be read from a legacy hello.
+fn needs_legacy_hello(e: &std::io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return false;
+    };
+    matches!(
+        err,
+        rustls::Error::AlertReceived(
+            A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity
+        ) | rustls::Error::PeerIncompatible(_)
+    )
 }
 
 fn describe_tls_error(addr: SocketAddr, e: &std::io::Error) -> String {

@@ -175,6 +175,7 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
                 tls: None,
                 trust: Trust::NotChecked,
                 issuer_is_anchor: false,
+                legacy: None,
             },
         });
     }

@@ -7,6 +7,7 @@
 
 pub mod endpoint;
 pub mod file;
+pub mod legacy;
 pub mod starttls;
 pub mod target;
 pub mod trust;
@@ -254,6 +255,7 @@ mod tests {
                     tls: None,
                     trust: Trust::Trusted,
                     issuer_is_anchor: true,
+                    legacy: None,
                 }
             }
             None => Outcome::Failed {

@@ -533,6 +533,7 @@ mod tests {
                     tls: None,
                     trust: Trust::Trusted,
                     issuer_is_anchor: false,
+                    legacy: None,
                 },
             },
             name: Some(format!("{host}-name")),

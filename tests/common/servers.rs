@@ -357,3 +357,31 @@ pub fn postgres(tls: Option<&Material>, port: u16) -> Server {
         .args(&settings);
     Server::spawn("postgres", dir, command, &[port], None)
 }
+
+/// `openssl s_server` on 127.0.0.1:`port` serving `m` with extra `args` (protocol versions,
+/// ciphers); one connection at a time, which is all a scan needs.
+pub fn openssl_server(m: &Material, port: u16, args: &[&str]) -> Server {
+    let dir = open_dir();
+    // s_server wants the leaf alone in -cert and the rest in -cert_chain.
+    let pem = std::fs::read_to_string(&m.fullchain).expect("read fullchain");
+    let end = "-----END CERTIFICATE-----";
+    let split = pem.find(end).expect("a certificate") + end.len();
+    let (leaf, chain) = pem.split_at(split);
+    std::fs::write(dir.path().join("leaf.pem"), leaf).expect("leaf");
+    std::fs::write(dir.path().join("chain.pem"), chain.trim_start()).expect("chain");
+    let mut command = Command::new("openssl");
+    command
+        .arg("s_server")
+        .arg("-accept")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(dir.path().join("leaf.pem"))
+        .arg("-key")
+        .arg(&m.key)
+        .args(["-quiet", "-naccept", "1000"]);
+    if !chain.trim().is_empty() {
+        command.arg("-cert_chain").arg(dir.path().join("chain.pem"));
+    }
+    command.args(args);
+    Server::spawn("openssl", dir, command, &[port], None)
+}
