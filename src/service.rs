@@ -69,6 +69,10 @@ pub enum Scope {
     Part,
     /// Targets named on the command line: new locations are ad hoc, kept until forgotten.
     AdHoc,
+    /// Open ports found by a discovery sweep: recorded like ad hoc targets, but only those that
+    /// presented a certificate (or are already known), since a port that does not speak TLS is
+    /// not a certificate; and with no name to check, `hostname_mismatch` is not raised.
+    Discovery,
 }
 
 /// Scans the targets, records every result in `store` (if given), and returns the judged views
@@ -91,6 +95,9 @@ pub async fn scan_and_record(
             on_result(&scanned);
             let id = scanned.observation.location.id();
             let mut findings = policy::scan_findings(&scanned.observation, &config.policy);
+            if scope == Scope::Discovery {
+                findings.retain(|f| f.code != crate::model::FindingCode::HostnameMismatch);
+            }
             if let crate::model::Outcome::Presented { chain, .. } = &scanned.observation.outcome
                 && let Some(served) = chain.first()
                 && let Some((name, leaf)) = installed.get(&scanned.observation.location)
@@ -111,10 +118,17 @@ pub async fn scan_and_record(
             let adhoc = match scope {
                 Scope::Config => false,
                 Scope::Part => prev.as_ref().is_some_and(|p| p.adhoc),
-                Scope::AdHoc => prev.as_ref().is_none_or(|p| p.adhoc),
+                Scope::AdHoc | Scope::Discovery => prev.as_ref().is_none_or(|p| p.adhoc),
             };
+            let keep = scope != Scope::Discovery
+                || prev.is_some()
+                || matches!(
+                    scanned.observation.outcome,
+                    crate::model::Outcome::Presented { .. }
+                );
             let folded = fold(prev.as_ref(), scanned, findings, adhoc);
-            if let Some(s) = store
+            if keep
+                && let Some(s) = store
                 && store_error.is_none()
                 && let Err(e) = s.apply(&folded)
             {

@@ -4,6 +4,7 @@
 mod acme;
 mod alerts;
 mod deploy;
+mod discover;
 mod inventory;
 pub mod output;
 mod scan;
@@ -88,6 +89,12 @@ pub enum Command {
     /// With TARGETS (host:port, [v6]:port, https:// URLs, files, directories, globs) only those
     /// are scanned; otherwise everything in the config is.
     Scan(scan::ScanArgs),
+    /// Sweep address ranges for TLS services nobody listed and report their certificates.
+    ///
+    /// Connects to every address and port named (bounded rate and concurrency, refusing more
+    /// than [discover] max_addresses without --force), then scans each open port, with
+    /// STARTTLS on the mail, directory and database ports. --add records what is found.
+    Discover(discover::DiscoverArgs),
     /// The stored inventory, soonest expiry first.
     List(inventory::ListArgs),
     /// One location in full: certificate, chain, findings and history.
@@ -186,6 +193,7 @@ pub struct Session<'a> {
 pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Scan(args) => scan::run(cli, s, args),
+        Command::Discover(args) => discover::run(cli, s, args),
         Command::List(args) => inventory::list(cli, s, args),
         Command::Show(args) => inventory::show(cli, s, args),
         Command::Check(args) => inventory::check(cli, s, args),

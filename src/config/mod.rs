@@ -50,6 +50,29 @@ pub struct Config {
     pub daemon: daemon::DaemonSettings,
     /// Site rules that change what findings mean (`[policy]`).
     pub policy: crate::policy::ScanPolicy,
+    /// Bounds of network discovery (`[discover]`).
+    pub discover: DiscoverSettings,
+}
+
+/// How far and how fast `certctl discover` may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscoverSettings {
+    /// The most addresses one discovery probes without `--force` (a /16).
+    pub max_addresses: u64,
+    /// Connection attempts started per second.
+    pub rate: u32,
+    /// Connection attempts in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for DiscoverSettings {
+    fn default() -> Self {
+        DiscoverSettings {
+            max_addresses: 65_536,
+            rate: 500,
+            concurrency: 256,
+        }
+    }
 }
 
 /// How endpoints are scanned.
@@ -92,6 +115,7 @@ impl Config {
             webhooks: Vec::new(),
             daemon: daemon::DaemonSettings::defaults(&state_dir_of(&default_store_path())),
             policy: crate::policy::ScanPolicy::default(),
+            discover: DiscoverSettings::default(),
         }
     }
 
@@ -510,6 +534,7 @@ impl Validator<'_> {
             self.push(key, message);
         }
         let policy = self.policy(raw.policy, root.clone().key("policy"));
+        let discover = self.discover(raw.discover, root.clone().key("discover"));
         Config {
             policy,
             source: Some(source.to_path_buf()),
@@ -534,11 +559,39 @@ impl Validator<'_> {
             },
             endpoints,
             files,
+            discover,
         }
     }
 }
 
 impl Validator<'_> {
+    /// `[discover]`: each bound a positive integer in its range.
+    fn discover(&mut self, raw: raw::RawDiscover, key: KeyPath) -> DiscoverSettings {
+        let d = DiscoverSettings::default();
+        let mut bounded = |value: Option<i64>, name: &str, max: i64, default: i64| match value {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(n) => {
+                self.push(
+                    key.clone().key(name),
+                    format!("must be between 1 and {max}, got {n}"),
+                );
+                default
+            }
+        };
+        DiscoverSettings {
+            max_addresses: bounded(
+                raw.max_addresses,
+                "max_addresses",
+                1 << 24,
+                d.max_addresses as i64,
+            ) as u64,
+            rate: bounded(raw.rate, "rate", 1_000_000, i64::from(d.rate)) as u32,
+            concurrency: bounded(raw.concurrency, "concurrency", 65_536, d.concurrency as i64)
+                as usize,
+        }
+    }
+
     /// `[policy]`: `min_tls = "1.3"` makes an endpoint without TLS 1.3 a `min_tls_severity`
     /// (warning unless said otherwise) instead of information; `legacy_tls_severity` says how
     /// bad an endpoint limited to TLS 1.0/1.1 is.

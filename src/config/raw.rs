@@ -31,6 +31,16 @@ pub struct RawConfig {
     pub renew: super::daemon::RawRenew,
     #[serde(default)]
     pub policy: RawPolicy,
+    #[serde(default)]
+    pub discover: RawDiscover,
+}
+
+/// `[discover]`: bounds of `certctl discover`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDiscover {
+    pub max_addresses: Option<i64>,
+    pub rate: Option<i64>,
+    pub concurrency: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@
 //! previous record and a new observation to the next record, plus the event and history entry
 //! worth keeping. The store persists the result; nothing here knows how.
 
+pub mod discover;
 pub mod endpoint;
 pub mod file;
 pub mod legacy;
