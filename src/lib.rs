@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod deploy;
 pub mod errors;
+pub mod http;
 pub mod inventory;
 pub mod lifecycle;
 pub mod model;

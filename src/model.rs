@@ -305,10 +305,16 @@ pub enum FindingCode {
     /// The server speaks only TLS 1.0/1.1 (or TLS 1.2 with only ciphers modern clients dropped):
     /// its certificate was read from a legacy hello.
     LegacyTls,
+    /// A verified OCSP response or CRL says the certificate is revoked.
+    Revoked,
+    /// Revocation could not be checked (responder unreachable, answer unverifiable).
+    RevocationUnknown,
+    /// A must-staple certificate was served without a stapled OCSP response.
+    OcspMustStapleMissing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 20] = [
+    pub const ALL: [FindingCode; 23] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -329,6 +335,9 @@ impl FindingCode {
         FindingCode::ChainNotYetValid,
         FindingCode::StarttlsRefused,
         FindingCode::LegacyTls,
+        FindingCode::Revoked,
+        FindingCode::RevocationUnknown,
+        FindingCode::OcspMustStapleMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -353,6 +362,9 @@ impl FindingCode {
             FindingCode::ChainNotYetValid => "chain_not_yet_valid",
             FindingCode::StarttlsRefused => "starttls_refused",
             FindingCode::LegacyTls => "legacy_tls",
+            FindingCode::Revoked => "revoked",
+            FindingCode::RevocationUnknown => "revocation_unknown",
+            FindingCode::OcspMustStapleMissing => "ocsp_must_staple_missing",
         }
     }
 
@@ -438,9 +450,37 @@ pub enum Outcome {
         /// Read from a legacy (TLS 1.0-1.2, old ciphers) hello because rustls could not
         /// complete a handshake: why it could not.
         legacy: Option<String>,
+        /// What the OCSP responder or CRL says about the leaf (`None`: not checked, or the
+        /// certificate names no way to ask).
+        revocation: Option<Revocation>,
     },
     /// Nothing could be read; `code` is one of the failure codes.
     Failed { code: FindingCode, message: String },
+}
+
+/// The revocation check of a leaf, made by the scanner ([`crate::inventory::revocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub state: RevocationState,
+    /// The certificate demands a stapled OCSP response (must-staple) and none was sent.
+    pub must_staple_missing: bool,
+}
+
+/// What a verified OCSP response or CRL said, or why there is no verified answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationState {
+    /// Nothing to ask (only the must-staple check applies).
+    NotChecked,
+    Good {
+        source: String,
+    },
+    Revoked {
+        at: UnixSeconds,
+        reason: Option<String>,
+        source: String,
+    },
+    /// No verified answer: responder down, garbage, unsigned, stale, or issuer not presented.
+    Unknown(String),
 }
 
 /// Overall state of a location, the worst of its findings.

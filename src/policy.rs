@@ -172,6 +172,7 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
             trust,
             issuer_is_anchor,
             legacy,
+            revocation,
         } => {
             let Some(leaf) = chain.first() else {
                 return vec![Finding::new(
@@ -200,6 +201,9 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
                 if let (Some(why), Some(tls)) = (legacy, tls) {
                     out.push(legacy_finding(why, tls, site));
                 }
+                if let Some(r) = revocation {
+                    revocation_findings(r, &mut out);
+                }
                 for cert in chain.iter().filter(|c| !c.self_signed) {
                     strength_findings(cert, &mut out);
                 }
@@ -219,6 +223,39 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
             }
             out
         }
+    }
+}
+
+/// `revoked` (critical), `revocation_unknown` (information) and `ocsp_must_staple_missing`
+/// (critical: browsers that honour must-staple refuse the connection).
+fn revocation_findings(r: &crate::model::Revocation, out: &mut Vec<Finding>) {
+    use crate::model::RevocationState;
+    match &r.state {
+        RevocationState::Revoked { at, reason, source } => out.push(Finding::new(
+            FindingCode::Revoked,
+            Severity::Critical,
+            format!(
+                "revoked on {}{} according to {source}",
+                rfc3339(*at),
+                reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        )),
+        RevocationState::Unknown(why) => out.push(Finding::new(
+            FindingCode::RevocationUnknown,
+            Severity::Info,
+            format!("revocation could not be checked: {why}"),
+        )),
+        RevocationState::Good { .. } | RevocationState::NotChecked => {}
+    }
+    if r.must_staple_missing {
+        out.push(Finding::new(
+            FindingCode::OcspMustStapleMissing,
+            Severity::Critical,
+            "the certificate requires a stapled OCSP response (must-staple) and the server sent none; clients that honour it refuse the connection",
+        ));
     }
 }
 
@@ -677,6 +714,7 @@ mod tests {
                 trust,
                 issuer_is_anchor: anchor,
                 legacy: None,
+                revocation: None,
             },
         }
     }
@@ -782,6 +820,7 @@ mod tests {
                 trust: Trust::NotChecked,
                 issuer_is_anchor: false,
                 legacy: None,
+                revocation: None,
             },
         };
         assert_eq!(

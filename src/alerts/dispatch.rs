@@ -6,14 +6,10 @@
 //! until `retry_for` has passed since the event was queued; then the delivery is dead, visible
 //! in `certctl alerts list`, and `certctl alerts retry` re-queues it.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::format;
 use crate::config::Config;
@@ -26,7 +22,7 @@ const MAX_RESPONSE: usize = 64 * 1024;
 /// Deliveries loaded from the outbox per pass.
 const PAGE: usize = 1000;
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::http::HttpClient;
 
 /// The result of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,26 +47,7 @@ pub struct DispatchReport {
     pub dead: usize,
 }
 
-/// An HTTPS client trusting the system roots (receivers are ordinary HTTPS services).
-pub fn client() -> HttpClient {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("the ring provider supports the default protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Client::builder(TokioExecutor::new()).build(https)
-}
+pub use crate::http::client;
 
 /// Sends one rendered event to one webhook.
 pub async fn send(

@@ -162,6 +162,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "stale_served",
     "no_tls13",
     "legacy_tls",
+    "revoked",
+    "ocsp_must_staple_missing",
     "endpoint_unreachable",
     "starttls_refused",
     "certificate_changed",

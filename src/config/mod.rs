@@ -83,6 +83,8 @@ pub struct ScanSettings {
     pub concurrency: usize,
     /// Extra trust anchors (DER), added to the system roots.
     pub extra_roots: Vec<Vec<u8>>,
+    /// Bound of each OCSP or CRL fetch; `None` turns revocation checks off.
+    pub revocation_timeout: Option<Duration>,
 }
 
 impl Default for ScanSettings {
@@ -91,6 +93,7 @@ impl Default for ScanSettings {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             concurrency: 64,
+            revocation_timeout: Some(Duration::from_secs(5)),
             extra_roots: Vec::new(),
         }
     }
@@ -413,6 +416,16 @@ impl Validator<'_> {
                 64
             }
         };
+        let revocation_timeout = self.duration(
+            scan_key.clone().key("revocation_timeout"),
+            raw.scan.revocation_timeout.as_deref(),
+            Duration::from_secs(5),
+        );
+        let revocation_timeout = raw
+            .scan
+            .revocation
+            .unwrap_or(true)
+            .then_some(revocation_timeout);
         let mut extra_roots = Vec::new();
         for (i, file) in raw.scan.ca_files.iter().enumerate() {
             let key = scan_key.clone().key("ca_files").index(i);
@@ -551,6 +564,7 @@ impl Validator<'_> {
                 handshake_timeout,
                 concurrency,
                 extra_roots,
+                revocation_timeout,
             },
             thresholds: Thresholds {
                 warn_before: warn.as_secs() as i64,

@@ -68,6 +68,9 @@ pub struct RawScan {
     #[serde(default)]
     pub ca_files: Vec<String>,
     pub schedule: Option<String>,
+    /// Check OCSP / CRL revocation of what is scanned (default true).
+    pub revocation: Option<bool>,
+    pub revocation_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

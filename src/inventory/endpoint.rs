@@ -5,8 +5,9 @@
 //! the point is to see what the server sends, then judge it ([`super::trust`], [`crate::policy`]).
 //! Session resumption is off so that every scan really receives the certificate chain.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -16,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::revocation::RevocationChecker;
 use super::target::Target;
 use super::trust::TrustJudge;
 use crate::model::{CertRecord, FindingCode, Location, Observation, Outcome, TlsInfo};
@@ -34,9 +36,11 @@ fn observed(location: Location, outcome: Outcome) -> Observation {
 /// Scans endpoints with one shared TLS client configuration.
 pub struct EndpointScanner {
     connector: TlsConnector,
+    verifier: Arc<RecordEverything>,
     trust: Arc<TrustJudge>,
     connect_timeout: Duration,
     handshake_timeout: Duration,
+    revocation: Option<Arc<RevocationChecker>>,
 }
 
 impl EndpointScanner {
@@ -49,19 +53,31 @@ impl EndpointScanner {
         let schemes = provider
             .signature_verification_algorithms
             .supported_schemes();
+        let verifier = Arc::new(RecordEverything {
+            schemes,
+            staples: Mutex::new(HashMap::new()),
+        });
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .expect("the ring provider supports TLS 1.2 and 1.3")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(RecordEverything { schemes }))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         config.resumption = rustls::client::Resumption::disabled();
         EndpointScanner {
             connector: TlsConnector::from(Arc::new(config)),
+            verifier,
             trust,
             connect_timeout,
             handshake_timeout,
+            revocation: None,
         }
+    }
+
+    /// Also checks the revocation of every leaf read (OCSP, CRL, stapled responses).
+    pub fn with_revocation(mut self, checker: Arc<RevocationChecker>) -> EndpointScanner {
+        self.revocation = Some(checker);
+        self
     }
 
     /// Scans one endpoint at its first address. Never fails: problems become a
@@ -185,7 +201,33 @@ impl EndpointScanner {
             handshake_ms: elapsed.as_millis().min(u32::MAX as u128) as u32,
             peer: addr.to_string(),
         };
-        self.presented(addr, ders, info, None)
+        let staple = ders
+            .first()
+            .and_then(|leaf| self.verifier.take_staple(leaf));
+        let mut outcome = self.presented(addr, &ders, info, None)?;
+        self.check_revocation(&mut outcome, &ders, staple.as_deref())
+            .await;
+        Ok(outcome)
+    }
+
+    /// Asks the revocation checker about the leaf, with the issuer the server presented (or a
+    /// configured anchor of that name).
+    async fn check_revocation(
+        &self,
+        outcome: &mut Outcome,
+        ders: &[CertificateDer<'static>],
+        staple: Option<&[u8]>,
+    ) {
+        let (Some(checker), Some(leaf), Outcome::Presented { revocation, .. }) =
+            (&self.revocation, ders.first(), outcome)
+        else {
+            return;
+        };
+        let presented: Vec<&[u8]> = ders.iter().skip(1).map(|d| d.as_ref()).collect();
+        let issuer = checker.issuer_of(leaf, &presented);
+        *revocation = checker
+            .check(leaf, issuer.as_deref(), staple, crate::clock::now())
+            .await;
     }
 
     /// A TCP connection to `addr`, upgraded by the target's STARTTLS protocol if it has one, and
@@ -276,19 +318,22 @@ impl EndpointScanner {
             handshake_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
             peer: addr.to_string(),
         };
-        let ders = hello.chain.into_iter().map(CertificateDer::from).collect();
+        let ders: Vec<CertificateDer<'static>> =
+            hello.chain.into_iter().map(CertificateDer::from).collect();
         let why = rustls_failure
             .split_once(" failed: ")
             .map_or(rustls_failure.as_str(), |(_, why)| why)
             .to_string();
-        self.presented(addr, ders, info, Some(why))
+        let mut outcome = self.presented(addr, &ders, info, Some(why))?;
+        self.check_revocation(&mut outcome, &ders, None).await;
+        Ok(outcome)
     }
 
     /// Parses and judges the certificates a server presented.
     fn presented(
         &self,
         addr: SocketAddr,
-        ders: Vec<CertificateDer<'static>>,
+        ders: &[CertificateDer<'static>],
         tls: TlsInfo,
         legacy: Option<String>,
     ) -> Result<Outcome, (FindingCode, String)> {
@@ -310,7 +355,7 @@ impl EndpointScanner {
                 format!("{addr} completed the handshake without presenting a certificate"),
             ));
         }
-        let trust = self.trust.judge(&ders, &chain);
+        let trust = self.trust.judge(ders, &chain);
         let issuer_is_anchor = self.trust.is_anchor(&chain[0].issuer);
         Ok(Outcome::Presented {
             chain,
@@ -318,6 +363,7 @@ impl EndpointScanner {
             trust,
             issuer_is_anchor,
             legacy,
+            revocation: None,
         })
     }
 
@@ -409,21 +455,40 @@ fn secs(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// Accepts any certificate and any handshake signature, so the chain is always captured.
+/// Accepts any certificate and any handshake signature, so the chain is always captured; keeps
+/// the OCSP response a server stapled, by leaf, until the scan takes it.
 #[derive(Debug)]
 struct RecordEverything {
     schemes: Vec<SignatureScheme>,
+    staples: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl RecordEverything {
+    fn take_staple(&self, leaf: &[u8]) -> Option<Vec<u8>> {
+        let key = crate::x509::sha256_hex(leaf).into_bytes();
+        self.staples
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&key)
+    }
 }
 
 impl ServerCertVerifier for RecordEverything {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if !ocsp_response.is_empty() {
+            let key = crate::x509::sha256_hex(end_entity).into_bytes();
+            self.staples
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(key, ocsp_response.to_vec());
+        }
         Ok(ServerCertVerified::assertion())
     }
 

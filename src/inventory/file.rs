@@ -176,6 +176,7 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
                 trust: Trust::NotChecked,
                 issuer_is_anchor: false,
                 legacy: None,
+                revocation: None,
             },
         });
     }

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod endpoint;
 pub mod file;
 pub mod legacy;
+pub mod revocation;
 pub mod starttls;
 pub mod target;
 pub mod trust;
@@ -47,11 +48,15 @@ impl Scanner {
     pub fn new(settings: &ScanSettings, with_endpoints: bool) -> Result<Scanner, TrustError> {
         let endpoints = if with_endpoints {
             let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
-            Some(Arc::new(EndpointScanner::new(
-                trust,
-                settings.connect_timeout,
-                settings.handshake_timeout,
-            )))
+            let mut scanner =
+                EndpointScanner::new(trust, settings.connect_timeout, settings.handshake_timeout);
+            if let Some(timeout) = settings.revocation_timeout {
+                scanner = scanner.with_revocation(Arc::new(revocation::RevocationChecker::new(
+                    timeout,
+                    settings.extra_roots.clone(),
+                )));
+            }
+            Some(Arc::new(scanner))
         } else {
             None
         };
@@ -257,6 +262,7 @@ mod tests {
                     trust: Trust::Trusted,
                     issuer_is_anchor: true,
                     legacy: None,
+                    revocation: None,
                 }
             }
             None => Outcome::Failed {

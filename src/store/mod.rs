@@ -534,6 +534,7 @@ mod tests {
                     trust: Trust::Trusted,
                     issuer_is_anchor: false,
                     legacy: None,
+                    revocation: None,
                 },
             },
             name: Some(format!("{host}-name")),

@@ -17,6 +17,8 @@ use x509_parser::x509::X509Name;
 
 use crate::model::{CertRecord, KeyInfo};
 
+pub mod revocation;
+
 /// Why bytes could not be read as certificates.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
