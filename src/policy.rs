@@ -201,9 +201,6 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
                 if let (Some(why), Some(tls)) = (legacy, tls) {
                     out.push(legacy_finding(why, tls, site));
                 }
-                if let Some(r) = revocation {
-                    revocation_findings(r, &mut out);
-                }
                 for cert in chain.iter().filter(|c| !c.self_signed) {
                     strength_findings(cert, &mut out);
                 }
@@ -220,6 +217,9 @@ pub fn scan_findings(obs: &Observation, site: &ScanPolicy) -> Vec<Finding> {
                 if leaf.self_signed {
                     out.retain(|f| f.code != FindingCode::WeakSignature);
                 }
+            }
+            if let Some(r) = revocation {
+                revocation_findings(r, &mut out);
             }
             out
         }

@@ -381,6 +381,58 @@ fn revocation_is_read_from_ocsp_and_crls_and_failures_stay_unknown() {
     let staple = loc("must_staple");
     let f = finding(&staple, "ocsp_must_staple_missing").unwrap_or_else(|| panic!("{staple:#}"));
     assert_eq!(f["severity"], "critical");
+
+    // The same certificates in files: a bundle carries its issuer, a lone leaf does not.
+    let files = work.path().join("certs");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let of = |name: &str| &leaves.iter().find(|(n, _)| *n == name).expect("leaf").1;
+    let bundle = |l: &Leaf| format!("{}{}", l.pem, pki.intermediate.pem());
+    std::fs::write(files.join("ocsp.pem"), bundle(of("revoked_ocsp"))).expect("write");
+    std::fs::write(files.join("crl.pem"), bundle(of("revoked_crl"))).expect("write");
+    std::fs::write(files.join("staple.pem"), bundle(of("must_staple"))).expect("write");
+    std::fs::write(files.join("lone.pem"), &of("good").pem).expect("write");
+    let doc = certctl_json(
+        &work.path().join("store"),
+        &[
+            "scan",
+            "-c",
+            config.to_str().expect("utf8"),
+            files.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ],
+    );
+    let file = |name: &str, index: u32| -> Value {
+        let mut target = files.join(name).display().to_string();
+        if index > 0 {
+            target = format!("{target}#{index}");
+        }
+        doc["locations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|l| l["target"] == target).cloned())
+            .unwrap_or_else(|| panic!("{target} in {doc:#}"))
+    };
+    for (name, words) in [("ocsp.pem", "keyCompromise"), ("crl.pem", "superseded")] {
+        let l = file(name, 0);
+        let f = finding(&l, "revoked").unwrap_or_else(|| panic!("{name}: {l:#}"));
+        assert!(
+            f["message"].as_str().expect("message").contains(words),
+            "{f}"
+        );
+        // The intermediate beside it is a CA: not asked about.
+        assert!(finding(&file(name, 1), "revocation_unknown").is_none());
+    }
+    // A file cannot staple: must-staple is a server's duty, not a finding on a file.
+    assert_eq!(codes(&file("staple.pem", 0)), Vec::<String>::new());
+    let lone = file("lone.pem", 0);
+    let f = finding(&lone, "revocation_unknown").unwrap_or_else(|| panic!("{lone:#}"));
+    assert!(
+        f["message"]
+            .as_str()
+            .expect("message")
+            .contains("issuer was not presented"),
+        "{f}"
+    );
 }
 
 #[test]

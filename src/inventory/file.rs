@@ -23,6 +23,17 @@ pub struct FileScan {
     pub observations: Vec<Observation>,
     pub files_read: usize,
     pub private_keys_skipped: usize,
+    /// Leaves whose revocation can be asked (they name an OCSP responder or a CRL): the index
+    /// of their observation, their DER, and the DERs of the rest of the file (issuer candidates).
+    pub revocable: Vec<Revocable>,
+}
+
+/// A file leaf to check for revocation once the (blocking) file scan is done.
+#[derive(Debug, Default)]
+pub struct Revocable {
+    pub observation: usize,
+    pub leaf: Vec<u8>,
+    pub others: Vec<Vec<u8>>,
 }
 
 /// Expands a target into the files it names, in a stable order.
@@ -162,8 +173,25 @@ pub fn scan_file(path: &Path, scan: &mut FileScan) {
     scan.private_keys_skipped += contents.private_keys;
     let now = crate::clock::now();
     let count = contents.certs.len() as u32;
+    let ders: Vec<Vec<u8>> = contents.certs.iter().map(|c| c.der.clone()).collect();
     let records: Vec<_> = contents.certs.into_iter().map(|c| c.record).collect();
     for (index, chain) in bundle_paths(&records).into_iter().enumerate() {
+        let leaf = &records[index];
+        if !leaf.is_ca && !leaf.self_signed {
+            let pointers = crate::x509::revocation::pointers(&ders[index]);
+            if !pointers.ocsp.is_empty() || !pointers.crl.is_empty() {
+                scan.revocable.push(Revocable {
+                    observation: scan.observations.len(),
+                    leaf: ders[index].clone(),
+                    others: ders
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != index)
+                        .map(|(_, d)| d.clone())
+                        .collect(),
+                });
+            }
+        }
         scan.observations.push(Observation {
             location: Location::File {
                 path: path.display().to_string(),

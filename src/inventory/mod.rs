@@ -42,19 +42,26 @@ pub struct Scanner {
     /// milliseconds that a file-only scan (e.g. after an issuance) should not pay.
     endpoints: Option<Arc<EndpointScanner>>,
     concurrency: usize,
+    /// Shared with the endpoint scanner; for files, made only when a file leaf can be asked.
+    revocation: Option<Arc<revocation::RevocationChecker>>,
+    /// `(timeout, anchors)` to make one from, when revocation checks are on.
+    revocation_settings: Option<(std::time::Duration, Vec<Vec<u8>>)>,
 }
 
 impl Scanner {
     pub fn new(settings: &ScanSettings, with_endpoints: bool) -> Result<Scanner, TrustError> {
+        let mut revocation = None;
         let endpoints = if with_endpoints {
             let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
             let mut scanner =
                 EndpointScanner::new(trust, settings.connect_timeout, settings.handshake_timeout);
             if let Some(timeout) = settings.revocation_timeout {
-                scanner = scanner.with_revocation(Arc::new(revocation::RevocationChecker::new(
+                let checker = Arc::new(revocation::RevocationChecker::new(
                     timeout,
                     settings.extra_roots.clone(),
-                )));
+                ));
+                revocation = Some(checker.clone());
+                scanner = scanner.with_revocation(checker);
             }
             Some(Arc::new(scanner))
         } else {
@@ -63,7 +70,70 @@ impl Scanner {
         Ok(Scanner {
             endpoints,
             concurrency: settings.concurrency.max(1),
+            revocation,
+            revocation_settings: settings
+                .revocation_timeout
+                .map(|t| (t, settings.extra_roots.clone())),
         })
+    }
+
+    /// Asks about the revocation of the file leaves that name a responder or CRL, with the
+    /// issuer found in the same file (or a configured anchor), 16 at a time.
+    async fn check_file_revocation(&self, scans: &mut [(usize, file::FileScan)]) {
+        let pending: Vec<(usize, file::Revocable)> = scans
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(s, (_, scan))| {
+                std::mem::take(&mut scan.revocable)
+                    .into_iter()
+                    .map(move |r| (s, r))
+            })
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let checker = match (&self.revocation, &self.revocation_settings) {
+            (Some(c), _) => c.clone(),
+            (None, Some((timeout, anchors))) => Arc::new(revocation::RevocationChecker::new(
+                *timeout,
+                anchors.clone(),
+            )),
+            (None, None) => return,
+        };
+        let now = crate::clock::now();
+        let mut queue = pending.into_iter();
+        let mut running = JoinSet::new();
+        let mut results = Vec::new();
+        loop {
+            while running.len() < 16 {
+                let Some((s, r)) = queue.next() else { break };
+                let checker = checker.clone();
+                running.spawn(async move {
+                    let others: Vec<&[u8]> = r.others.iter().map(Vec::as_slice).collect();
+                    let issuer = checker.issuer_of(&r.leaf, &others);
+                    let mut state = checker.check(&r.leaf, issuer.as_deref(), None, now).await;
+                    // Stapling is a server's job: a file cannot miss a staple.
+                    if let Some(state) = &mut state {
+                        state.must_staple_missing = false;
+                    }
+                    (s, r.observation, state)
+                });
+            }
+            match running.join_next().await {
+                Some(Ok(done)) => results.push(done),
+                Some(Err(e)) => tracing::error!("a revocation check failed: {e}"),
+                None => break,
+            }
+        }
+        for (s, index, state) in results {
+            if let Some(Outcome::Presented { revocation, .. }) = scans
+                .get_mut(s)
+                .and_then(|(_, scan)| scan.observations.get_mut(index))
+                .map(|o| &mut o.outcome)
+            {
+                *revocation = state;
+            }
+        }
     }
 
     /// Scans everything, handing each result to `sink` as soon as it is ready. At most
@@ -76,9 +146,10 @@ impl Scanner {
     ) {
         if !files.is_empty() {
             let file_targets = files.clone();
-            let scans = tokio::task::spawn_blocking(move || file::scan_files(&file_targets))
+            let mut scans = tokio::task::spawn_blocking(move || file::scan_files(&file_targets))
                 .await
                 .unwrap_or_default();
+            self.check_file_revocation(&mut scans).await;
             for (i, scan) in scans {
                 for observation in scan.observations {
                     sink(Scanned {
