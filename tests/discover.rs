@@ -54,11 +54,14 @@ fn every_served_certificate_in_the_block_is_found_and_added() {
     let closed = free_port();
 
     let dir = tempfile::tempdir().expect("tempdir");
+    let rx = common::receiver::Receiver::start();
     let config = write_config(
         dir.path(),
         &format!(
-            "[scan]\ntimeout = \"2s\"\nca_files = [\"{}\"]\n",
-            pki.root_path().display()
+            "[scan]\ntimeout = \"2s\"\nca_files = [\"{}\"]\n\n\
+             [[webhook]]\nname = \"sre\"\nformat = \"generic\"\nurl = \"{}\"\nevents = [\"discovered\"]\n",
+            pki.root_path().display(),
+            rx.url("/hook")
         ),
     );
     let cfg = config.to_str().expect("utf8");
@@ -115,6 +118,22 @@ fn every_served_certificate_in_the_block_is_found_and_added() {
         "{broken:#}"
     );
 
+    // Each new certificate is one `discovered` alert, naming where it was found.
+    let alerts = rx.wait_for(3, Duration::from_secs(10));
+    let mut found_at: Vec<String> = alerts
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            assert_eq!(body["data"]["kind"], "discovered", "{body:#}");
+            body["data"]["locations"][0]
+                .as_str()
+                .expect("location")
+                .to_string()
+        })
+        .collect();
+    found_at.sort();
+    assert_eq!(found_at, expected);
+
     // Recorded: the inventory holds exactly these three, labelled.
     let listed = certctl_json(
         &store,
@@ -158,6 +177,19 @@ fn every_served_certificate_in_the_block_is_found_and_added() {
         listed["locations"].as_array().map(Vec::len),
         Some(3),
         "{listed:#}"
+    );
+    // Nothing recorded, nothing announced; and a re-run of --add announces only the new server.
+    let _ = certctl_json(
+        &store,
+        &[
+            "discover", "-c", cfg, BLOCK, "--ports", &ports, "--add", "-o", "json",
+        ],
+    );
+    let all = rx.wait_for(4, Duration::from_secs(10));
+    assert_eq!(all.len(), 4, "only the new server is announced");
+    assert_eq!(
+        all[3].json()["data"]["locations"][0],
+        format!("127.0.0.27:{other}")
     );
     drop((first, second, third));
 }

@@ -139,21 +139,36 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Plan {
         let Some(e) = instant_event(event, inputs.views) else {
             continue;
         };
-        match &event.kind {
+        let grouped = match &event.kind {
             EventKind::CertificateChanged { new_sha256, .. } => {
+                Some(format!("{new_sha256}|certificate_changed"))
+            }
+            // Each discovery run is news of its own, even of a certificate seen before.
+            EventKind::FirstSeen { sha256: Some(sha) } => {
+                Some(format!("{sha}|discovered|{}", event.at))
+            }
+            _ => None,
+        };
+        match grouped {
+            Some(key) => {
                 changed
-                    .entry(new_sha256.clone())
+                    .entry(key.clone())
                     .and_modify(|g| g.locations.extend(e.locations.iter().cloned()))
                     .or_insert_with(|| AlertEvent {
-                        id: stable_id(&format!("{new_sha256}|certificate_changed")),
+                        id: stable_id(&key),
                         ..e
                     });
             }
-            _ => plan.emit.push(e),
+            None => plan.emit.push(e),
         }
     }
     for (_, mut e) in changed {
-        if e.locations.len() > 1 {
+        if e.locations.len() > 1 && e.kind == "discovered" {
+            e.summary = format!(
+                "a certificate nobody listed was discovered at {} locations",
+                e.locations.len()
+            );
+        } else if e.locations.len() > 1 {
             e.summary = format!(
                 "the certificate served at {} locations changed",
                 e.locations.len()
@@ -545,6 +560,34 @@ fn instant_event(event: &InventoryEvent, views: &[View]) -> Option<AlertEvent> {
             resolves: None,
             detail: Some(error.clone()),
         }),
+        // A certificate found by `certctl discover --add`: news, since nobody listed it.
+        EventKind::FirstSeen { sha256: Some(sha) } => {
+            let view = views.iter().find(|v| v.record.id == event.location_id)?;
+            let discovered = view
+                .record
+                .labels
+                .iter()
+                .any(|(k, v)| k == "discovered" && v == "true");
+            if !discovered {
+                return None;
+            }
+            Some(AlertEvent {
+                id: stable_id(&format!("{sha}|discovered|{}", event.at)),
+                kind: "discovered".into(),
+                severity: Severity::Info,
+                summary: format!("a certificate nobody listed was discovered at {}", event.target),
+                threshold: None,
+                certificate: view.record.leaf.as_ref().map(alert_cert),
+                locations: vec![event.target.clone()],
+                occurred_at: event.at,
+                reminder: false,
+                resolves: None,
+                detail: Some(
+                    "found by certctl discover; add it to the config (with its server_name) to track it by name"
+                        .into(),
+                ),
+            })
+        }
         EventKind::FirstSeen { .. }
         | EventKind::Retired { .. }
         | EventKind::RenewalFailed { .. }

@@ -167,6 +167,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "endpoint_unreachable",
     "starttls_refused",
     "certificate_changed",
+    "discovered",
     "renewal_succeeded",
     "renewal_failed",
     "deploy_failed",
