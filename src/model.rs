@@ -311,10 +311,13 @@ pub enum FindingCode {
     RevocationUnknown,
     /// A must-staple certificate was served without a stapled OCSP response.
     OcspMustStapleMissing,
+    /// A certificate file that the config (or a server's own configuration) names does not
+    /// exist: the server fails on its next start or reload. Appended last: codes are stored.
+    FileMissing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 23] = [
+    pub const ALL: [FindingCode; 24] = [
         FindingCode::Expired,
         FindingCode::Expiring,
         FindingCode::NotYetValid,
@@ -338,6 +341,7 @@ impl FindingCode {
         FindingCode::Revoked,
         FindingCode::RevocationUnknown,
         FindingCode::OcspMustStapleMissing,
+        FindingCode::FileMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -365,6 +369,7 @@ impl FindingCode {
             FindingCode::Revoked => "revoked",
             FindingCode::RevocationUnknown => "revocation_unknown",
             FindingCode::OcspMustStapleMissing => "ocsp_must_staple_missing",
+            FindingCode::FileMissing => "file_missing",
         }
     }
 

@@ -73,6 +73,10 @@ pub enum Scope {
     /// presented a certificate (or are already known), since a port that does not speak TLS is
     /// not a certificate; and with no name to check, `hostname_mismatch` is not raised.
     Discovery,
+    /// Files and listeners named by this machine's server configuration (`discover --local`):
+    /// recorded like ad hoc targets, all of them (a named file that is missing is a finding),
+    /// with names checked where the configuration gives one.
+    Local,
 }
 
 /// Scans the targets, records every result in `store` (if given), and returns the judged views
@@ -95,7 +99,14 @@ pub async fn scan_and_record(
             on_result(&scanned);
             let id = scanned.observation.location.id();
             let mut findings = policy::scan_findings(&scanned.observation, &config.policy);
-            if scope == Scope::Discovery {
+            // A swept address, or a local listener whose configuration gives no name, has no
+            // name to check: the address itself is not what clients ask for.
+            let nameless = match &scanned.observation.location {
+                crate::model::Location::Endpoint { server_name, .. }
+                | crate::model::Location::Starttls { server_name, .. } => server_name.is_none(),
+                crate::model::Location::File { .. } => true,
+            };
+            if scope == Scope::Discovery || (scope == Scope::Local && nameless) {
                 findings.retain(|f| f.code != crate::model::FindingCode::HostnameMismatch);
             }
             if let crate::model::Outcome::Presented { chain, .. } = &scanned.observation.outcome
@@ -118,7 +129,9 @@ pub async fn scan_and_record(
             let adhoc = match scope {
                 Scope::Config => false,
                 Scope::Part => prev.as_ref().is_some_and(|p| p.adhoc),
-                Scope::AdHoc | Scope::Discovery => prev.as_ref().is_none_or(|p| p.adhoc),
+                Scope::AdHoc | Scope::Discovery | Scope::Local => {
+                    prev.as_ref().is_none_or(|p| p.adhoc)
+                }
             };
             let keep = scope != Scope::Discovery
                 || prev.is_some()

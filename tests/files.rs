@@ -148,8 +148,15 @@ fn garbage_and_truncated_files_are_findings_that_name_path_and_line() {
         .find(|l| l["target"] == partial.display().to_string())
         .expect("partial#0");
     assert_eq!(first["certificate"]["serial"], good.serial_hex);
-    let m = message_for(missing.display().to_string());
-    assert!(m.contains("No such file"), "{m}");
+    // A named file that is not there is its own finding: the server naming it would fail.
+    let m = locs
+        .iter()
+        .find(|l| l["target"] == missing.display().to_string())
+        .expect("missing");
+    assert_eq!(codes(m), vec!["file_missing"], "{m:#}");
+    assert_eq!(m["status"], "critical", "{m:#}");
+    let m = m["findings"][0]["message"].as_str().expect("message");
+    assert!(m.contains("missing.pem: no such file"), "{m}");
     // And the scan still reports the good file with no findings.
     let g = locs
         .iter()

@@ -247,6 +247,28 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
                 target.clone(),
             );
         }
+        // A certificate file that is named but absent has no certificate to key on: the
+        // condition is the location's, and resolves when the file appears.
+        if let Some(missing) = view
+            .findings
+            .iter()
+            .find(|f| f.code == FindingCode::FileMissing)
+        {
+            add(
+                format!("{}|file_missing", record.id),
+                &|| Condition {
+                    kind: "file_missing",
+                    severity: missing.severity,
+                    threshold: None,
+                    cert: None,
+                    sha256: None,
+                    locations: BTreeSet::new(),
+                    summary: format!("{target} does not exist"),
+                    detail: Some(missing.message.clone()),
+                },
+                target.clone(),
+            );
+        }
         let Some(leaf) = &record.leaf else { continue };
         if record.consecutive_failures > 0 {
             unknown.insert(leaf.sha256.clone());

@@ -1,5 +1,6 @@
-//! `certctl discover`: sweep the address ranges the user names for TLS services, report every
-//! certificate found, and with `--add` put them in the inventory labelled `discovered=true`.
+//! `certctl discover`: sweep the address ranges the user names for TLS services (or, with
+//! `--local`, read this machine's server configuration), report every certificate found, and
+//! with `--add` put them in the inventory labelled `discovered=true`.
 
 use std::time::Instant;
 
@@ -8,15 +9,22 @@ use clap::Args;
 use super::inventory::print_views;
 use super::{Cli, Exit, Format, Session};
 use crate::inventory::discover::{self, Pace, Plan};
+use crate::inventory::local;
 use crate::inventory::target;
+use crate::model::FindingCode;
 use crate::service;
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// CIDR blocks (10.0.0.0/24), spans (10.0.0.1-10.0.0.50, 10.0.0.1-50), addresses or host
     /// names. Nothing outside them is probed.
-    #[arg(required = true, value_name = "RANGE")]
+    #[arg(required_unless_present = "local", value_name = "RANGE")]
     pub ranges: Vec<String>,
+    /// Instead of sweeping a network, read this machine's nginx, haproxy, postfix and dovecot
+    /// configuration ([discover] nginx_conf, ...) for the certificate files it names and the
+    /// addresses that serve them.
+    #[arg(long, conflicts_with_all = ["ranges", "ports", "protocol", "rate", "concurrency", "force"])]
+    pub local: bool,
     /// Ports to probe, e.g. 443,8443,636 or 8000-8010. Default: the usual TLS and STARTTLS
     /// ports (443, 8443, 6443, 465, 993, 636, 25, 587, 143, 389, 5432, ...).
     #[arg(long, short = 'p', value_name = "PORTS")]
@@ -43,6 +51,9 @@ pub struct DiscoverArgs {
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Result<Exit> {
     let config = cli.load_config(s)?;
+    if args.local {
+        return run_local(cli, s, args, &config);
+    }
     let ports = match &args.ports {
         Some(text) => discover::parse_ports(text)?,
         None => discover::DEFAULT_PORTS.to_vec(),
@@ -137,6 +148,91 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Resul
     drop(views);
     if let Some(store) = &store
         && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
+    {
+        writeln!(s.err, "{warning}")?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// How long `postconf` or `doveconf` may take.
+const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `discover --local`: what the servers' configuration names, scanned like any inventory.
+fn run_local(
+    cli: &Cli,
+    s: &mut Session<'_>,
+    args: &DiscoverArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<Exit> {
+    let rt = super::scan::runtime()?;
+    let found = rt.block_on(local::read(&config.discover.local, TOOL_TIMEOUT));
+    for report in &found.reports {
+        let config_path = report.config.display();
+        let line = match &report.state {
+            local::State::Absent => format!("{config_path}: not found, skipped"),
+            local::State::Failed(e) => format!("not read: {e}"),
+            local::State::Read { files, endpoints } => format!(
+                "{config_path}: {files} certificate file{}, {endpoints} TLS listener{}",
+                if *files == 1 { "" } else { "s" },
+                if *endpoints == 1 { "" } else { "s" }
+            ),
+        };
+        writeln!(s.err, "{:<8} {line}", report.server)?;
+    }
+    for note in &found.notes {
+        writeln!(s.err, "note: {note}")?;
+    }
+    let (endpoints, files) = found.targets();
+    if endpoints.is_empty() && files.is_empty() {
+        writeln!(s.err, "no server configuration here names a certificate")?;
+        return Ok(Exit::Ok);
+    }
+    let store = if args.add {
+        Some(cli.open_store(s, config)?)
+    } else {
+        None
+    };
+    let views = rt.block_on(service::scan_and_record(
+        config,
+        store.as_ref(),
+        endpoints,
+        files,
+        service::Scope::Local,
+        |_| {},
+    ))?;
+    let now = crate::clock::now();
+    print_views(s, &views, &[], args.output, now, "no certificates found")?;
+    if args.output.is_table() {
+        let missing = views
+            .iter()
+            .filter(|v| {
+                v.findings
+                    .iter()
+                    .any(|f| f.code == FindingCode::FileMissing)
+            })
+            .count();
+        writeln!(
+            s.err,
+            "{} location{} named by the local configuration{}{}",
+            views.len(),
+            if views.len() == 1 { "" } else { "s" },
+            if missing > 0 {
+                format!(
+                    ", {missing} file{} missing",
+                    if missing == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            },
+            match &store {
+                Some(st) => format!("; added to {}", st.path().display()),
+                None => "; not recorded (--add records them)".to_string(),
+            }
+        )?;
+    }
+    drop(views);
+    if let Some(store) = &store
+        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(config, store))
     {
         writeln!(s.err, "{warning}")?;
     }

@@ -166,6 +166,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "ocsp_must_staple_missing",
     "endpoint_unreachable",
     "starttls_refused",
+    "file_missing",
     "certificate_changed",
     "discovered",
     "renewal_succeeded",

@@ -54,8 +54,8 @@ pub struct Config {
     pub discover: DiscoverSettings,
 }
 
-/// How far and how fast `certctl discover` may go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How far and how fast `certctl discover` may go, and where `discover --local` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverSettings {
     /// The most addresses one discovery probes without `--force` (a /16).
     pub max_addresses: u64,
@@ -63,6 +63,8 @@ pub struct DiscoverSettings {
     pub rate: u32,
     /// Connection attempts in flight at once.
     pub concurrency: usize,
+    /// The server configuration `discover --local` reads.
+    pub local: crate::inventory::local::Sources,
 }
 
 impl Default for DiscoverSettings {
@@ -71,6 +73,7 @@ impl Default for DiscoverSettings {
             max_addresses: 65_536,
             rate: 500,
             concurrency: 256,
+            local: crate::inventory::local::Sources::default(),
         }
     }
 }
@@ -547,7 +550,7 @@ impl Validator<'_> {
             self.push(key, message);
         }
         let policy = self.policy(raw.policy, root.clone().key("policy"));
-        let discover = self.discover(raw.discover, root.clone().key("discover"));
+        let discover = self.discover(raw.discover, root.clone().key("discover"), base);
         Config {
             policy,
             source: Some(source.to_path_buf()),
@@ -580,8 +583,18 @@ impl Validator<'_> {
 
 impl Validator<'_> {
     /// `[discover]`: each bound a positive integer in its range.
-    fn discover(&mut self, raw: raw::RawDiscover, key: KeyPath) -> DiscoverSettings {
+    fn discover(&mut self, raw: raw::RawDiscover, key: KeyPath, base: &Path) -> DiscoverSettings {
         let d = DiscoverSettings::default();
+        let path = |value: Option<String>, default: PathBuf| match value {
+            Some(p) => resolve(base, &p),
+            None => default,
+        };
+        let local = crate::inventory::local::Sources {
+            nginx: path(raw.nginx_conf, d.local.nginx.clone()),
+            haproxy: path(raw.haproxy_conf, d.local.haproxy.clone()),
+            postfix: path(raw.postfix_dir, d.local.postfix.clone()),
+            dovecot: path(raw.dovecot_conf, d.local.dovecot.clone()),
+        };
         let mut bounded = |value: Option<i64>, name: &str, max: i64, default: i64| match value {
             None => default,
             Some(n) if (1..=max).contains(&n) => n,
@@ -603,6 +616,7 @@ impl Validator<'_> {
             rate: bounded(raw.rate, "rate", 1_000_000, i64::from(d.rate)) as u32,
             concurrency: bounded(raw.concurrency, "concurrency", 65_536, d.concurrency as i64)
                 as usize,
+            local,
         }
     }
 

@@ -36,15 +36,24 @@ pub struct Revocable {
     pub others: Vec<Vec<u8>>,
 }
 
-/// Expands a target into the files it names, in a stable order.
-pub fn expand(target: &FileTarget) -> Vec<Result<PathBuf, (PathBuf, String)>> {
+/// Why a named path could not be read: its finding code and message.
+pub type Unreadable = (PathBuf, FindingCode, String);
+
+/// Expands a target into the files it names, in a stable order. A path that does not exist is
+/// `file_missing` (a server that names it fails on its next reload); other errors are
+/// `parse_error`.
+pub fn expand(target: &FileTarget) -> Vec<Result<PathBuf, Unreadable>> {
     let pattern = target.pattern.as_str();
     let is_glob = pattern.contains(['*', '?', '[']);
     let roots: Vec<PathBuf> = if is_glob {
         match glob::glob(pattern) {
             Ok(paths) => paths.filter_map(Result::ok).collect(),
             Err(e) => {
-                return vec![Err((PathBuf::from(pattern), format!("invalid glob: {e}")))];
+                return vec![Err((
+                    PathBuf::from(pattern),
+                    FindingCode::ParseError,
+                    format!("invalid glob: {e}"),
+                ))];
             }
         }
     } else {
@@ -54,7 +63,14 @@ pub fn expand(target: &FileTarget) -> Vec<Result<PathBuf, (PathBuf, String)>> {
     let mut errors = Vec::new();
     for root in roots {
         match std::fs::metadata(&root) {
-            Err(e) => errors.push(Err((root, format!("cannot read: {e}")))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let message = format!("{}: no such file or directory", root.display());
+                errors.push(Err((root, FindingCode::FileMissing, message)));
+            }
+            Err(e) => {
+                let message = format!("{}: cannot read: {e}", root.display());
+                errors.push(Err((root, FindingCode::ParseError, message)));
+            }
             Ok(meta) if meta.is_dir() => {
                 for entry in walkdir::WalkDir::new(&root).follow_links(true) {
                     let Ok(entry) = entry else { continue };
@@ -100,7 +116,9 @@ pub fn scan_files(targets: &[FileTarget]) -> Vec<(usize, FileScan)> {
                         scan.files_read += 1;
                         scan_file(&path, &mut scan);
                     }
-                    Err((path, message)) => scan.observations.push(failed(&path, 0, message)),
+                    Err((path, code, message)) => {
+                        scan.observations.push(failed_as(&path, 0, code, message))
+                    }
                 }
             }
             if target.trust_store {
@@ -249,15 +267,16 @@ fn bundle_paths(certs: &[crate::model::CertRecord]) -> Vec<Vec<crate::model::Cer
 }
 
 fn failed(path: &Path, index: u32, message: String) -> Observation {
+    failed_as(path, index, FindingCode::ParseError, message)
+}
+
+fn failed_as(path: &Path, index: u32, code: FindingCode, message: String) -> Observation {
     Observation {
         location: Location::File {
             path: path.display().to_string(),
             index,
         },
         observed_at: crate::clock::now(),
-        outcome: Outcome::Failed {
-            code: FindingCode::ParseError,
-            message,
-        },
+        outcome: Outcome::Failed { code, message },
     }
 }

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod endpoint;
 pub mod file;
 pub mod legacy;
+pub mod local;
 pub mod revocation;
 pub mod starttls;
 pub mod target;

@@ -70,6 +70,12 @@ impl Server {
         }
     }
 
+    /// The server's scratch directory (postfix's configuration is in `conf/`, dovecot's in
+    /// `dovecot.conf`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn log_text(&self) -> String {
         let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
         for extra in ["dovecot.log", "maillog"] {
