@@ -232,18 +232,92 @@ fn ranges_beyond_the_bound_and_bad_input_are_refused_before_any_probe() {
     }
     assert!(!store.exists(), "nothing was recorded");
     // The bound is the config's.
-    let config = write_config(dir.path(), "[discover]\nmax_addresses = 8\n");
+    let config = write_config(dir.path(), "[discovery]\nmax_addresses = 8\n");
     let out = certctl_config(&config, &["discover", "127.0.0.0/28", "--ports", "1"]);
     assert!(
         stderr(&out).contains("14 addresses, more than the bound of 8"),
         "{}",
         stderr(&out)
     );
-    let config = write_config(dir.path(), "[discover]\nrate = 0\n");
+    let config = write_config(dir.path(), "[discovery]\nrate = 0\n");
     let out = certctl_config(&config, &["discover", "127.0.0.1"]);
     assert!(
-        stderr(&out).contains(":2: discover.rate: must be between 1 and 1000000, got 0"),
+        stderr(&out).contains(":2: discovery.rate: must be between 1 and 1000000, got 0"),
         "{}",
         stderr(&out)
     );
+    // A [[discover]] job is checked when the config is read, with its line, before any run.
+    let config = write_config(
+        dir.path(),
+        "[[discover]]\nname = \"lan\"\nranges = [\"10.0.0.0/8\"]\n\n[[discover]]\nname = \"dmz\"\nranges = [\"10.1.2.3-10.1.2.1\"]\nschedule = \"hourly\"\n",
+    );
+    let out = certctl_config(&config, &["list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for words in [
+        ":3: discover[0].ranges: 16777214 addresses, more than [discovery] max_addresses (65536)",
+        ":7: discover[1].ranges[0]: \"10.1.2.3-10.1.2.1\": the span ends before it starts",
+        ":8: discover[1].schedule: invalid cron schedule \"hourly\"",
+    ] {
+        assert!(err.contains(words), "{words}: {err}");
+    }
+}
+
+/// A `[[discover]]` job run by the daemon on its schedule: what it finds joins the inventory
+/// and raises `discovered`, and `certctl status` shows the job.
+#[test]
+fn the_daemon_runs_discover_jobs_on_their_schedule() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["forgotten.internal"], -1, 60, SignedBy::Intermediate);
+    let server = TlsServer::start("127.0.0.41:0", pki.full_chain(&leaf), &leaf.key_der, false);
+    let port = server.addr.port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rx = common::receiver::Receiver::start();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{d}/state/store\"\n[scan]\ntimeout = \"2s\"\nca_files = [\"{root}\"]\n[daemon]\ndispatch_interval = \"1s\"\nshutdown_grace = \"5s\"\n\n\
+             [[discover]]\nname = \"lab\"\nranges = [\"127.0.0.41-42\"]\nports = \"{port}\"\nschedule = \"*/2 * * * * *\"\n\n\
+             [[webhook]]\nname = \"sre\"\nformat = \"generic\"\nurl = \"{url}\"\nevents = [\"discovered\"]\n",
+            d = dir.path().display(),
+            root = pki.root_path().display(),
+            url = rx.url("/hook"),
+        ),
+    );
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", config.to_str().expect("utf8")])
+        .env_remove("CERTCTL_STORE")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn certctl run");
+    let alerts = rx.wait_for(1, Duration::from_secs(30));
+    let body = alerts[0].json();
+    assert_eq!(body["data"]["kind"], "discovered", "{body:#}");
+    assert_eq!(
+        body["data"]["locations"][0],
+        format!("127.0.0.41:{port}"),
+        "{body:#}"
+    );
+    let listed = certctl_config(
+        &config,
+        &["list", "--label", "discovered=true", "-o", "json"],
+    );
+    let doc: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let targets: Vec<&str> = doc["locations"]
+        .as_array()
+        .expect("locations")
+        .iter()
+        .filter_map(|l| l["target"].as_str())
+        .collect();
+    assert_eq!(targets, vec![format!("127.0.0.41:{port}")], "{doc:#}");
+    let status = stdout(&certctl_config(&config, &["status"]));
+    assert!(status.contains("discover:lab"), "{status}");
+    // Later runs find nothing new: no second alert.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(rx.requests().len(), 1, "{:?}", rx.requests().len());
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    drop(server);
 }

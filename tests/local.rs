@@ -131,7 +131,7 @@ fn the_servers_own_configuration_names_every_file_and_listener() {
         d,
         &format!(
             "[scan]\ntimeout = \"2s\"\nca_files = [\"{root}\"]\n\n\
-             [discover]\nnginx_conf = \"{nginx}\"\nhaproxy_conf = \"{haproxy}\"\n\
+             [discovery]\nnginx_conf = \"{nginx}\"\nhaproxy_conf = \"{haproxy}\"\n\
              postfix_dir = \"{postfix}\"\ndovecot_conf = \"{dovecot}\"\n\n\
              [[webhook]]\nname = \"sre\"\nformat = \"generic\"\nurl = \"{url}\"\nevents = [\"file_missing\", \"resolved\"]\n",
             root = pki.root_path().display(),
@@ -279,7 +279,7 @@ fn absent_and_broken_configuration_is_said_and_the_rest_is_read() {
     let config = write_config(
         d,
         &format!(
-            "[scan]\ntimeout = \"1s\"\nca_files = [\"{root}\"]\n\n[discover]\nnginx_conf = \"nginx.conf\"\nhaproxy_conf = \"haproxy.cfg\"\npostfix_dir = \"{d}/no-postfix\"\ndovecot_conf = \"{d}/no-dovecot.conf\"\n",
+            "[scan]\ntimeout = \"1s\"\nca_files = [\"{root}\"]\n\n[discovery]\nnginx_conf = \"nginx.conf\"\nhaproxy_conf = \"haproxy.cfg\"\npostfix_dir = \"{d}/no-postfix\"\ndovecot_conf = \"{d}/no-dovecot.conf\"\n",
             root = pki.root_path().display(),
             d = d.display()
         ),

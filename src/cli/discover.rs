@@ -10,7 +10,6 @@ use super::inventory::print_views;
 use super::{Cli, Exit, Format, Session};
 use crate::inventory::discover::{self, Pace, Plan};
 use crate::inventory::local;
-use crate::inventory::target;
 use crate::model::FindingCode;
 use crate::service;
 
@@ -21,7 +20,7 @@ pub struct DiscoverArgs {
     #[arg(required_unless_present = "local", value_name = "RANGE")]
     pub ranges: Vec<String>,
     /// Instead of sweeping a network, read this machine's nginx, haproxy, postfix and dovecot
-    /// configuration ([discover] nginx_conf, ...) for the certificate files it names and the
+    /// configuration ([discovery] nginx_conf, ...) for the certificate files it names and the
     /// addresses that serve them.
     #[arg(long, conflicts_with_all = ["ranges", "ports", "protocol", "rate", "concurrency", "force"])]
     pub local: bool,
@@ -33,13 +32,13 @@ pub struct DiscoverArgs {
     /// Default: by port (25 and 587 smtp, 143 imap, 389 ldap, 5432 postgres, ...).
     #[arg(long, value_name = "NAME")]
     pub protocol: Option<String>,
-    /// Connection attempts per second, e.g. 500 or 500/s. Default: [discover] rate (500).
+    /// Connection attempts per second, e.g. 500 or 500/s. Default: [discovery] rate (500).
     #[arg(long, value_name = "N[/s]")]
     pub rate: Option<String>,
-    /// Connection attempts in flight at once. Default: [discover] concurrency (256).
+    /// Connection attempts in flight at once. Default: [discovery] concurrency (256).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Probe ranges larger than [discover] max_addresses (65 536, a /16).
+    /// Probe ranges larger than [discovery] max_addresses (65 536, a /16).
     #[arg(long)]
     pub force: bool,
     /// Record what is found in the inventory (ad hoc locations labelled discovered=true).
@@ -58,18 +57,12 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Resul
         Some(text) => discover::parse_ports(text)?,
         None => discover::DEFAULT_PORTS.to_vec(),
     };
-    let protocol = match &args.protocol {
-        None => None,
-        Some(name) => match target::scheme(name).map_err(|e| anyhow::anyhow!("--protocol: {e}"))? {
-            target::Scheme {
-                starttls: Some(p), ..
-            } => Some(p),
-            _ => anyhow::bail!(
-                "--protocol {name}: give a STARTTLS protocol (smtp, imap, pop3, ftp, ldap, postgres); \
-                 TLS from the first byte is the default"
-            ),
-        },
-    };
+    let protocol = args
+        .protocol
+        .as_deref()
+        .map(crate::config::discover::starttls_protocol)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--protocol {e}"))?;
     let rate = match &args.rate {
         None => config.discover.rate,
         Some(text) => parse_rate(text)?,
@@ -108,18 +101,12 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Resul
             pace.concurrency
         )?;
     }
-    let open = rt.block_on(discover::sweep(&plan, pace));
-    let targets: Vec<_> = open.iter().map(|a| plan.target(*a)).collect();
-    let mut views = rt.block_on(service::scan_and_record(
+    let service::discover::Swept { views, open_ports } = rt.block_on(service::discover::sweep(
         &config,
         store.as_ref(),
-        targets,
-        Vec::new(),
-        service::Scope::Discovery,
-        |_| {},
+        &plan,
+        pace,
     ))?;
-    let open_ports = views.len();
-    views.retain(|v| v.record.leaf.is_some());
     let now = crate::clock::now();
     print_views(
         s,
@@ -154,9 +141,6 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Resul
     Ok(Exit::Ok)
 }
 
-/// How long `postconf` or `doveconf` may take.
-const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// `discover --local`: what the servers' configuration names, scanned like any inventory.
 fn run_local(
     cli: &Cli,
@@ -164,8 +148,13 @@ fn run_local(
     args: &DiscoverArgs,
     config: &crate::config::Config,
 ) -> anyhow::Result<Exit> {
+    let store = if args.add {
+        Some(cli.open_store(s, config)?)
+    } else {
+        None
+    };
     let rt = super::scan::runtime()?;
-    let found = rt.block_on(local::read(&config.discover.local, TOOL_TIMEOUT));
+    let (found, views) = rt.block_on(service::discover::local(config, store.as_ref()))?;
     for report in &found.reports {
         let config_path = report.config.display();
         let line = match &report.state {
@@ -182,24 +171,10 @@ fn run_local(
     for note in &found.notes {
         writeln!(s.err, "note: {note}")?;
     }
-    let (endpoints, files) = found.targets();
-    if endpoints.is_empty() && files.is_empty() {
+    if views.is_empty() {
         writeln!(s.err, "no server configuration here names a certificate")?;
         return Ok(Exit::Ok);
     }
-    let store = if args.add {
-        Some(cli.open_store(s, config)?)
-    } else {
-        None
-    };
-    let views = rt.block_on(service::scan_and_record(
-        config,
-        store.as_ref(),
-        endpoints,
-        files,
-        service::Scope::Local,
-        |_| {},
-    ))?;
     let now = crate::clock::now();
     print_views(s, &views, &[], args.output, now, "no certificates found")?;
     if args.output.is_table() {

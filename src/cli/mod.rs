@@ -92,7 +92,7 @@ pub enum Command {
     /// Sweep address ranges for TLS services nobody listed and report their certificates.
     ///
     /// Connects to every address and port named (bounded rate and concurrency, refusing more
-    /// than [discover] max_addresses without --force), then scans each open port, with
+    /// than [discovery] max_addresses without --force), then scans each open port, with
     /// STARTTLS on the mail, directory and database ports. --add records what is found.
     Discover(discover::DiscoverArgs),
     /// The stored inventory, soonest expiry first.

@@ -9,6 +9,7 @@ pub mod acme;
 pub mod alerts;
 pub mod daemon;
 pub mod deploy;
+pub mod discover;
 mod locate;
 mod raw;
 
@@ -17,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use discover::{DiscoverJob, DiscoverSettings};
 pub use locate::KeyPath;
 use locate::Locator;
 use raw::RawConfig;
@@ -50,32 +52,10 @@ pub struct Config {
     pub daemon: daemon::DaemonSettings,
     /// Site rules that change what findings mean (`[policy]`).
     pub policy: crate::policy::ScanPolicy,
-    /// Bounds of network discovery (`[discover]`).
+    /// Bounds of discovery and where `--local` reads (`[discovery]`).
     pub discover: DiscoverSettings,
-}
-
-/// How far and how fast `certctl discover` may go, and where `discover --local` reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiscoverSettings {
-    /// The most addresses one discovery probes without `--force` (a /16).
-    pub max_addresses: u64,
-    /// Connection attempts started per second.
-    pub rate: u32,
-    /// Connection attempts in flight at once.
-    pub concurrency: usize,
-    /// The server configuration `discover --local` reads.
-    pub local: crate::inventory::local::Sources,
-}
-
-impl Default for DiscoverSettings {
-    fn default() -> Self {
-        DiscoverSettings {
-            max_addresses: 65_536,
-            rate: 500,
-            concurrency: 256,
-            local: crate::inventory::local::Sources::default(),
-        }
-    }
+    /// Discovery jobs the daemon runs on their schedules (`[[discover]]`).
+    pub discover_jobs: Vec<DiscoverJob>,
 }
 
 /// How endpoints are scanned.
@@ -122,6 +102,7 @@ impl Config {
             daemon: daemon::DaemonSettings::defaults(&state_dir_of(&default_store_path())),
             policy: crate::policy::ScanPolicy::default(),
             discover: DiscoverSettings::default(),
+            discover_jobs: Vec::new(),
         }
     }
 
@@ -550,7 +531,12 @@ impl Validator<'_> {
             self.push(key, message);
         }
         let policy = self.policy(raw.policy, root.clone().key("policy"));
-        let discover = self.discover(raw.discover, root.clone().key("discover"), base);
+        let mut problems = Vec::new();
+        let discover = discover::validate_settings(raw.discovery, base, &mut problems);
+        let discover_jobs = discover::validate_jobs(raw.discover, &discover, &mut problems);
+        for (key, message) in problems {
+            self.push(key, message);
+        }
         Config {
             policy,
             source: Some(source.to_path_buf()),
@@ -577,49 +563,12 @@ impl Validator<'_> {
             endpoints,
             files,
             discover,
+            discover_jobs,
         }
     }
 }
 
 impl Validator<'_> {
-    /// `[discover]`: each bound a positive integer in its range.
-    fn discover(&mut self, raw: raw::RawDiscover, key: KeyPath, base: &Path) -> DiscoverSettings {
-        let d = DiscoverSettings::default();
-        let path = |value: Option<String>, default: PathBuf| match value {
-            Some(p) => resolve(base, &p),
-            None => default,
-        };
-        let local = crate::inventory::local::Sources {
-            nginx: path(raw.nginx_conf, d.local.nginx.clone()),
-            haproxy: path(raw.haproxy_conf, d.local.haproxy.clone()),
-            postfix: path(raw.postfix_dir, d.local.postfix.clone()),
-            dovecot: path(raw.dovecot_conf, d.local.dovecot.clone()),
-        };
-        let mut bounded = |value: Option<i64>, name: &str, max: i64, default: i64| match value {
-            None => default,
-            Some(n) if (1..=max).contains(&n) => n,
-            Some(n) => {
-                self.push(
-                    key.clone().key(name),
-                    format!("must be between 1 and {max}, got {n}"),
-                );
-                default
-            }
-        };
-        DiscoverSettings {
-            max_addresses: bounded(
-                raw.max_addresses,
-                "max_addresses",
-                1 << 24,
-                d.max_addresses as i64,
-            ) as u64,
-            rate: bounded(raw.rate, "rate", 1_000_000, i64::from(d.rate)) as u32,
-            concurrency: bounded(raw.concurrency, "concurrency", 65_536, d.concurrency as i64)
-                as usize,
-            local,
-        }
-    }
-
     /// `[policy]`: `min_tls = "1.3"` makes an endpoint without TLS 1.3 a `min_tls_severity`
     /// (warning unless said otherwise) instead of information; `legacy_tls_severity` says how
     /// bad an endpoint limited to TLS 1.0/1.1 is.

@@ -32,23 +32,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub policy: RawPolicy,
     #[serde(default)]
-    pub discover: RawDiscover,
-}
-
-/// `[discover]`: bounds of `certctl discover`.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawDiscover {
-    pub max_addresses: Option<i64>,
-    pub rate: Option<i64>,
-    pub concurrency: Option<i64>,
-    /// nginx's main file for `discover --local` (default /etc/nginx/nginx.conf).
-    pub nginx_conf: Option<String>,
-    /// haproxy's configuration (default /etc/haproxy/haproxy.cfg).
-    pub haproxy_conf: Option<String>,
-    /// postfix's configuration directory (default /etc/postfix).
-    pub postfix_dir: Option<String>,
-    /// dovecot's main file (default /etc/dovecot/dovecot.conf).
-    pub dovecot_conf: Option<String>,
+    pub discovery: super::discover::RawDiscovery,
+    #[serde(default)]
+    pub discover: Vec<super::discover::RawDiscoverJob>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@
 //! old one if the new one is invalid), and on SIGTERM drains in-flight runs within the grace
 //! period and exits 0.
 
+mod discover;
 pub mod metrics;
 pub mod schedule;
 pub mod socket;
@@ -82,6 +83,8 @@ pub struct Shared {
     scan_guard: Guard,
     renew_guard: Guard,
     dispatch_guard: Guard,
+    /// One `[[discover]]` job at a time.
+    discover_guard: Guard,
     /// When a certificate next needs attention before the renew schedule's next run (a backoff
     /// step ending, a renewal time coming): the renew scheduler wakes then too.
     renew_wake: watch::Sender<Option<UnixSeconds>>,
@@ -155,6 +158,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         scan_guard: Guard::default(),
         renew_guard: Guard::default(),
         dispatch_guard: Guard::default(),
+        discover_guard: Guard::default(),
         renew_wake: watch::Sender::new(None),
         commands: std::sync::atomic::AtomicU64::new(0),
     });
@@ -189,6 +193,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
     tasks.spawn(scheduler(Arc::clone(&shared), Kind::Scan, stop_rx.clone()));
     tasks.spawn(scheduler(Arc::clone(&shared), Kind::Renew, stop_rx.clone()));
     tasks.spawn(dispatcher(Arc::clone(&shared), stop_rx.clone()));
+    tasks.spawn(discover::discoverer(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(watchdog(stop_rx.clone()));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
@@ -206,7 +211,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
     let drained = tokio::time::timeout(grace, async {
         while tasks.join_next().await.is_some() {}
         // Runs in progress finish before their guard is released.
-        while shared.scan_guard.busy() || shared.renew_guard.busy() || shared.dispatch_guard.busy()
+        while shared.scan_guard.busy()
+            || shared.renew_guard.busy()
+            || shared.dispatch_guard.busy()
+            || shared.discover_guard.busy()
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

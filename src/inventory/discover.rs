@@ -55,7 +55,7 @@ pub enum RangeError {
         source: std::io::Error,
     },
     #[error(
-        "{what} would probe {count} addresses, more than the bound of {bound} ([discover] max_addresses); narrow it, raise the bound, or pass --force"
+        "{what} would probe {count} addresses, more than the bound of {bound} ([discovery] max_addresses); narrow it, raise the bound, or pass --force"
     )]
     TooLarge {
         what: String,
@@ -118,13 +118,40 @@ pub async fn parse_range(text: &str) -> Result<Vec<IpAddr>, RangeError> {
     Ok(expand(&[range(text).await?]))
 }
 
+/// Checks a range string without resolving names (for the config's `[[discover]]` jobs): the
+/// number of addresses a literal range holds, `None` for a host name.
+pub fn check_range(text: &str) -> Result<Option<u128>, RangeError> {
+    Ok(literal(text)?.map(|r| r.len()))
+}
+
 async fn range(text: &str) -> Result<Range, RangeError> {
+    if let Some(r) = literal(text)? {
+        return Ok(r);
+    }
+    let text = text.trim();
+    let found = tokio::net::lookup_host((text, 0))
+        .await
+        .map_err(|source| RangeError::Resolve {
+            name: text.into(),
+            source,
+        })?;
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for a in found {
+        if !addrs.contains(&a.ip()) && addrs.len() < super::endpoint::MAX_ADDRESSES {
+            addrs.push(a.ip());
+        }
+    }
+    Ok(Range::Addrs(addrs))
+}
+
+/// A block, span or address; `None` for a host name (well formed, still to resolve).
+fn literal(text: &str) -> Result<Option<Range>, RangeError> {
     let text = text.trim();
     if let Ok(net) = text.parse::<IpNet>() {
-        return Ok(Range::Net(net.trunc()));
+        return Ok(Some(Range::Net(net.trunc())));
     }
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok(Range::Addrs(vec![ip]));
+        return Ok(Some(Range::Addrs(vec![ip])));
     }
     if let Some((from, to)) = text.split_once('-') {
         let start: IpAddr = from
@@ -150,26 +177,19 @@ async fn range(text: &str) -> Result<Range, RangeError> {
         if !ordered {
             return Err(RangeError::Backwards(text.into()));
         }
-        return Ok(Range::Span(start, end));
+        return Ok(Some(Range::Span(start, end)));
     }
-    // A host name: exactly its own addresses.
+    // A host name: exactly its own addresses. One whose last label is all digits is a mistyped
+    // address (`10.0.0.300`), not a name: no top-level domain is numeric.
+    let last = text.trim_end_matches('.').rsplit('.').next().unwrap_or(text);
+    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RangeError::Syntax(text.into()));
+    }
     let t = target::parse_endpoint(text, None).map_err(|_| RangeError::Syntax(text.into()))?;
     if t.port != 443 || text.contains(':') {
         return Err(RangeError::Syntax(text.into()));
     }
-    let found = tokio::net::lookup_host((t.host.as_str(), 0))
-        .await
-        .map_err(|source| RangeError::Resolve {
-            name: text.into(),
-            source,
-        })?;
-    let mut addrs: Vec<IpAddr> = Vec::new();
-    for a in found {
-        if !addrs.contains(&a.ip()) && addrs.len() < super::endpoint::MAX_ADDRESSES {
-            addrs.push(a.ip());
-        }
-    }
-    Ok(Range::Addrs(addrs))
+    Ok(None)
 }
 
 fn expand(ranges: &[Range]) -> Vec<IpAddr> {
@@ -297,11 +317,21 @@ pub struct Pace {
 
 /// Connects to every (address, port) of the plan and returns the open ones, in plan order.
 pub async fn sweep(plan: &Plan, pace: Pace) -> Vec<SocketAddr> {
-    let mut probes = plan
-        .addresses
-        .iter()
-        .flat_map(|ip| plan.ports.iter().map(move |p| SocketAddr::new(*ip, *p)))
-        .enumerate();
+    // Probe i is address i / ports, port i % ports (plain indices: the future stays Send, so
+    // the daemon can run a sweep on a task of its own).
+    let ports = plan.ports.len().max(1);
+    let total = plan.probes();
+    let mut next_probe = 0usize;
+    let mut probes = std::iter::from_fn(move || {
+        (next_probe < total).then(|| {
+            let i = next_probe;
+            next_probe += 1;
+            (
+                i,
+                SocketAddr::new(plan.addresses[i / ports], plan.ports[i % ports]),
+            )
+        })
+    });
     let period = Duration::from_secs_f64(1.0 / f64::from(pace.rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -373,6 +403,8 @@ mod tests {
             ("10.0.0.9-10.0.0.1", "ends before it starts"),
             ("10.0.0.1-::1", "not an address range"),
             ("10.0.0.1-300", "not an address range"),
+            ("10.0.0.300", "not an address range"),
+            ("192.168.1", "not an address range"),
             ("host:443", "not an address range"),
             ("no such host!", "not an address range"),
         ] {

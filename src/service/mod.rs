@@ -3,6 +3,8 @@
 //! The CLI calls these directly; the daemon will call the same functions on its schedules, so a
 //! certificate is judged identically whichever way the user asks.
 
+pub mod discover;
+
 use crate::config::Config;
 use crate::inventory::target::{FileTarget, Target};
 use crate::inventory::{Scanned, Scanner, fold};
@@ -57,6 +59,9 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A discovery range could not be used (it does not resolve, or is larger than the bound).
+    #[error(transparent)]
+    Range(#[from] crate::inventory::discover::RangeError),
 }
 
 /// What a scan covers, which decides what happens to the locations it does not find.
