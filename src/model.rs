@@ -40,6 +40,8 @@ pub enum Starttls {
     Ftp,
     Ldap,
     Postgres,
+    Mysql,
+    Xmpp,
 }
 
 impl Starttls {
@@ -52,6 +54,8 @@ impl Starttls {
             Starttls::Ftp => "ftp",
             Starttls::Ldap => "ldap",
             Starttls::Postgres => "postgres",
+            Starttls::Mysql => "mysql",
+            Starttls::Xmpp => "xmpp",
         }
     }
 }

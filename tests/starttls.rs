@@ -1,5 +1,5 @@
 //! STARTTLS and implicit-TLS protocols against the real servers from Debian (postfix, dovecot,
-//! slapd, vsftpd, PostgreSQL) with certificates made in the test, then servers that refuse the
+//! slapd, vsftpd, PostgreSQL, MariaDB, prosody) with certificates made in the test, then servers that refuse the
 //! upgrade and peers that answer garbage, drip, inject or say nothing: each a finding, bounded
 //! in time.
 
@@ -61,11 +61,14 @@ fn every_protocol_shows_the_certificate_its_server_serves() {
     let leaf = pki.leaf(&["mail.test"], -1, 60, SignedBy::Intermediate);
     let m = material(&pki, &leaf);
     let [smtp, smtps, imap, pop3, imaps, ldap, ldaps, ftp, pg] = free_ports::<9>();
+    let [my, xmpp, xmpps] = free_ports::<3>();
     let postfix = servers::postfix(Some(&m), smtp, smtps);
     let _dovecot = servers::dovecot(&m, imap, pop3, imaps);
     let _slapd = servers::slapd(&m, ldap, ldaps);
     let _vsftpd = servers::vsftpd(&m, ftp);
     let _postgres = servers::postgres(Some(&m), pg);
+    let _mariadb = servers::mariadb(Some(&m), my);
+    let _prosody = servers::prosody(&m, "mail.test", xmpp, xmpps);
     let urls = [
         format!("smtp://127.0.0.1:{smtp}"),
         format!("smtps://127.0.0.1:{smtps}"),
@@ -75,6 +78,9 @@ fn every_protocol_shows_the_certificate_its_server_serves() {
         format!("ldaps://127.0.0.1:{ldaps}"),
         format!("ftp://127.0.0.1:{ftp}"),
         format!("postgres://127.0.0.1:{pg}/"),
+        format!("mysql://127.0.0.1:{my}"),
+        format!("xmpp://127.0.0.1:{xmpp}"),
+        format!("xmpps://127.0.0.1:{xmpps}"),
     ];
     let mut endpoints: String = urls
         .iter()
@@ -98,6 +104,9 @@ fn every_protocol_shows_the_certificate_its_server_serves() {
             format!("postgres://127.0.0.1:{pg} (mail.test)"),
             Some("postgres"),
         ),
+        (format!("mysql://127.0.0.1:{my} (mail.test)"), Some("mysql")),
+        (format!("xmpp://127.0.0.1:{xmpp} (mail.test)"), Some("xmpp")),
+        (format!("127.0.0.1:{xmpps} (mail.test)"), None),
     ];
     assert_eq!(locations.len(), expected.len(), "{locations:#?}");
     for (target, protocol) in &expected {
@@ -123,18 +132,41 @@ fn every_protocol_shows_the_certificate_its_server_serves() {
 #[test]
 fn servers_that_will_not_upgrade_are_starttls_refused() {
     let pki = Pki::new();
-    let [smtp, smtps, pg] = free_ports::<3>();
+    let [smtp, smtps, pg, my, xmpp, xmpps] = free_ports::<6>();
     // A postfix with TLS turned off does not list STARTTLS in its EHLO reply.
     let _postfix = servers::postfix(None, smtp, smtps);
     // A PostgreSQL with ssl = off answers the SSLRequest with N.
     let _postgres = servers::postgres(None, pg);
+    // A MariaDB with --skip-ssl leaves CLIENT_SSL out of its handshake.
+    let _mariadb = servers::mariadb(None, my);
+    // prosody closes a stream to a domain it does not serve with host-unknown.
+    let leaf = pki.leaf(&["chat.test"], -1, 60, SignedBy::Intermediate);
+    let _prosody = servers::prosody(&material(&pki, &leaf), "chat.test", xmpp, xmpps);
     let locations = scan_config(
         &pki,
         &format!(
             "[[endpoint]]\naddress = \"smtp://127.0.0.1:{smtp}\"\n\n\
-             [[endpoint]]\naddress = \"127.0.0.1:{pg}\"\nprotocol = \"postgres\"\n"
+             [[endpoint]]\naddress = \"127.0.0.1:{pg}\"\nprotocol = \"postgres\"\n\n\
+             [[endpoint]]\naddress = \"mysql://127.0.0.1:{my}\"\n\n\
+             [[endpoint]]\naddress = \"xmpp://127.0.0.1:{xmpp}\"\nserver_name = \"elsewhere.test\"\n"
         ),
     );
+    for (target, words) in [
+        (
+            format!("mysql://127.0.0.1:{my}"),
+            "mysql server MySQL 5.5.5-10.",
+        ),
+        (format!("mysql://127.0.0.1:{my}"), "does not offer TLS"),
+        (
+            format!("xmpp://127.0.0.1:{xmpp} (elsewhere.test)"),
+            "closed the stream with the error host-unknown",
+        ),
+    ] {
+        let loc = by_target(&locations, &target);
+        assert_eq!(codes(loc), vec!["starttls_refused"], "{loc:#}");
+        let message = loc["findings"][0]["message"].as_str().expect("message");
+        assert!(message.contains(words), "{words}: {message}");
+    }
     let smtp_loc = by_target(&locations, &format!("smtp://127.0.0.1:{smtp}"));
     assert_eq!(codes(smtp_loc), vec!["starttls_refused"], "{smtp_loc:#}");
     let message = smtp_loc["findings"][0]["message"]
@@ -200,7 +232,8 @@ fn hostile_starttls_peers_are_findings_bounded_in_time() {
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-    // Answers an LDAP request with text, and a PostgreSQL SSLRequest with a wrong byte.
+    // Answers an LDAP request with text, a PostgreSQL SSLRequest with a wrong byte, an XMPP
+    // stream header with HTTP.
     let text = scripted(|s| {
         heard(s);
         let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
@@ -238,6 +271,18 @@ fn hostile_starttls_peers_are_findings_bounded_in_time() {
             "closed the connection",
         ),
         (format!("pop3://{silent}"), "timeout", "pop3 STARTTLS"),
+        (
+            format!("mysql://{endless_line}"),
+            "starttls_refused",
+            "which is not a MySQL handshake",
+        ),
+        (format!("mysql://{silent}"), "timeout", "mysql STARTTLS"),
+        (
+            format!("xmpp://{text}"),
+            "starttls_refused",
+            "which is not XML",
+        ),
+        (format!("xmpp://{silent}"), "timeout", "xmpp STARTTLS"),
     ];
     let endpoints: String = cases
         .iter()
@@ -266,7 +311,7 @@ fn protocols_are_checked_where_they_are_written() {
         dir.path(),
         "[[endpoint]]\naddress = \"mail:25\"\nprotocol = \"smtpp\"\n\n\
          [[endpoint]]\naddress = \"ldaps://dir:636\"\nprotocol = \"ldap\"\n\n\
-         [[endpoint]]\naddress = \"mysql://db:3306\"\n\n\
+         [[endpoint]]\naddress = \"mysql://db:3306\"\nprotocol = \"xmpp\"\n\n\
          [[endpoint]]\naddress = \"smtp://mail\"\n\n\
          [[endpoint]]\naddress = \"mail:25\"\nprotocol = \"smtp\"\n",
     );
@@ -282,8 +327,9 @@ fn protocols_are_checked_where_they_are_written() {
         "{err}"
     );
     assert!(
-        err.contains("endpoint[2].address")
-            && err.contains("STARTTLS for mysql is not supported yet"),
+        err.contains(
+            "endpoint[2].address: protocol \"xmpp\" contradicts the scheme of \"mysql://db:3306\""
+        ),
         "{err}"
     );
     // Two spellings of one location would be scanned twice and alert twice.

@@ -28,7 +28,8 @@ pub struct DiscoverArgs {
     /// ports (443, 8443, 6443, 465, 993, 636, 25, 587, 143, 389, 5432, ...).
     #[arg(long, short = 'p', value_name = "PORTS")]
     pub ports: Option<String>,
-    /// Speak this STARTTLS protocol on every port (smtp, imap, pop3, ftp, ldap, postgres).
+    /// Speak this STARTTLS protocol on every port (smtp, imap, pop3, ftp, ldap, postgres, mysql,
+    /// xmpp).
     /// Default: by port (25 and 587 smtp, 143 imap, 389 ldap, 5432 postgres, ...).
     #[arg(long, value_name = "NAME")]
     pub protocol: Option<String>,

@@ -140,7 +140,7 @@ pub fn starttls_protocol(name: &str) -> Result<Starttls, String> {
             starttls: Some(p), ..
         } => Ok(p),
         _ => Err(format!(
-            "{name}: give a STARTTLS protocol (smtp, imap, pop3, ftp, ldap, postgres); TLS from the first byte is the default"
+            "{name}: give a STARTTLS protocol (smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp); TLS from the first byte is the default"
         )),
     }
 }

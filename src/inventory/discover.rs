@@ -21,7 +21,7 @@ use crate::model::Starttls;
 /// STARTTLS).
 pub const DEFAULT_PORTS: &[u16] = &[
     443, 8443, 4443, 9443, 6443, 10250, 2376, 2379, 5986, 853, 465, 993, 995, 636, 990, 25, 587,
-    143, 110, 389, 21, 5432,
+    143, 110, 389, 21, 5432, 3306, 5222, 5223,
 ];
 
 /// The protocol a well-known port speaks (STARTTLS ports), `None` for TLS from the first byte.
@@ -33,6 +33,8 @@ pub fn port_protocol(port: u16) -> Option<Starttls> {
         21 => Some(Starttls::Ftp),
         389 => Some(Starttls::Ldap),
         5432 => Some(Starttls::Postgres),
+        3306 => Some(Starttls::Mysql),
+        5222 => Some(Starttls::Xmpp),
         _ => None,
     }
 }
@@ -181,7 +183,11 @@ fn literal(text: &str) -> Result<Option<Range>, RangeError> {
     }
     // A host name: exactly its own addresses. One whose last label is all digits is a mistyped
     // address (`10.0.0.300`), not a name: no top-level domain is numeric.
-    let last = text.trim_end_matches('.').rsplit('.').next().unwrap_or(text);
+    let last = text
+        .trim_end_matches('.')
+        .rsplit('.')
+        .next()
+        .unwrap_or(text);
     if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
         return Err(RangeError::Syntax(text.into()));
     }

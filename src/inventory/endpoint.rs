@@ -260,8 +260,12 @@ impl EndpointScanner {
         let _ = tcp.set_nodelay(true);
         let deadline = tokio::time::Instant::now() + self.handshake_timeout;
         if let Some(protocol) = target.starttls {
-            match tokio::time::timeout_at(deadline, super::starttls::upgrade(&mut tcp, protocol))
-                .await
+            let domain = target.server_name.as_deref().unwrap_or(&target.host);
+            match tokio::time::timeout_at(
+                deadline,
+                super::starttls::upgrade(&mut tcp, protocol, domain),
+            )
+            .await
             {
                 Err(_) => {
                     return Err((

@@ -61,6 +61,10 @@ const SCHEMES: &[(&str, Option<Starttls>, u16)] = &[
     ("ldaps", None, 636),
     ("postgres", Some(Starttls::Postgres), 5432),
     ("postgresql", Some(Starttls::Postgres), 5432),
+    ("mysql", Some(Starttls::Mysql), 3306),
+    ("mariadb", Some(Starttls::Mysql), 3306),
+    ("xmpp", Some(Starttls::Xmpp), 5222),
+    ("xmpps", None, 5223),
 ];
 
 /// Looks up a scheme or protocol name (case-insensitive).
@@ -78,12 +82,8 @@ pub fn scheme(name: &str) -> Result<Scheme, String> {
         ));
     }
     let known: Vec<&str> = SCHEMES.iter().map(|(n, _, _)| *n).collect();
-    let hint = match lower.as_str() {
-        "mysql" | "xmpp" => format!(" (STARTTLS for {lower} is not supported yet)"),
-        _ => String::new(),
-    };
     Err(format!(
-        "\"{name}\" is not a TLS protocol certctl scans{hint}; use one of {}",
+        "\"{name}\" is not a TLS protocol certctl scans; use one of {}",
         known.join(", ")
     ))
 }
@@ -306,6 +306,16 @@ mod tests {
         assert_eq!(t("ldap://dir").starttls, Some(Starttls::Ldap));
         assert_eq!(t("postgresql://user@db/app").port, 5432);
         assert_eq!(t("postgres://db").starttls, Some(Starttls::Postgres));
+        assert_eq!(t("mariadb://db").port, 3306);
+        assert_eq!(t("mysql://db").starttls, Some(Starttls::Mysql));
+        assert_eq!(
+            (t("xmpp://chat").port, t("xmpp://chat").starttls),
+            (5222, Some(Starttls::Xmpp))
+        );
+        assert_eq!(
+            (t("xmpps://chat").port, t("xmpps://chat").starttls),
+            (5223, None)
+        );
         assert_eq!(t("pop3://[::1]").location().target(), "pop3://[::1]:110");
         let with_sni = parse_endpoint("ftp://10.0.0.1", Some("FTP.example.com")).expect("ftp");
         assert_eq!(
@@ -327,7 +337,7 @@ mod tests {
         let clash = parse_endpoint_as("smtps://mx", None, Some("smtp")).unwrap_err();
         assert!(clash.contains("contradicts"), "{clash}");
         for (bad, words) in [
-            ("mysql://db", "not supported yet"),
+            ("mysqlx://db", "\"mysqlx\" is not a TLS protocol"),
             ("gopher://x", "\"gopher\" is not a TLS protocol"),
             ("http://x", "is not TLS: plain HTTP"),
             ("smtp://mx:0", "invalid port"),

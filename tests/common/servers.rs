@@ -287,6 +287,88 @@ pub fn vsftpd(m: &Material, port: u16) -> Server {
     Server::spawn("vsftpd", dir, command, &[port], None)
 }
 
+/// A throwaway MariaDB (mariadb-install-db) on 127.0.0.1:`port`, with TLS when `tls` is given
+/// (`--skip-ssl` otherwise).
+pub fn mariadb(tls: Option<&Material>, port: u16) -> Server {
+    let dir = open_dir();
+    let root = dir.path().to_path_buf();
+    let data = root.join("data");
+    // Its own tmpdir: a mariadbd starting elsewhere clears the temporary tables it finds in
+    // the shared /tmp, including those of a bootstrap running beside it.
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let out = Command::new("mariadb-install-db")
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
+        .args([
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ])
+        .output()
+        .expect("mariadb-install-db (Debian's mariadb-server)");
+    assert!(
+        out.status.success(),
+        "mariadb-install-db failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut command = Command::new("mariadbd");
+    command
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
+        .args([
+            "--user=root",
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+        ])
+        .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--socket={}", root.join("mysqld.sock").display()))
+        .arg(format!("--pid-file={}", root.join("mysqld.pid").display()));
+    match tls {
+        Some(m) => {
+            command
+                .arg(format!("--ssl-cert={}", m.fullchain.display()))
+                .arg(format!("--ssl-key={}", m.key.display()));
+        }
+        None => {
+            command.arg("--skip-ssl");
+        }
+    }
+    Server::spawn("mariadb", dir, command, &[port], None)
+}
+
+/// prosody serving the XMPP domain `domain`: STARTTLS on `c2s`, TLS from the first byte on
+/// `direct` (XEP-0368).
+pub fn prosody(m: &Material, domain: &str, c2s: u16, direct: u16) -> Server {
+    let dir = open_dir();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("data")).expect("mkdir");
+    let conf = root.join("prosody.cfg.lua");
+    std::fs::write(
+        &conf,
+        format!(
+            "run_as_root = true\ndaemonize = false\npidfile = \"{r}/prosody.pid\"\n\
+             data_path = \"{r}/data\"\ncertificates = \"{r}\"\ninterfaces = {{ \"127.0.0.1\" }}\n\
+             c2s_ports = {{ {c2s} }}\nc2s_direct_tls_ports = {{ {direct} }}\ns2s_ports = {{ }}\n\
+             http_ports = {{ }}\nhttps_ports = {{ }}\nlegacy_ssl_ports = {{ }}\n\
+             log = {{ {{ levels = {{ min = \"info\" }}, to = \"console\" }} }}\n\
+             modules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\n\
+             modules_disabled = {{ \"s2s\", \"posix\" }}\nc2s_require_encryption = true\n\
+             ssl = {{ certificate = \"{cert}\", key = \"{key}\" }}\nVirtualHost \"{domain}\"\n",
+            r = root.display(),
+            cert = m.fullchain.display(),
+            key = m.key.display(),
+        ),
+    )
+    .expect("prosody.cfg.lua");
+    let mut command = Command::new("prosody");
+    command.arg("--config").arg(&conf);
+    Server::spawn("prosody", dir, command, &[c2s, direct], None)
+}
+
 /// The newest PostgreSQL server binary directory Debian installed.
 fn pg_bin() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")

@@ -3,7 +3,7 @@
 //!
 //! A mail relay, a directory or a database often carries the certificate nobody remembers, and it
 //! only shows it after a protocol exchange (RFC 3207 SMTP, RFC 2595 IMAP/POP3, RFC 4217 FTP,
-//! RFC 4511 LDAP, the PostgreSQL SSLRequest). Every answer is read with a size limit, and the
+//! RFC 4511 LDAP, the PostgreSQL SSLRequest, the MySQL SSLRequest, RFC 6120 XMPP). Every answer is read with a size limit, and the
 //! caller bounds the whole exchange by the handshake timeout, so a server that answers garbage,
 //! drips bytes or never answers costs a bounded time and yields `starttls_refused` or `timeout`,
 //! never a hang. Data sent after the server's "go ahead" is refused too: it would be read as
@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::model::Starttls;
+
+mod mysql;
+mod xmpp;
 
 /// The longest line a server may send while greeting or answering.
 const MAX_LINE: usize = 4096;
@@ -36,7 +39,12 @@ pub enum Refusal {
 }
 
 /// Greets the server and asks for TLS. On `Ok` the next bytes on `stream` are the TLS handshake.
-pub async fn upgrade(stream: &mut TcpStream, protocol: Starttls) -> Result<(), Refusal> {
+/// `domain` is the name the client asks for where the protocol names one (XMPP's stream `to`).
+pub async fn upgrade(
+    stream: &mut TcpStream,
+    protocol: Starttls,
+    domain: &str,
+) -> Result<(), Refusal> {
     let mut talk = Talk {
         stream,
         protocol,
@@ -50,6 +58,8 @@ pub async fn upgrade(stream: &mut TcpStream, protocol: Starttls) -> Result<(), R
         Starttls::Ftp => ftp(&mut talk).await?,
         Starttls::Ldap => ldap(&mut talk).await?,
         Starttls::Postgres => postgres(&mut talk).await?,
+        Starttls::Mysql => mysql::upgrade(&mut talk).await?,
+        Starttls::Xmpp => xmpp::upgrade(&mut talk, domain).await?,
     }
     if !talk.buf.is_empty() {
         return Err(Refusal::Refused(format!(
@@ -68,7 +78,8 @@ fn command(protocol: Starttls) -> &'static str {
         Starttls::Pop3 => "STLS",
         Starttls::Ftp => "AUTH TLS",
         Starttls::Ldap => "the StartTLS extended operation",
-        Starttls::Postgres => "SSLRequest",
+        Starttls::Postgres | Starttls::Mysql => "SSLRequest",
+        Starttls::Xmpp => "<starttls/>",
     }
 }
 
