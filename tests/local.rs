@@ -1,5 +1,5 @@
 //! `certctl discover --local` against the real servers from Debian (nginx, haproxy, postfix,
-//! dovecot), each started on loopback with a certificate made in the test and its own
+//! dovecot, Apache httpd), each started on loopback with a certificate made in the test and its own
 //! configuration in a throwaway directory: every certificate file each configuration names is
 //! listed, every listener it serves them on is scanned (STARTTLS where the server upgrades), and
 //! a file that a configuration names but that does not exist is a `file_missing` finding that
@@ -51,6 +51,52 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Apache httpd in the foreground with `conf`, until it listens on 127.0.0.1:`port`; stopped
+/// on drop.
+struct Apache(Child);
+
+impl Apache {
+    fn start(conf: &Path, port: u16) -> Apache {
+        let child = Command::new("apache2")
+            .arg("-f")
+            .arg(conf)
+            .arg("-DFOREGROUND")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apache2 starts (apt-get install apache2)");
+        let mut apache = Apache(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = apache.0.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "apache2 did not listen on {port} ({exited:?}): {}",
+                std::fs::read_to_string(conf.with_file_name("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        apache
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -126,19 +172,52 @@ fn the_servers_own_configuration_names_every_file_and_listener() {
     let postfix = servers::postfix(Some(&mail), smtp, smtps);
     let dovecot = servers::dovecot(&mail, imap, pop3, imaps);
 
+    // Apache: a virtual host in an included file, its certificate path built from a Define.
+    let app = pki.leaf(&["app.local.test"], -1, 45, SignedBy::Intermediate);
+    let app_files = material(&pki, "app", &app);
+    let apache_port = free_port();
+    let apache_dir = d.join("apache");
+    std::fs::create_dir_all(apache_dir.join("sites")).expect("mkdir");
+    let apache_conf = apache_dir.join("apache2.conf");
+    let modules = "/usr/lib/apache2/modules";
+    std::fs::write(
+        &apache_conf,
+        format!(
+            "ServerRoot \"{a}\"\nDefaultRuntimeDir \"{a}\"\nPidFile \"{a}/apache.pid\"\nErrorLog \"{a}/error.log\"\n\
+             LoadModule mpm_event_module {modules}/mod_mpm_event.so\nLoadModule authz_core_module {modules}/mod_authz_core.so\n\
+             LoadModule ssl_module {modules}/mod_ssl.so\nUser www-data\nGroup www-data\nServerName localhost\n\
+             Listen 127.0.0.1:{apache_port}\nDefine CERTS {certs}\nIncludeOptional sites/*.conf\n",
+            a = apache_dir.display(),
+            certs = app_files.fullchain.parent().expect("dir").display(),
+        ),
+    )
+    .expect("apache2.conf");
+    std::fs::write(
+        apache_dir.join("sites/app.conf"),
+        format!(
+            "<VirtualHost 127.0.0.1:{apache_port}>\n  ServerName app.local.test\n  <IfModule ssl_module>\n    SSLEngine on\n    \
+             SSLCertificateFile \"${{CERTS}}/{cert}\"\n    SSLCertificateKeyFile {key}\n  </IfModule>\n</VirtualHost>\n",
+            cert = app_files.fullchain.file_name().expect("name").to_string_lossy(),
+            key = app_files.key.display(),
+        ),
+    )
+    .expect("app.conf");
+    let _apache = Apache::start(&apache_conf, apache_port);
+
     let rx = common::receiver::Receiver::start();
     let config = write_config(
         d,
         &format!(
             "[scan]\ntimeout = \"2s\"\nca_files = [\"{root}\"]\n\n\
              [discovery]\nnginx_conf = \"{nginx}\"\nhaproxy_conf = \"{haproxy}\"\n\
-             postfix_dir = \"{postfix}\"\ndovecot_conf = \"{dovecot}\"\n\n\
+             postfix_dir = \"{postfix}\"\ndovecot_conf = \"{dovecot}\"\napache_conf = \"{apache}\"\n\n\
              [[webhook]]\nname = \"sre\"\nformat = \"generic\"\nurl = \"{url}\"\nevents = [\"file_missing\", \"resolved\"]\n",
             root = pki.root_path().display(),
             nginx = nginx.dir.path().join("nginx.conf").display(),
             haproxy = haproxy_cfg.display(),
             postfix = postfix.dir().join("conf").display(),
             dovecot = dovecot.dir().join("dovecot.conf").display(),
+            apache = apache_conf.display(),
             url = rx.url("/hook"),
         ),
     );
@@ -153,7 +232,7 @@ fn the_servers_own_configuration_names_every_file_and_listener() {
         .unwrap_or_else(|e| panic!("{e}: {} / {said}", stdout(&out)));
     let found = doc["locations"].as_array().expect("locations").clone();
     // Each server's line says what its configuration named.
-    for server in ["nginx", "haproxy", "postfix", "dovecot"] {
+    for server in ["nginx", "haproxy", "postfix", "dovecot", "apache"] {
         assert!(
             said.lines()
                 .any(|l| l.starts_with(server) && l.contains("certificate file")),
@@ -179,6 +258,8 @@ fn the_servers_own_configuration_names_every_file_and_listener() {
     served(&format!("imap://127.0.0.1:{imap}"), &mail_leaf);
     served(&format!("pop3://127.0.0.1:{pop3}"), &mail_leaf);
     served(&format!("127.0.0.1:{imaps}"), &mail_leaf);
+    let vhost = served(&format!("127.0.0.1:{apache_port} (app.local.test)"), &app);
+    assert_eq!(vhost["labels"]["source"], "apache");
     // The site added since the last reload names the same listener under its own name; nginx
     // has not loaded it, so its name is not covered by what is served there.
     let stale_site = by_target(&found, &format!("127.0.0.1:{nginx_port} (shop.local.test)"));
@@ -192,6 +273,7 @@ fn the_servers_own_configuration_names_every_file_and_listener() {
         (&web.fullchain, &www),
         (&combined, &lb),
         (&mail.fullchain, &mail_leaf),
+        (&app_files.fullchain, &app),
     ] {
         let loc = by_target(&found, &path.display().to_string());
         assert_eq!(loc["certificate"]["serial"], leaf.serial_hex, "{loc:#}");
@@ -279,7 +361,7 @@ fn absent_and_broken_configuration_is_said_and_the_rest_is_read() {
     let config = write_config(
         d,
         &format!(
-            "[scan]\ntimeout = \"1s\"\nca_files = [\"{root}\"]\n\n[discovery]\nnginx_conf = \"nginx.conf\"\nhaproxy_conf = \"haproxy.cfg\"\npostfix_dir = \"{d}/no-postfix\"\ndovecot_conf = \"{d}/no-dovecot.conf\"\n",
+            "[scan]\ntimeout = \"1s\"\nca_files = [\"{root}\"]\n\n[discovery]\nnginx_conf = \"nginx.conf\"\nhaproxy_conf = \"haproxy.cfg\"\npostfix_dir = \"{d}/no-postfix\"\ndovecot_conf = \"{d}/no-dovecot.conf\"\napache_conf = \"{d}/no-apache2.conf\"\n",
             root = pki.root_path().display(),
             d = d.display()
         ),

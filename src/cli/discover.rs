@@ -19,8 +19,8 @@ pub struct DiscoverArgs {
     /// names. Nothing outside them is probed.
     #[arg(required_unless_present = "local", value_name = "RANGE")]
     pub ranges: Vec<String>,
-    /// Instead of sweeping a network, read this machine's nginx, haproxy, postfix and dovecot
-    /// configuration ([discovery] nginx_conf, ...) for the certificate files it names and the
+    /// Instead of sweeping a network, read this machine's nginx, haproxy, postfix, dovecot and
+    /// Apache configuration ([discovery] nginx_conf, ...) for the certificate files it names and the
     /// addresses that serve them.
     #[arg(long, conflicts_with_all = ["ranges", "ports", "protocol", "rate", "concurrency", "force"])]
     pub local: bool,

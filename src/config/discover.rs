@@ -31,6 +31,8 @@ pub struct RawDiscovery {
     pub postfix_dir: Option<String>,
     /// dovecot's main file (default /etc/dovecot/dovecot.conf).
     pub dovecot_conf: Option<String>,
+    /// Apache httpd's main file (default /etc/apache2/apache2.conf).
+    pub apache_conf: Option<String>,
 }
 
 /// One `[[discover]]` job as written.
@@ -108,6 +110,7 @@ pub fn validate_settings(
         haproxy: path(raw.haproxy_conf, d.local.haproxy.clone()),
         postfix: path(raw.postfix_dir, d.local.postfix.clone()),
         dovecot: path(raw.dovecot_conf, d.local.dovecot.clone()),
+        apache: path(raw.apache_conf, d.local.apache.clone()),
     };
     let mut bounded = |value: Option<i64>, name: &str, max: i64, default: i64| match value {
         None => default,

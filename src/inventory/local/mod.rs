@@ -1,16 +1,17 @@
 //! `certctl discover --local`: read this machine's own server configuration (nginx, haproxy,
-//! postfix, dovecot) for the certificate files it names and the addresses that serve them.
+//! postfix, dovecot, Apache httpd) for the certificate files it names and the addresses that serve them.
 //!
 //! The certificate that takes a service down is the one nobody listed, yet every server lists
 //! its own: `ssl_certificate` in nginx, `crt` in haproxy, `smtpd_tls_cert_file` in postfix,
-//! `ssl_cert` in dovecot. Reading them finds both the files (including one the configuration
+//! `ssl_cert` in dovecot, `SSLCertificateFile` in Apache. Reading them finds both the files (including one the configuration
 //! names but that does not exist: the next reload fails) and the listeners to scan, so that
-//! what is on disk and what is served can be compared. nginx and haproxy configuration is
+//! what is on disk and what is served can be compared. nginx, haproxy and Apache configuration is
 //! parsed here (following `include`s), because `nginx -T` refuses to print a configuration that
 //! names a missing file, which is exactly the case worth reporting; postfix and dovecot are
 //! asked through their own tools (`postconf`, `doveconf`), which resolve their defaults and
 //! variables as the servers do.
 
+pub mod apache;
 pub mod dovecot;
 pub mod haproxy;
 pub mod nginx;
@@ -34,6 +35,8 @@ pub struct Sources {
     pub postfix: PathBuf,
     /// dovecot's main file.
     pub dovecot: PathBuf,
+    /// Apache httpd's main file (`apache2.conf`); its `Include`s are followed.
+    pub apache: PathBuf,
 }
 
 impl Default for Sources {
@@ -43,6 +46,7 @@ impl Default for Sources {
             haproxy: PathBuf::from("/etc/haproxy/haproxy.cfg"),
             postfix: PathBuf::from("/etc/postfix"),
             dovecot: PathBuf::from("/etc/dovecot/dovecot.conf"),
+            apache: PathBuf::from("/etc/apache2/apache2.conf"),
         }
     }
 }
@@ -51,7 +55,7 @@ impl Default for Sources {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedFile {
     pub path: PathBuf,
-    /// `nginx`, `haproxy`, `postfix`, `dovecot`.
+    /// `nginx`, `haproxy`, `postfix`, `dovecot`, `apache`.
     pub server: &'static str,
     /// Where the configuration names it (`file:line`, or the setting).
     pub named_at: String,
@@ -131,6 +135,8 @@ pub async fn read(sources: &Sources, timeout: Duration) -> Found {
         None
     };
     found.add("dovecot", &sources.dovecot, dovecot);
+    let apache = present(&sources.apache).then(|| apache::read(&sources.apache));
+    found.add("apache", &sources.apache, apache);
     found
 }
 
@@ -219,6 +225,20 @@ pub(crate) fn resolve(base: &Path, path: &str) -> PathBuf {
     } else {
         base.join(p)
     }
+}
+
+/// The files a glob pattern matches, sorted (as nginx and httpd read them).
+pub(crate) fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let paths = glob::glob(pattern).map_err(|e| e.to_string())?;
+    let mut files: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Every file under `dir`, subdirectories included, sorted.
+pub(crate) fn files_under(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let escaped = glob::Pattern::escape(&dir.display().to_string());
+    glob_files(&format!("{escaped}/**/*"))
 }
 
 /// Runs a server's own configuration tool, bounded by `timeout`; its standard output, or what

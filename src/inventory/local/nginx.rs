@@ -177,10 +177,9 @@ impl Reader {
         let text = full.display().to_string();
         let mut out = Vec::new();
         if text.contains(['*', '?', '[']) {
-            let paths = glob::glob(&text).map_err(|e| format!("{at}: include {pattern}: {e}"))?;
-            let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
-            paths.sort();
-            for p in paths.into_iter().filter(|p| p.is_file()) {
+            let paths =
+                super::glob_files(&text).map_err(|e| format!("{at}: include {pattern}: {e}"))?;
+            for p in paths {
                 out.extend(self.file(&p, depth + 1)?);
             }
         } else if full.exists() {
