@@ -99,6 +99,7 @@ fn config_with(url: &str, store: &std::path::Path) -> Config {
         events: vec![],
         min_severity: Severity::Info,
         timeout: std::time::Duration::from_secs(15),
+        repeat_interval: config.alerts.repeat_interval,
     }];
     config
 }

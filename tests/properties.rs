@@ -89,6 +89,7 @@ proptest! {
                 events: vec![],
                 min_severity: Severity::Info,
                 timeout: std::time::Duration::from_secs(1),
+                repeat_interval: 86_400,
             };
             let rendered = certctl::alerts::format::render(&hook, &event, "msg_1", 1_790_000_000);
             prop_assert!(serde_json::from_slice::<serde_json::Value>(&rendered.body).is_ok());

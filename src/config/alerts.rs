@@ -77,16 +77,19 @@ pub enum WebhookFormat {
     DingTalk,
     WeCom,
     Feishu,
+    /// Prometheus Alertmanager's v2 API.
+    Alertmanager,
 }
 
 impl WebhookFormat {
     /// Every format, for code that must handle each one.
-    pub const ALL: [WebhookFormat; 5] = [
+    pub const ALL: [WebhookFormat; 6] = [
         WebhookFormat::Generic,
         WebhookFormat::Slack,
         WebhookFormat::DingTalk,
         WebhookFormat::WeCom,
         WebhookFormat::Feishu,
+        WebhookFormat::Alertmanager,
     ];
 
     pub fn parse(text: &str) -> Option<WebhookFormat> {
@@ -96,6 +99,7 @@ impl WebhookFormat {
             "dingtalk" => WebhookFormat::DingTalk,
             "wecom" => WebhookFormat::WeCom,
             "feishu" => WebhookFormat::Feishu,
+            "alertmanager" => WebhookFormat::Alertmanager,
             _ => return None,
         })
     }
@@ -107,6 +111,7 @@ impl WebhookFormat {
             WebhookFormat::DingTalk => "dingtalk",
             WebhookFormat::WeCom => "wecom",
             WebhookFormat::Feishu => "feishu",
+            WebhookFormat::Alertmanager => "alertmanager",
         }
     }
 }
@@ -123,6 +128,9 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub min_severity: Severity,
     pub timeout: Duration,
+    /// `[alerts] repeat_interval` in seconds: how often an open alert is sent again, so how
+    /// long a receiver that expires alerts (Alertmanager's `endsAt`) must keep one.
+    pub repeat_interval: i64,
 }
 
 impl Webhook {
@@ -244,6 +252,7 @@ pub fn validate_alerts(raw: RawAlerts, problems: &mut Problems) -> AlertSettings
 pub fn validate_webhooks(
     raw: Vec<RawWebhook>,
     base: &Path,
+    repeat_interval: i64,
     problems: &mut Problems,
 ) -> Vec<Webhook> {
     let mut out: Vec<Webhook> = Vec::new();
@@ -267,7 +276,7 @@ pub fn validate_webhooks(
             Some(f) => WebhookFormat::parse(f).unwrap_or_else(|| {
                 problems.push((
                     key.clone().key("format"),
-                    format!("\"{f}\": use generic, slack, dingtalk, wecom or feishu"),
+                    format!("\"{f}\": use generic, slack, dingtalk, wecom, feishu or alertmanager"),
                 ));
                 WebhookFormat::Generic
             }),
@@ -329,6 +338,7 @@ pub fn validate_webhooks(
             events,
             min_severity,
             timeout,
+            repeat_interval,
         });
     }
     out

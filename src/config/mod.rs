@@ -510,7 +510,12 @@ impl Validator<'_> {
         );
         let mut problems = Vec::new();
         let alert_settings = alerts::validate_alerts(raw.alerts, &mut problems);
-        let webhooks = alerts::validate_webhooks(raw.webhook, base, &mut problems);
+        let webhooks = alerts::validate_webhooks(
+            raw.webhook,
+            base,
+            alert_settings.repeat_interval,
+            &mut problems,
+        );
         let daemon_settings = daemon::validate(
             raw.daemon,
             raw.scan.schedule.as_deref(),

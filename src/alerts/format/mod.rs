@@ -1,5 +1,6 @@
 //! Webhook payload formats: one small file each, behind one function signature.
 
+mod alertmanager;
 mod dingtalk;
 mod feishu;
 mod generic;
@@ -27,6 +28,7 @@ pub fn render(hook: &Webhook, event: &AlertEvent, message_id: &str, now: UnixSec
         WebhookFormat::DingTalk => dingtalk::render(hook, event, now),
         WebhookFormat::WeCom => wecom::render(hook, event),
         WebhookFormat::Feishu => feishu::render(hook, event, now),
+        WebhookFormat::Alertmanager => alertmanager::render(hook, event, now),
     }
 }
 
@@ -108,6 +110,7 @@ pub(crate) mod tests {
             events: vec![],
             min_severity: Severity::Info,
             timeout: std::time::Duration::from_secs(1),
+            repeat_interval: 86_400,
         }
     }
 
@@ -144,7 +147,16 @@ pub(crate) mod tests {
             for s in [None, secret] {
                 let r = render(&hook(format, s), &event(), "msg_1", 1_790_000_000);
                 let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-                assert!(v.is_object(), "{format:?}");
+                // Alertmanager takes a list of alerts; the others one object.
+                let one = if format == WebhookFormat::Alertmanager {
+                    v.as_array()
+                        .and_then(|a| a.first())
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    v
+                };
+                assert!(one.is_object(), "{format:?}");
                 assert!(r.url.starts_with("https://hooks.example.test/x"));
             }
         }
