@@ -18,8 +18,8 @@ pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<B
 /// An HTTPS client trusting the system roots (receivers are ordinary HTTPS services).
 pub fn client() -> HttpClient {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
+    for cert in &crate::roots::system().certs {
+        let _ = roots.add(cert.clone());
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod reload;
+pub mod roots;
 pub mod service;
 pub mod store;
 pub mod verify;

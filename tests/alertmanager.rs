@@ -32,7 +32,10 @@ impl Alertmanager {
         let port = free_port();
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", conf.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
@@ -127,10 +130,17 @@ fn a_condition_is_an_alertmanager_alert_until_resolved() {
     let active = am.alerts();
     assert_eq!(active.len(), 1, "{active:#?}");
     let alert = &active[0];
-    assert_eq!(alert["labels"]["alertname"], "certctl_file_missing", "{alert:#}");
+    assert_eq!(
+        alert["labels"]["alertname"], "certctl_file_missing",
+        "{alert:#}"
+    );
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["labels"]["source"], "certctl");
-    assert!(alert["labels"]["alert_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        alert["labels"]["alert_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
     assert_eq!(alert["status"]["state"], "active", "{alert:#}");
     assert!(
         alert["annotations"]["summary"]

@@ -37,14 +37,14 @@ pub struct TrustJudge {
 impl TrustJudge {
     /// System roots plus `extra_roots` (DER).
     pub fn new(extra_roots: &[Vec<u8>]) -> Result<TrustJudge, TrustError> {
-        let native = rustls_native_certs::load_native_certs();
+        let native = crate::roots::system();
         let mut store = RootCertStore::empty();
         let mut anchor_subjects = HashSet::new();
-        for cert in native.certs {
-            if let Ok(record) = crate::x509::parse_der(&cert)
-                && store.add(cert).is_ok()
+        for cert in &native.certs {
+            if let Some(subject) = crate::x509::subject_of(cert)
+                && store.add(cert.clone()).is_ok()
             {
-                anchor_subjects.insert(record.subject);
+                anchor_subjects.insert(subject);
             }
         }
         for (index, der) in extra_roots.iter().enumerate() {
@@ -62,9 +62,8 @@ impl TrustJudge {
         }
         let verifier = if store.is_empty() {
             let reason = native
-                .errors
-                .first()
-                .map(|e| e.to_string())
+                .error
+                .clone()
                 .unwrap_or_else(|| "the system store is empty".into());
             Err(format!(
                 "no trust anchors ({reason}); install ca-certificates or set scan.ca_files"

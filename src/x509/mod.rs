@@ -60,6 +60,13 @@ pub fn parse_der(der: &[u8]) -> Result<CertRecord, X509Error> {
     Ok(record_of(&cert, der))
 }
 
+/// The subject of a DER certificate (as RFC 4514 text, like [`CertRecord::subject`]), without
+/// the rest of the record: for the trust store, which reads a few hundred system roots at start.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(cert.subject().to_string())
+}
+
 /// Reads every certificate in `data`, which may be a PEM bundle or a single DER certificate.
 pub fn read_certificates(data: &[u8]) -> FileContents {
     let is_pem = data.windows(11).any(|w| w == b"-----BEGIN ");
