@@ -1,5 +1,6 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
-//! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL)
+//! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
+//! a PagerDuty routing key)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -18,6 +19,7 @@ const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsU
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DING_SECRET: &str = "SECplanted0ding0secret0value0xyz";
 const URL_TOKEN: &str = "planted0access0token0in0the0url";
+const PD_KEY: &str = "planted0pagerduty0routing0key00";
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -33,6 +35,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::create_dir_all(&secrets_dir).expect("secrets");
     std::fs::write(secrets_dir.join("eab.key"), EAB_HMAC).expect("eab");
     std::fs::write(secrets_dir.join("ops.whsec"), WHSEC).expect("whsec");
+    std::fs::write(secrets_dir.join("pd.key"), PD_KEY).expect("pd");
     let tsig = bind.key_file();
     let metrics = free_port();
     // The TSIG key goes to a BIND that Pebble does not use: the rfc2136 certificate is only
@@ -43,7 +46,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n\
 [[certificate]]\nname = \"dns\"\ndomains = [\"dns.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{bp}\"\ntsig_key = \"{bk}\"\ntsig_secret_file = \"{tsig}\"\n\
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
-[[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n",
+[[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n",
         d = d.display(),
         url = pebble.directory(),
         ca = pebble.tls_root().display(),
@@ -147,6 +151,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         WHSEC.trim_start_matches("whsec_").to_string(),
         DING_SECRET.to_string(),
         URL_TOKEN.to_string(),
+        PD_KEY.to_string(),
         bind.secret.clone(),
         b64(EAB_HMAC),
         b64(DING_SECRET),

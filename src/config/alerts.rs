@@ -79,17 +79,25 @@ pub enum WebhookFormat {
     Feishu,
     /// Prometheus Alertmanager's v2 API.
     Alertmanager,
+    /// PagerDuty Events API v2 (the secret is the routing key).
+    Pagerduty,
+    Discord,
+    /// An ntfy topic.
+    Ntfy,
 }
 
 impl WebhookFormat {
     /// Every format, for code that must handle each one.
-    pub const ALL: [WebhookFormat; 6] = [
+    pub const ALL: [WebhookFormat; 9] = [
         WebhookFormat::Generic,
         WebhookFormat::Slack,
         WebhookFormat::DingTalk,
         WebhookFormat::WeCom,
         WebhookFormat::Feishu,
         WebhookFormat::Alertmanager,
+        WebhookFormat::Pagerduty,
+        WebhookFormat::Discord,
+        WebhookFormat::Ntfy,
     ];
 
     pub fn parse(text: &str) -> Option<WebhookFormat> {
@@ -100,6 +108,9 @@ impl WebhookFormat {
             "wecom" => WebhookFormat::WeCom,
             "feishu" => WebhookFormat::Feishu,
             "alertmanager" => WebhookFormat::Alertmanager,
+            "pagerduty" => WebhookFormat::Pagerduty,
+            "discord" => WebhookFormat::Discord,
+            "ntfy" => WebhookFormat::Ntfy,
             _ => return None,
         })
     }
@@ -112,6 +123,9 @@ impl WebhookFormat {
             WebhookFormat::WeCom => "wecom",
             WebhookFormat::Feishu => "feishu",
             WebhookFormat::Alertmanager => "alertmanager",
+            WebhookFormat::Pagerduty => "pagerduty",
+            WebhookFormat::Discord => "discord",
+            WebhookFormat::Ntfy => "ntfy",
         }
     }
 }
@@ -276,7 +290,7 @@ pub fn validate_webhooks(
             Some(f) => WebhookFormat::parse(f).unwrap_or_else(|| {
                 problems.push((
                     key.clone().key("format"),
-                    format!("\"{f}\": use generic, slack, dingtalk, wecom, feishu or alertmanager"),
+                    format!("\"{f}\": use generic, slack, dingtalk, wecom, feishu, alertmanager, pagerduty, discord or ntfy"),
                 ));
                 WebhookFormat::Generic
             }),
@@ -290,6 +304,28 @@ pub fn validate_webhooks(
             problems,
         )
         .map(|(_, text)| Secret::new(text.trim().as_bytes().to_vec()));
+        if matches!(
+            format,
+            WebhookFormat::Alertmanager | WebhookFormat::Ntfy | WebhookFormat::Pagerduty
+        ) && let Some(s) = &secret
+            && !s.expose().iter().all(|b| (0x21..0x7f).contains(b))
+        {
+            // Never echo the secret itself.
+            problems.push((
+                key.clone().key("secret_file"),
+                format!(
+                    "a {} token is visible ASCII without spaces",
+                    format.as_str()
+                ),
+            ));
+        }
+        if format == WebhookFormat::Pagerduty && secret.is_none() {
+            problems.push((
+                key.clone().key("secret_file"),
+                "pagerduty needs the integration's routing key: set secret_file or secret_env"
+                    .into(),
+            ));
+        }
         if format == WebhookFormat::Generic
             && let Some(s) = &secret
             && !s.expose().starts_with(b"whsec_")

@@ -2,8 +2,11 @@
 
 mod alertmanager;
 mod dingtalk;
+mod discord;
 mod feishu;
 mod generic;
+mod ntfy;
+mod pagerduty;
 mod slack;
 mod wecom;
 
@@ -29,6 +32,9 @@ pub fn render(hook: &Webhook, event: &AlertEvent, message_id: &str, now: UnixSec
         WebhookFormat::WeCom => wecom::render(hook, event),
         WebhookFormat::Feishu => feishu::render(hook, event, now),
         WebhookFormat::Alertmanager => alertmanager::render(hook, event, now),
+        WebhookFormat::Pagerduty => pagerduty::render(hook, event),
+        WebhookFormat::Discord => discord::render(hook, event),
+        WebhookFormat::Ntfy => ntfy::render(hook, event),
     }
 }
 
@@ -146,6 +152,11 @@ pub(crate) mod tests {
             };
             for s in [None, secret] {
                 let r = render(&hook(format, s), &event(), "msg_1", 1_790_000_000);
+                if format == WebhookFormat::Ntfy {
+                    // ntfy takes plain text.
+                    assert!(String::from_utf8(r.body.clone()).is_ok_and(|t| t.contains("www")));
+                    continue;
+                }
                 let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
                 // Alertmanager takes a list of alerts; the others one object.
                 let one = if format == WebhookFormat::Alertmanager {
