@@ -227,6 +227,40 @@ pub(crate) fn resolve(base: &Path, path: &str) -> PathBuf {
     }
 }
 
+/// How deep includes may nest, how many files one configuration may include, and how large
+/// each may be: an include loop or a huge file is a clear error, not a hang.
+const MAX_DEPTH: usize = 16;
+const MAX_FILES: usize = 1024;
+const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+
+/// Reads one file of a configuration that includes others (nginx, Apache), `depth` includes
+/// deep, the `files`-th read so far: within the bounds above.
+pub(crate) fn read_included(
+    path: &Path,
+    depth: usize,
+    files: &mut usize,
+) -> Result<String, String> {
+    let shown = path.display();
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "{shown}: includes nested more than {MAX_DEPTH} deep (an include loop?)"
+        ));
+    }
+    *files += 1;
+    if *files > MAX_FILES {
+        return Err(format!("{shown}: more than {MAX_FILES} files included"));
+    }
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{shown}: cannot read: {e}"))?
+        .len();
+    if size > MAX_FILE_SIZE {
+        return Err(format!(
+            "{shown}: {size} bytes, larger than the {MAX_FILE_SIZE} byte limit"
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))
+}
+
 /// The files a glob pattern matches, sorted (as nginx and httpd read them).
 pub(crate) fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, String> {
     let paths = glob::glob(pattern).map_err(|e| e.to_string())?;

@@ -11,10 +11,6 @@ use std::path::{Path, PathBuf};
 
 use super::{Named, NamedEndpoint, NamedFile, reachable_host, resolve};
 
-const MAX_DEPTH: usize = 16;
-const MAX_FILES: usize = 1024;
-const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
-
 /// One directive: its name, arguments, where it is, and its block if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Directive {
@@ -78,26 +74,8 @@ struct Reader {
 
 impl Reader {
     fn file(&mut self, path: &Path, depth: usize) -> Result<Vec<Directive>, String> {
+        let text = super::read_included(path, depth, &mut self.files)?;
         let shown = path.display();
-        if depth > MAX_DEPTH {
-            return Err(format!(
-                "{shown}: includes nested more than {MAX_DEPTH} deep (an include loop?)"
-            ));
-        }
-        self.files += 1;
-        if self.files > MAX_FILES {
-            return Err(format!("{shown}: more than {MAX_FILES} files included"));
-        }
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("{shown}: cannot read: {e}"))?
-            .len();
-        if size > MAX_FILE_SIZE {
-            return Err(format!(
-                "{shown}: {size} bytes, larger than the {MAX_FILE_SIZE} byte limit"
-            ));
-        }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
         let tokens = tokenize(&text).map_err(|(line, e)| format!("{shown}:{line}: {e}"))?;
         let mut i = 0;
         let directives = self.block(&tokens, &mut i, path, depth, false)?;
