@@ -103,25 +103,21 @@ pub async fn run_job(
     }
     if job.local {
         let (found, views) = local(config, Some(store)).await?;
-        let unread = found
-            .reports
-            .iter()
-            .filter(|r| matches!(r.state, local::State::Failed(_)))
-            .count();
-        said.push(format!(
-            "{} location(s) named by the local configuration{}",
-            views.len(),
-            if unread > 0 {
-                format!(" ({unread} server configuration(s) unreadable)")
-            } else {
-                String::new()
-            }
-        ));
+        let mut unread = 0;
         for r in &found.reports {
             if let local::State::Failed(e) = &r.state {
                 tracing::warn!(job = %job.name, server = r.server, "{e}");
+                unread += 1;
             }
         }
+        let unread = match unread {
+            0 => String::new(),
+            n => format!(" ({n} server configuration(s) unreadable)"),
+        };
+        said.push(format!(
+            "{} location(s) named by the local configuration{unread}",
+            views.len()
+        ));
     }
     Ok(format!("discover {}: {}", job.name, said.join("; ")))
 }

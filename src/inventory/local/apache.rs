@@ -50,7 +50,8 @@ pub fn read(main: &Path) -> Result<Named, String> {
     }
     for vhost in flatten(&top).filter(|n| n.name == "virtualhost") {
         let body = vhost.body.as_deref().unwrap_or(&[]);
-        let server = main_server.inherit().apply(body, &base, &mut named);
+        // A virtual host starts from the main server's `SSLEngine` and `ServerName`.
+        let server = main_server.clone().apply(body, &base, &mut named);
         if server.engine {
             for addr in &vhost.args {
                 listener(addr, &server, &vhost.at, &mut named);
@@ -68,11 +69,6 @@ struct Server {
 }
 
 impl Server {
-    /// What a virtual host starts from: the main server's `SSLEngine` and `ServerName`.
-    fn inherit(&self) -> Server {
-        self.clone()
-    }
-
     /// Applies the directives of one context (not descending into virtual hosts), recording
     /// the certificate files it names.
     fn apply(mut self, nodes: &[Node], base: &Path, named: &mut Named) -> Server {
