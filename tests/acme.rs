@@ -220,8 +220,6 @@ fn tls_alpn01_standalone_with_rsa_key() {
 
 /// A lego-style exec hook that publishes TXT records in challtestsrv and logs its calls.
 fn dns_hook(dir: &Path, pebble: &Pebble, kill_marker: Option<&Path>) -> PathBuf {
-    let hook = dir.join("dns-hook.sh");
-    let log = dir.join("dns-hook.log");
     let kill = match kill_marker {
         // Simulates a crash of certctl in the middle of an order, once.
         Some(marker) => format!(
@@ -230,8 +228,15 @@ fn dns_hook(dir: &Path, pebble: &Pebble, kill_marker: Option<&Path>) -> PathBuf 
         ),
         None => String::new(),
     };
+    dns_hook_with(dir, pebble, &kill)
+}
+
+/// A dns-01 exec hook that logs each call to `dns-hook.log` and runs `prefix` (shell) first.
+fn dns_hook_with(dir: &Path, pebble: &Pebble, prefix: &str) -> PathBuf {
+    let hook = dir.join("dns-hook.sh");
+    let log = dir.join("dns-hook.log");
     let script = format!(
-        "#!/bin/sh\nset -e\necho \"$1 $2\" >> {log}\n{kill}case \"$1\" in\n  present) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {set} ;;\n  cleanup) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {clear} ;;\nesac\n",
+        "#!/bin/sh\nset -e\necho \"$1 $2\" >> {log}\n{prefix}case \"$1\" in\n  present) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {set} ;;\n  cleanup) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {clear} ;;\nesac\n",
         log = log.display(),
         set = pebble.challtest_url("set-txt"),
         clear = pebble.challtest_url("clear-txt"),
@@ -421,6 +426,101 @@ fn a_crash_mid_order_resumes_the_same_order() {
         "the interrupted order was resumed, not replaced"
     );
     openssl_verify(&pebble.issuer_root_pem(), &setup.current("crash"));
+}
+
+/// `certctl run` on a Setup's config, killed on drop.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn socket_renewals_during_a_scheduled_renewal_place_no_second_order() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let hooks = tempfile::tempdir().expect("hooks");
+    let inside = hooks.path().join("inside-present");
+    // The daemon's own renewal (at start) stays inside the challenge step for 3 s: long enough
+    // for two CLI commands to arrive through the socket while its order is in flight.
+    let hook = dns_hook_with(
+        hooks.path(),
+        &pebble,
+        &format!(
+            "if [ \"$1\" = present ]; then touch {m}; sleep 3; fi\n",
+            m = inside.display()
+        ),
+    );
+    let setup = Setup::new(&pebble, "", &dns01("race", "\"race.example.test\"", &hook));
+    let log = std::fs::File::create(setup.dir.path().join("daemon.log")).expect("log");
+    let _daemon = Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(["run", "--config", setup.config.to_str().expect("utf8")])
+            .env_remove("CERTCTL_STORE")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn certctl run"),
+    );
+    wait_for("the daemon's renewal to reach the challenge", 30, || {
+        inside.exists()
+    });
+    assert!(setup.state().join("certctl.sock").exists(), "socket is up");
+    let config = setup.config.clone();
+    let forced = std::thread::spawn(move || {
+        certctl_config(&config, &["renew", "race", "--force", "-o", "json"])
+    });
+    let plain = setup.run(&["renew", "race", "-o", "json"]);
+    let forced = forced.join().expect("thread");
+    let daemon_log =
+        std::fs::read_to_string(setup.dir.path().join("daemon.log")).unwrap_or_default();
+    for out in [&plain, &forced] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}\n{daemon_log}",
+            stdout(out),
+            stderr(out)
+        );
+    }
+    // Both waited for the daemon's renewal, then saw its certificate.
+    assert_eq!(json(&plain)[0]["decision"], "not_due", "{}", stdout(&plain));
+    assert_eq!(
+        json(&forced)[0]["decision"],
+        "renewed_meanwhile",
+        "{}",
+        stdout(&forced)
+    );
+    assert_eq!(orders_in(&pebble), 1, "one order for three requests");
+    let calls = std::fs::read_to_string(hooks.path().join("dns-hook.log")).expect("hook log");
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "present _acme-challenge.race.example.test.",
+            "cleanup _acme-challenge.race.example.test."
+        ],
+        "the order was worked once, from one side"
+    );
+    let versions = std::fs::read_dir(setup.state().join("certs/race"))
+        .expect("certs")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "current" && e.path().is_dir())
+        .count();
+    assert_eq!(versions, 1, "one version directory");
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("race"));
 }
 
 #[test]

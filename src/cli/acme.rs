@@ -150,6 +150,9 @@ fn print_reports(
             Decision::Resume { order_url } => format!("resuming order {order_url}"),
             Decision::Due { reason } => format!("due: {reason}"),
             Decision::Forced => "forced".to_string(),
+            Decision::RenewedMeanwhile { serial } => format!(
+                "forced, but another run installed serial {serial} while this one waited: not ordered again"
+            ),
             Decision::NotDue { at } => {
                 format!("not due until {} ({})", rfc3339(*at), relative(at - now))
             }
@@ -160,14 +163,7 @@ fn print_reports(
             ),
         };
         let result = match &r.outcome {
-            None if dry_run
-                && !matches!(
-                    r.decision,
-                    Decision::NotDue { .. } | Decision::BackingOff { .. }
-                ) =>
-            {
-                " -> would renew".to_string()
-            }
+            None if dry_run && r.decision.acts() => " -> would renew".to_string(),
             None => String::new(),
             Some(Outcome::Installed {
                 serial,
@@ -246,6 +242,8 @@ pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Resu
     // Opened first: a store that cannot be opened stops us before anything changes at the CA.
     let store = cli.open_store(s, &config)?;
     let rt = super::scan::runtime()?;
+    // Not while a renewal of this certificate is running (inside the daemon, through its socket).
+    let lease = rt.block_on(store.renewal_lease(&cert.name));
     rt.block_on(async {
         let account =
             crate::acme::account::load_or_register(account_cfg, &config.state_dir.join("accounts"))
@@ -264,10 +262,8 @@ pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Resu
     );
     // The CA's renewal window for this certificate is stale now: the next renewal asks again
     // (an ARI CA then says "renew now").
-    let mut state = store.managed(&cert.name)?;
-    if state.ari.take().is_some() {
-        store.record_renewal(&state, None)?;
-    }
+    store.update_managed(&cert.name, None, |state| state.ari = None)?;
+    drop(lease);
     cli.close_store(s, store)?;
     writeln!(
         s.out,

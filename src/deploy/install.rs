@@ -40,13 +40,17 @@ impl Material {
     }
 }
 
-/// Checks the material before anything is touched; returns the leaf.
+/// The one check of certificate material, made before anything is touched: by an issuance
+/// before it installs what the CA returned, and by a deploy before it writes to a target.
+/// The full chain must parse, start with a leaf that matches the key, be in issuing order with
+/// its intermediate, cover every domain and be valid at `now`. Returns the leaf.
 pub fn lint(
-    material: &Material,
+    fullchain: &str,
+    key_pem: &str,
     domains: &[String],
     now: UnixSeconds,
 ) -> Result<CertRecord, DeployError> {
-    let parsed = crate::x509::read_certificates(material.fullchain.as_bytes());
+    let parsed = crate::x509::read_certificates(fullchain.as_bytes());
     if let Some(problem) = parsed.problems.first() {
         return Err(DeployError::Invalid(format!(
             "the chain is unreadable: {problem}"
@@ -57,7 +61,7 @@ pub fn lint(
             "the chain holds no certificate".into(),
         ));
     };
-    let key_spki = crate::acme::keys::public_key_of_pem(&material.key)
+    let key_spki = crate::acme::keys::public_key_of_pem(key_pem)
         .map_err(|e| DeployError::Invalid(e.to_string()))?;
     let cert_spki =
         crate::x509::public_key_der(&leaf.der).map_err(|e| DeployError::Invalid(e.to_string()))?;
@@ -194,8 +198,13 @@ pub async fn deploy(
         error,
         rolled_back,
     };
-    let leaf = lint(material, domains, crate::clock::now())
-        .map_err(|e| fail("deploy_failed", e.to_string(), false))?;
+    let leaf = lint(
+        &material.fullchain,
+        &material.key,
+        domains,
+        crate::clock::now(),
+    )
+    .map_err(|e| fail("deploy_failed", e.to_string(), false))?;
     if let Some(check) = &target.check_command {
         // The check runs against the files as they are now; a failing check stops everything.
         reload::run(

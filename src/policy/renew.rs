@@ -75,6 +75,159 @@ pub fn is_due(input: &RenewInput, now: UnixSeconds) -> bool {
     now >= renewal_time(input).at()
 }
 
+/// The installed certificate, as far as the policy cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub serial: String,
+    pub not_before: UnixSeconds,
+    pub not_after: UnixSeconds,
+}
+
+/// A window the CA suggested, and for which certificate (ARI answers are per serial).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AriAnswer {
+    pub serial: String,
+    pub window: AriWindow,
+}
+
+/// Everything [`decide`] needs to know about one managed certificate, read before deciding.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// The order recorded as in flight (placed, not yet installed).
+    pub in_flight: Option<String>,
+    /// The certificate installed now, if any.
+    pub installed: Option<Installed>,
+    /// The CA's last ARI answer.
+    pub ari: Option<AriAnswer>,
+    /// User override: renew this many seconds before expiry.
+    pub renew_before: Option<i64>,
+    /// A stable per-certificate number ([`seed`]).
+    pub seed: u64,
+    /// Consecutive failures, and when the last one happened.
+    pub failures: u32,
+    pub last_failure: Option<UnixSeconds>,
+    /// The CA's Retry-After, when it throttled us.
+    pub retry_hint: Option<UnixSeconds>,
+    /// The installed certificate changed between the request and this decision (another run
+    /// renewed it while the request waited for the certificate's renewal lease).
+    pub replaced_while_waiting: bool,
+}
+
+/// What the caller asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Request {
+    /// Renew whatever the policy and backoff say. A forced renewal that waited behind another
+    /// run which installed a new certificate meanwhile is already satisfied.
+    pub force: bool,
+}
+
+/// What the policy decided for one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Never issued: obtain it.
+    FirstIssue,
+    /// An order was interrupted: pick it up.
+    Resume { order_url: String },
+    /// Renewal is due.
+    Due { reason: String },
+    /// Forced by the user.
+    Forced,
+    /// Forced, but another run (the daemon's schedule, another command) installed a new
+    /// certificate while this request waited for it: renewing again would only spend the
+    /// CA's rate limit.
+    RenewedMeanwhile { serial: String },
+    /// Not due until `at`.
+    NotDue { at: UnixSeconds },
+    /// Failed recently: waiting until `until`.
+    BackingOff { until: UnixSeconds, failures: u32 },
+}
+
+impl Decision {
+    /// Whether this decision means placing or continuing an order.
+    pub fn acts(&self) -> bool {
+        matches!(
+            self,
+            Decision::FirstIssue
+                | Decision::Resume { .. }
+                | Decision::Due { .. }
+                | Decision::Forced
+        )
+    }
+
+    /// When this certificate next needs attention: its renewal time, the end of its backoff
+    /// step, or `now` when there is something to do already (or it was just renewed, so that
+    /// the next look sees the new certificate's own time).
+    pub fn next_time(&self, now: UnixSeconds) -> UnixSeconds {
+        match self {
+            Decision::NotDue { at } => *at,
+            Decision::BackingOff { until, .. } => *until,
+            _ => now,
+        }
+    }
+}
+
+/// Decides what to do with one managed certificate at `now`. An interrupted order is always
+/// resumed first (its key is already recorded); a missing certificate is issued; otherwise the
+/// ARI window (for the installed serial only) or the lifetime rule says when. Backoff after
+/// failures holds back everything but a forced renewal.
+pub fn decide(facts: &Facts, request: Request, now: UnixSeconds) -> Decision {
+    let decision = match (&facts.in_flight, &facts.installed) {
+        (Some(url), _) => Decision::Resume {
+            order_url: url.clone(),
+        },
+        (None, None) => Decision::FirstIssue,
+        (None, Some(leaf)) if request.force && facts.replaced_while_waiting => {
+            return Decision::RenewedMeanwhile {
+                serial: leaf.serial.clone(),
+            };
+        }
+        (None, Some(_)) if request.force => return Decision::Forced,
+        (None, Some(leaf)) => {
+            let input = RenewInput {
+                not_before: leaf.not_before,
+                not_after: leaf.not_after,
+                ari: facts
+                    .ari
+                    .as_ref()
+                    .filter(|a| a.serial == leaf.serial)
+                    .map(|a| a.window),
+                renew_before: facts.renew_before,
+                seed: facts.seed,
+            };
+            match renewal_time(&input) {
+                t if now >= t.at() => Decision::Due {
+                    reason: match (t, facts.renew_before) {
+                        (RenewalTime::Ari(_), _) => "inside the CA's renewal window (ARI)".into(),
+                        (RenewalTime::Lifetime(_), Some(_)) => "renew_before reached".into(),
+                        (RenewalTime::Lifetime(_), None)
+                            if leaf.not_after - leaf.not_before < 10 * DAY =>
+                        {
+                            "half the lifetime left".into()
+                        }
+                        (RenewalTime::Lifetime(_), None) => "a third of the lifetime left".into(),
+                    },
+                },
+                t => Decision::NotDue { at: t.at() },
+            }
+        }
+    };
+    if decision.acts() && !request.force && facts.failures > 0 {
+        let until = next_attempt(
+            facts.failures,
+            facts.last_failure.unwrap_or(0),
+            facts.retry_hint,
+        );
+        if now < until {
+            return Decision::BackingOff {
+                until,
+                failures: facts.failures,
+            };
+        }
+    }
+    decision
+}
+
 /// The earliest next attempt after `failures` consecutive failures, the last at `last_failure`.
 /// `retry_after` (from the CA) pushes it later, never earlier.
 pub fn next_attempt(
@@ -215,6 +368,92 @@ mod tests {
         assert_eq!(next_attempt(3, 1000, Some(5000)), 7000);
         assert_eq!(clamp_retry_after(1), 60);
         assert_eq!(clamp_retry_after(10 * DAY), DAY);
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            installed: Some(Installed {
+                serial: "01".into(),
+                not_before: 0,
+                not_after: 90 * DAY,
+            }),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        let now = 70 * DAY; // past the lifetime rule (60 days) of the 90-day certificate
+        let early = 10 * DAY;
+        let plain = Request::default();
+        let force = Request { force: true };
+        let ari = |serial: &str| {
+            Some(AriAnswer {
+                serial: serial.into(),
+                window: AriWindow {
+                    start: 20 * DAY,
+                    end: 20 * DAY,
+                },
+            })
+        };
+        let due = |reason: &str| Decision::Due {
+            reason: reason.into(),
+        };
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Facts, Request, UnixSeconds, Decision)> = vec![
+            ("never issued", Facts::default(), plain, now, Decision::FirstIssue),
+            ("never issued, forced", Facts::default(), force, now, Decision::FirstIssue),
+            ("in flight wins over everything",
+             Facts { in_flight: Some("u".into()), ..facts() }, force, early,
+             Decision::Resume { order_url: "u".into() }),
+            ("not due yet", facts(), plain, early, Decision::NotDue { at: 60 * DAY }),
+            ("due by lifetime", facts(), plain, now, due("a third of the lifetime left")),
+            ("short-lived: half",
+             Facts { installed: Some(Installed { serial: "01".into(), not_before: 0, not_after: 6 * DAY }), ..facts() },
+             plain, 3 * DAY, due("half the lifetime left")),
+            ("renew_before",
+             Facts { renew_before: Some(5 * DAY), ..facts() }, plain, now,
+             Decision::NotDue { at: 85 * DAY }),
+            ("renew_before reached",
+             Facts { renew_before: Some(25 * DAY), ..facts() }, plain, now,
+             due("renew_before reached")),
+            ("ARI window for this serial",
+             Facts { ari: ari("01"), ..facts() }, plain, 21 * DAY,
+             due("inside the CA's renewal window (ARI)")),
+            ("ARI window of an older serial is ignored",
+             Facts { ari: ari("00"), ..facts() }, plain, 21 * DAY,
+             Decision::NotDue { at: 60 * DAY }),
+            ("forced", facts(), force, early, Decision::Forced),
+            ("forced, renewed meanwhile",
+             Facts { replaced_while_waiting: true, ..facts() }, force, now,
+             Decision::RenewedMeanwhile { serial: "01".into() }),
+            ("not forced, renewed meanwhile: the new certificate's own time",
+             Facts { replaced_while_waiting: true, ..facts() }, plain, early,
+             Decision::NotDue { at: 60 * DAY }),
+            ("backing off",
+             Facts { failures: 2, last_failure: Some(now - 60), ..facts() }, plain, now,
+             Decision::BackingOff { until: now + 540, failures: 2 }),
+            ("backoff over",
+             Facts { failures: 2, last_failure: Some(now - 600), ..facts() }, plain, now,
+             due("a third of the lifetime left")),
+            ("the CA's Retry-After extends the backoff",
+             Facts { failures: 1, last_failure: Some(now - 600), retry_hint: Some(now + 3600), ..facts() },
+             plain, now, Decision::BackingOff { until: now + 3600, failures: 1 }),
+            ("backoff holds a first issuance",
+             Facts { failures: 1, last_failure: Some(now), ..Facts::default() }, plain, now,
+             Decision::BackingOff { until: now + 60, failures: 1 }),
+            ("backoff holds a resume",
+             Facts { in_flight: Some("u".into()), failures: 1, last_failure: Some(now), ..facts() },
+             plain, now, Decision::BackingOff { until: now + 60, failures: 1 }),
+            ("force ignores backoff",
+             Facts { failures: 3, last_failure: Some(now), ..facts() }, force, now, Decision::Forced),
+            ("backoff does not matter when not due",
+             Facts { failures: 3, last_failure: Some(early), ..facts() }, plain, early,
+             Decision::NotDue { at: 60 * DAY }),
+        ];
+        for (what, facts, request, at, expected) in cases {
+            assert_eq!(decide(&facts, request, at), expected, "{what}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 mod alerts;
 mod audit;
 mod codec;
+mod lease;
 mod migrate;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use crate::model::{
 };
 pub use alerts::AlertCommit;
 pub use audit::{AuditEntry, AuditError};
+pub use lease::RenewalLease;
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not be used.
@@ -126,6 +128,8 @@ pub struct Store {
     retry_hints: sled::Tree,
     /// Serialises audit appends (each needs the previous entry's hash).
     audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Per-certificate renewal exclusion, shared by every clone.
+    leases: lease::Leases,
 }
 
 impl StoreError {
@@ -208,6 +212,7 @@ impl Store {
             rows: tree("rows")?,
             retry_hints: tree("retry_hints")?,
             audit_lock: std::sync::Arc::default(),
+            leases: lease::Leases::default(),
             db,
         })
     }
@@ -436,6 +441,73 @@ impl Store {
         self.flush()
     }
 
+    /// Waits for, then holds, the right to renew (or revoke) `name`: at most one holder per
+    /// certificate at a time (see `lease.rs`).
+    pub async fn renewal_lease(&self, name: &str) -> RenewalLease {
+        self.leases.acquire(name).await
+    }
+
+    /// The lease of `name` if nobody holds it now.
+    pub fn try_renewal_lease(&self, name: &str) -> Option<RenewalLease> {
+        self.leases.try_acquire(name)
+    }
+
+    /// Reads `name`'s renewal state, changes it with `change`, and writes it back with an
+    /// optional event, as one transaction, flushed before returning. For writers that do not
+    /// hold the renewal lease (a deploy recording its outcome, a revocation), so that a write
+    /// never puts back a state older than the one it read.
+    pub fn update_managed(
+        &self,
+        name: &str,
+        event: Option<&InventoryEvent>,
+        change: impl Fn(&mut ManagedState),
+    ) -> Result<ManagedState, StoreError> {
+        let encoded_event = event.map(codec::encode);
+        let result: Result<ManagedState, TransactionError<String>> = (&self.managed, &self.events)
+            .transaction(|(managed, events)| {
+                let mut state = match managed.get(name.as_bytes())? {
+                    Some(value) => codec::decode::<ManagedState>(&value)
+                        .map_err(ConflictableTransactionError::Abort)?,
+                    None => ManagedState {
+                        name: name.to_string(),
+                        ..ManagedState::default()
+                    },
+                };
+                change(&mut state);
+                managed.insert(name.as_bytes(), codec::encode(&state))?;
+                if let Some(event) = &encoded_event {
+                    let seq = events.generate_id()?;
+                    events.insert(&seq.to_be_bytes(), event.as_slice())?;
+                }
+                Ok(state)
+            });
+        let state = result.map_err(|e| match e {
+            TransactionError::Abort(reason) => StoreError::Corrupt {
+                path: self.path.clone(),
+                tree: "managed",
+                key: name.to_string(),
+                reason,
+            },
+            TransactionError::Storage(error) => {
+                StoreError::sled(&self.path, "updating renewal state", error)
+            }
+        })?;
+        self.flush()?;
+        Ok(state)
+    }
+
+    /// Records an inventory event on its own, flushed.
+    pub fn record_event(&self, event: &InventoryEvent) -> Result<(), StoreError> {
+        let seq = self
+            .db
+            .generate_id()
+            .map_err(self.sled_err("recording an event"))?;
+        self.events
+            .insert(seq.to_be_bytes(), codec::encode(event))
+            .map_err(self.sled_err("recording an event"))?;
+        self.flush()
+    }
+
     pub fn managed(&self, name: &str) -> Result<ManagedState, StoreError> {
         match self
             .managed
@@ -461,7 +533,9 @@ impl Store {
     }
 
     /// Records a renewal transition durably: the state, and optionally an event, in one
-    /// transaction, then flushed. Called before and after every step that must survive a crash.
+    /// transaction, then flushed. Called before and after every step that must survive a crash,
+    /// by the holder of the certificate's [`Store::renewal_lease`] (others use
+    /// [`Store::update_managed`]).
     pub fn record_renewal(
         &self,
         state: &ManagedState,
@@ -577,6 +651,43 @@ mod tests {
             }
         };
         assert_eq!(reopened.locations().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn update_managed_reads_changes_and_writes_as_one_unit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s")).expect("open");
+        // A newer state written by the lease holder ...
+        let mut newer = store.managed("www").expect("read");
+        newer.orders_placed = 3;
+        newer.failures = 2;
+        store.record_renewal(&newer, None).expect("write");
+        // ... is what an update without the lease starts from, not a copy read earlier.
+        let event = InventoryEvent {
+            at: 7,
+            location_id: String::new(),
+            target: "www".into(),
+            kind: crate::model::EventKind::RenewalFailed {
+                name: "www".into(),
+                error: "x".into(),
+                failures: 2,
+            },
+        };
+        let after = store
+            .update_managed("www", Some(&event), |s| {
+                s.last_error = Some("revoked".into())
+            })
+            .expect("update");
+        assert_eq!((after.orders_placed, after.failures), (3, 2));
+        let stored = store.managed("www").expect("read");
+        assert_eq!(stored.last_error.as_deref(), Some("revoked"));
+        assert_eq!(stored.orders_placed, 3);
+        assert_eq!(store.events().expect("events").len(), 1);
+        // A certificate never seen starts from the default state.
+        let fresh = store.update_managed("api", None, |_| {}).expect("update");
+        assert_eq!(fresh.name, "api");
+        store.record_event(&event).expect("event");
+        assert_eq!(store.events().expect("events").len(), 2);
     }
 
     #[test]

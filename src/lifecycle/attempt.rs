@@ -1,0 +1,179 @@
+//! One certificate's turn in a run: take its renewal lease, gather the facts (state, installed
+//! leaf, ARI window), let the pure policy decide, and when it says act, run the issuance within
+//! `acme.timeout` and record a failure (backoff, the CA's Retry-After, a dead order) so that the
+//! next decision sees it.
+
+use crate::acme::AcmeError;
+use crate::config::acme::ManagedCert;
+use crate::model::EventKind;
+use crate::policy::renew::{self, AriAnswer, AriWindow, Facts, Installed, Request};
+use crate::store::StoreError;
+
+use super::{Ctx, LifecycleError, Outcome, RenewOptions, Report, current_leaf, event};
+
+pub(super) async fn one(
+    ctx: &Ctx,
+    cert: &ManagedCert,
+    options: RenewOptions,
+) -> Result<Report, LifecycleError> {
+    // What is installed as the request starts; a dry run only reads, and never waits behind a
+    // renewal in progress.
+    let serial_asked = current_leaf(cert).map(|(leaf, _)| leaf.serial);
+    let _lease = match options.dry_run {
+        true => None,
+        false => Some(ctx.store.renewal_lease(&cert.name).await),
+    };
+    let now = crate::clock::now();
+    let mut state = ctx.store.managed(&cert.name)?;
+    let current = current_leaf(cert);
+    let serial_now = current.as_ref().map(|(leaf, _)| &leaf.serial);
+    if let Some((leaf, der)) = &current
+        && state.in_flight.is_none()
+        && !options.force
+        && !options.dry_run
+    {
+        let limit = ctx.config.acme_timeout;
+        let ari = super::ari::refresh(ctx, cert, &mut state, leaf, der, now);
+        if tokio::time::timeout(limit, ari).await.is_err() {
+            tracing::warn!(cert = %cert.name, "ARI lookup timed out; using the lifetime rule");
+        }
+    }
+    let facts = Facts {
+        in_flight: state.in_flight.as_ref().map(|f| f.order_url.clone()),
+        installed: current.as_ref().map(|(leaf, _)| Installed {
+            serial: leaf.serial.clone(),
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+        }),
+        ari: state.ari.as_ref().map(|a| AriAnswer {
+            serial: a.serial.clone(),
+            window: AriWindow {
+                start: a.start,
+                end: a.end,
+            },
+        }),
+        renew_before: cert.renew_before.map(|d| d.as_secs() as i64),
+        seed: renew::seed(&cert.name),
+        failures: state.failures,
+        last_failure: state.last_failure,
+        retry_hint: ctx.store.retry_hint(&cert.name)?,
+        replaced_while_waiting: serial_now != serial_asked.as_ref(),
+    };
+    let request = Request {
+        force: options.force,
+    };
+    let decision = renew::decide(&facts, request, now);
+    if !decision.acts() || options.dry_run {
+        return Ok(Report {
+            name: cert.name.clone(),
+            decision,
+            outcome: None,
+        });
+    }
+    let limit = ctx.config.acme_timeout;
+    let attempt = tokio::time::timeout(limit, async {
+        // instant-acme retries a badNonce rejection twice per request; a CA rejecting many
+        // nonces can still beat that. A rejected request was not acted on, and the order is
+        // persisted, so the attempt simply resumes where it stopped.
+        let mut rejected = 0;
+        loop {
+            match super::issue::execute(ctx, cert, &mut state, current.as_ref()).await {
+                Err(Failure::Acme(e)) if e.is_bad_nonce() && rejected < BAD_NONCE_RESUMES => {
+                    rejected += 1;
+                    tracing::debug!(cert = %cert.name, rejected, "badNonce; resuming the order");
+                }
+                other => break other,
+            }
+        }
+    });
+    let result = match attempt.await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::Acme(AcmeError::Transport {
+            url: ctx
+                .config
+                .account(&cert.account)
+                .map(|a| a.directory_url.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "no result within {} (acme.timeout); the CA stopped answering",
+                humantime::format_duration(limit)
+            ),
+        })),
+    };
+    let outcome = match result {
+        Ok(installed) => installed,
+        Err(Failure::Store(e)) => return Err(e.into()),
+        Err(Failure::Acme(e)) => {
+            state.failures += 1;
+            state.last_failure = Some(crate::clock::now());
+            // A CA that rate-limits or is overloaded says when to come back: no attempt before.
+            let throttled = e.problem().is_some_and(|p| {
+                matches!(p.status, Some(429 | 503))
+                    || p.kind
+                        .as_deref()
+                        .is_some_and(|k| k.ends_with(":rateLimited"))
+            });
+            if throttled
+                && let Some(account) = ctx.cached_account(&cert.account).await
+                && let Some(at) = account.take_retry_after()
+            {
+                let at = at.min(crate::clock::now() + renew::MAX_RETRY_AFTER);
+                tracing::warn!(cert = %cert.name, retry_after = at, "the CA asked to retry later");
+                ctx.store.set_retry_hint(&cert.name, Some(at))?;
+            }
+            state.last_error = Some(e.to_string());
+            state.last_problem = e.problem().cloned();
+            if matches!(e, AcmeError::Validation(_) | AcmeError::Order { .. }) {
+                // The order is dead; the next attempt places a new one.
+                state.in_flight = None;
+            }
+            tracing::warn!(cert = %cert.name, failures = state.failures, "renewal failed: {e}");
+            let event = event(
+                cert,
+                EventKind::RenewalFailed {
+                    name: cert.name.clone(),
+                    error: e.to_string(),
+                    failures: state.failures,
+                },
+            );
+            ctx.store.record_renewal(&state, Some(&event))?;
+            Outcome::Failed {
+                error: e.to_string(),
+                retryable: e.is_retryable(),
+                failures: state.failures,
+            }
+        }
+    };
+    Ok(Report {
+        name: cert.name.clone(),
+        decision,
+        outcome: Some(outcome),
+    })
+}
+
+/// How many times one attempt resumes after the CA rejected a nonce (each resume is a fresh
+/// request with a fresh nonce, on top of instant-acme's own retries).
+const BAD_NONCE_RESUMES: u32 = 20;
+
+pub(super) enum Failure {
+    Acme(AcmeError),
+    Store(StoreError),
+}
+
+impl From<AcmeError> for Failure {
+    fn from(e: AcmeError) -> Self {
+        Failure::Acme(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl From<crate::deploy::DeployError> for Failure {
+    fn from(e: crate::deploy::DeployError) -> Self {
+        Failure::Acme(AcmeError::Deploy(e))
+    }
+}

@@ -1,0 +1,74 @@
+//! Per-certificate renewal exclusion. Two renewals of one certificate at once (the daemon's
+//! schedule and a `certctl renew` through its socket, or two socket commands) would each read
+//! the same renewal state and each place an order, or work one order from two sides and share a
+//! version directory. Every renewal, issuance and revocation therefore holds the certificate's
+//! lease from reading its state to recording the result.
+//!
+//! The embedded store admits one process, so the lease is an in-process lock shared by every
+//! clone of a [`super::Store`]. A shared store (fleet mode) implements the same call as a lease
+//! in the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Held while a certificate's renewal state is read, acted on and written. Dropping it lets
+/// the next waiter in.
+#[must_use = "the lease is released as soon as it is dropped"]
+pub struct RenewalLease {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// The locks, one per certificate name that has ever been renewed by this process (the names
+/// come from the config, so the map stays as small as the config).
+#[derive(Clone, Default)]
+pub(super) struct Leases {
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Leases {
+    fn lock_of(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        // A poisoned map only means another thread panicked while inserting: the map is intact.
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(name.to_string()).or_default())
+    }
+
+    pub(super) async fn acquire(&self, name: &str) -> RenewalLease {
+        RenewalLease {
+            _guard: self.lock_of(name).lock_owned().await,
+        }
+    }
+
+    pub(super) fn try_acquire(&self, name: &str) -> Option<RenewalLease> {
+        self.lock_of(name)
+            .try_lock_owned()
+            .ok()
+            .map(|guard| RenewalLease { _guard: guard })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_holder_per_name_and_released_on_drop() {
+        let leases = Leases::default();
+        let a = leases.acquire("a").await;
+        assert!(leases.try_acquire("a").is_none());
+        let b = leases.try_acquire("b");
+        assert!(b.is_some(), "other certificates are not held back");
+        // A clone shares the locks (every clone of a Store is one store).
+        assert!(leases.clone().try_acquire("a").is_none());
+        let waiter = {
+            let leases = leases.clone();
+            tokio::spawn(async move { leases.acquire("a").await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(a);
+        let _again = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter gets the lease once it is released")
+            .expect("task");
+    }
+}
