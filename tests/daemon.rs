@@ -366,3 +366,38 @@ fn packaging_rules_unit_completions_and_man() {
     let out = certctl(dir.path(), &["man"]);
     assert!(stdout(&out).contains(".TH certctl"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_delivery_pass_through_the_socket_never_sends_what_the_dispatcher_is_sending() {
+    let rx = common::receiver::Receiver::start();
+    // The dispatcher's request is recorded at once and answered 3 s later: meanwhile the
+    // delivery is still pending in the outbox.
+    rx.delay(Duration::from_secs(3));
+    let d = Daemon::start(&format!(
+        "dispatch_interval = \"1s\"\n[[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{}\"\ntimeout = \"10s\"\n",
+        rx.url("/hook")
+    ));
+    d.wait_notify("READY=1");
+    let first = rx.wait_for(1, Duration::from_secs(20));
+    assert!(!first.is_empty(), "the expiring certificate is alerted");
+    let out = d.cli(&["alerts", "deliver"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let ids: Vec<String> = rx
+        .requests()
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "sent twice: {ids:?}");
+    assert!(
+        stdout(&out).contains("delivered 0"),
+        "the socket's pass waited for the dispatcher, then found nothing due: {}",
+        stdout(&out)
+    );
+}

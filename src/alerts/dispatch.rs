@@ -146,6 +146,8 @@ pub async fn deliver_due(
     store: &Store,
     client: &HttpClient,
 ) -> Result<DispatchReport, StoreError> {
+    // From reading the queue to settling what was sent: no other pass in this process.
+    let _lease = store.dispatch_lease().await;
     let mut report = DispatchReport::default();
     let disabled: Vec<String> = store
         .disabled_webhooks()?

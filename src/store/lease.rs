@@ -1,20 +1,26 @@
-//! Per-certificate renewal exclusion. Two renewals of one certificate at once (the daemon's
+//! Exclusion inside one process: per certificate for renewals, one at a time for alert delivery.
+//!
+//! Two renewals of one certificate at once (the daemon's
 //! schedule and a `certctl renew` through its socket, or two socket commands) would each read
 //! the same renewal state and each place an order, or work one order from two sides and share a
 //! version directory. Every renewal, issuance and revocation therefore holds the certificate's
 //! lease from reading its state to recording the result.
 //!
-//! The embedded store admits one process, so the lease is an in-process lock shared by every
-//! clone of a [`super::Store`]. A shared store (fleet mode) implements the same call as a lease
-//! in the database.
+//! Likewise two delivery passes at once (the daemon's dispatcher and a `certctl scan` or
+//! `alerts deliver` through the socket) would each read the same due deliveries and each send
+//! them: every pass holds the dispatch lease from reading the queue to settling what it sent.
+//!
+//! The embedded store admits one process, so a lease is an in-process lock shared by every
+//! clone of a [`super::Store`]. A shared store (fleet mode) implements the same calls as leases
+//! or row claims in the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Held while a certificate's renewal state is read, acted on and written. Dropping it lets
-/// the next waiter in.
+/// Held while a certificate's renewal state (or the delivery queue) is read, acted on and
+/// written. Dropping it lets the next waiter in.
 #[must_use = "the lease is released as soon as it is dropped"]
-pub struct RenewalLease {
+pub struct Lease {
     _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -23,6 +29,7 @@ pub struct RenewalLease {
 #[derive(Clone, Default)]
 pub(super) struct Leases {
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    dispatch: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Leases {
@@ -32,17 +39,23 @@ impl Leases {
         Arc::clone(locks.entry(name.to_string()).or_default())
     }
 
-    pub(super) async fn acquire(&self, name: &str) -> RenewalLease {
-        RenewalLease {
+    pub(super) async fn acquire(&self, name: &str) -> Lease {
+        Lease {
             _guard: self.lock_of(name).lock_owned().await,
         }
     }
 
-    pub(super) fn try_acquire(&self, name: &str) -> Option<RenewalLease> {
+    pub(super) fn try_acquire(&self, name: &str) -> Option<Lease> {
         self.lock_of(name)
             .try_lock_owned()
             .ok()
-            .map(|guard| RenewalLease { _guard: guard })
+            .map(|guard| Lease { _guard: guard })
+    }
+
+    pub(super) async fn dispatch(&self) -> Lease {
+        Lease {
+            _guard: Arc::clone(&self.dispatch).lock_owned().await,
+        }
     }
 }
 
@@ -69,6 +82,23 @@ mod tests {
         let _again = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
             .expect("the waiter gets the lease once it is released")
+            .expect("task");
+    }
+
+    #[tokio::test]
+    async fn one_delivery_pass_at_a_time() {
+        let leases = Leases::default();
+        let first = leases.dispatch().await;
+        let second = {
+            let leases = leases.clone();
+            tokio::spawn(async move { leases.dispatch().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished());
+        drop(first);
+        let _second = tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("released")
             .expect("task");
     }
 }

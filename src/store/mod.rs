@@ -32,7 +32,7 @@ use crate::model::{
 };
 pub use alerts::AlertCommit;
 pub use audit::{AuditEntry, AuditError};
-pub use lease::RenewalLease;
+pub use lease::Lease;
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not be used.
@@ -443,13 +443,19 @@ impl Store {
 
     /// Waits for, then holds, the right to renew (or revoke) `name`: at most one holder per
     /// certificate at a time (see `lease.rs`).
-    pub async fn renewal_lease(&self, name: &str) -> RenewalLease {
+    pub async fn renewal_lease(&self, name: &str) -> Lease {
         self.leases.acquire(name).await
     }
 
     /// The lease of `name` if nobody holds it now.
-    pub fn try_renewal_lease(&self, name: &str) -> Option<RenewalLease> {
+    pub fn try_renewal_lease(&self, name: &str) -> Option<Lease> {
         self.leases.try_acquire(name)
+    }
+
+    /// Waits for, then holds, the right to deliver alerts: one delivery pass at a time, so a
+    /// delivery is never sent twice by two passes that read the same queue (see `lease.rs`).
+    pub async fn dispatch_lease(&self) -> Lease {
+        self.leases.dispatch().await
     }
 
     /// Reads `name`'s renewal state, changes it with `change`, and writes it back with an

@@ -27,6 +27,8 @@ impl Request {
 struct State {
     requests: Vec<Request>,
     responses: VecDeque<(u16, Vec<(String, String)>)>,
+    /// How long each request waits, after it is recorded, for its answer.
+    delay: Duration,
 }
 
 pub struct Receiver {
@@ -91,6 +93,11 @@ impl Receiver {
             .expect("lock")
             .responses
             .push_back((status, headers));
+    }
+
+    /// Record each request at once, but answer it only after `delay` (a slow receiver).
+    pub fn delay(&self, delay: Duration) {
+        self.state.lock().expect("lock").delay = delay;
     }
 
     /// Accept connections but never answer them (until turned off).
@@ -160,7 +167,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
             Ok(n) => body.extend_from_slice(&chunk[..n]),
         }
     }
-    let (status, extra) = {
+    let (status, extra, delay) = {
         let mut s = state.lock().expect("lock");
         s.requests.push(Request {
             path,
@@ -168,8 +175,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
             body,
             at: Instant::now(),
         });
-        s.responses.pop_front().unwrap_or((200, Vec::new()))
+        let (status, extra) = s.responses.pop_front().unwrap_or((200, Vec::new()));
+        (status, extra, s.delay)
     };
+    std::thread::sleep(delay);
     let mut response = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n");
     for (k, v) in extra {
         response.push_str(&format!("{k}: {v}\r\n"));
