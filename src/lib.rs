@@ -18,6 +18,7 @@ pub mod http;
 pub mod inventory;
 pub mod lifecycle;
 pub mod model;
+pub mod ops;
 pub mod policy;
 pub mod reload;
 pub mod roots;

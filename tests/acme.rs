@@ -466,7 +466,7 @@ fn socket_renewals_during_a_scheduled_renewal_place_no_second_order() {
     );
     let setup = Setup::new(&pebble, "", &dns01("race", "\"race.example.test\"", &hook));
     let log = std::fs::File::create(setup.dir.path().join("daemon.log")).expect("log");
-    let _daemon = Daemon(
+    let mut daemon = Daemon(
         std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
             .args(["run", "--config", setup.config.to_str().expect("utf8")])
             .env_remove("CERTCTL_STORE")
@@ -521,6 +521,40 @@ fn socket_renewals_during_a_scheduled_renewal_place_no_second_order() {
         .count();
     assert_eq!(versions, 1, "one version directory");
     openssl_verify(&pebble.issuer_root_pem(), &setup.current("race"));
+
+    // SIGTERM while an `issue` from the socket is in its challenge step: the daemon finishes
+    // it (the client gets its answer, the certificate is installed) before it exits.
+    std::fs::remove_file(&inside).expect("marker");
+    let config = setup.config.clone();
+    let issue = std::thread::spawn(move || certctl_config(&config, &["issue", "race"]));
+    wait_for("the socket's issue to reach the challenge", 30, || {
+        inside.exists()
+    });
+    let pid = daemon.0.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let issued = issue.join().expect("thread");
+    assert_eq!(
+        issued.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&issued),
+        stderr(&issued)
+    );
+    assert!(
+        stdout(&issued).contains("installed serial"),
+        "{}",
+        stdout(&issued)
+    );
+    let exited = daemon.0.wait().expect("wait");
+    assert!(
+        exited.success(),
+        "the daemon drained and exited 0: {exited:?}"
+    );
+    assert_eq!(orders_in(&pebble), 2);
 }
 
 #[test]

@@ -1,12 +1,10 @@
 //! `certctl issue`, `renew`, `accounts` and `revoke`.
 
-use std::sync::Arc;
-
-use anyhow::Context;
 use clap::Args;
 
 use super::{Cli, Exit, Format, Session};
-use crate::lifecycle::{self, Decision, Outcome, RenewOptions, Report};
+use crate::lifecycle::{Decision, Outcome, Report};
+use crate::ops::{RenewRequest, Reply, Request, RevokeRequest};
 use crate::policy::{relative, rfc3339};
 
 #[derive(Debug, Args)]
@@ -57,8 +55,8 @@ pub fn issue(cli: &Cli, s: &mut Session<'_>, args: &IssueArgs) -> anyhow::Result
     renew_inner(
         cli,
         s,
-        std::slice::from_ref(&args.name),
-        RenewOptions {
+        RenewRequest {
+            names: vec![args.name.clone()],
             force: true,
             dry_run: false,
             concurrency: 1,
@@ -74,8 +72,8 @@ pub fn renew(cli: &Cli, s: &mut Session<'_>, args: &RenewArgs) -> anyhow::Result
     renew_inner(
         cli,
         s,
-        &args.names,
-        RenewOptions {
+        RenewRequest {
+            names: args.names.clone(),
             force: args.force,
             dry_run: args.dry_run,
             concurrency: args.concurrency,
@@ -87,48 +85,22 @@ pub fn renew(cli: &Cli, s: &mut Session<'_>, args: &RenewArgs) -> anyhow::Result
 fn renew_inner(
     cli: &Cli,
     s: &mut Session<'_>,
-    names: &[String],
-    options: RenewOptions,
+    request: RenewRequest,
     format: Format,
 ) -> anyhow::Result<Exit> {
-    let config = Arc::new(cli.load_config(s)?);
-    if config.certificates.is_empty() {
-        anyhow::bail!("the config has no [[certificate]] entries to issue or renew");
-    }
-    let store = cli.open_store(s, &config)?;
-    let rt = super::scan::runtime()?;
-    let reports = rt.block_on(lifecycle::run(
-        Arc::clone(&config),
-        store.clone(),
-        names,
-        options,
-    ))?;
-    let installed = reports
-        .iter()
-        .any(|r| matches!(r.outcome, Some(Outcome::Installed { .. })));
-    if installed {
-        // Issued certificates join the inventory at once.
-        rt.block_on(crate::service::scan_and_record(
-            &config,
-            Some(&store),
-            Vec::new(),
-            crate::service::managed_files(&config),
-            crate::service::Scope::Part,
-            |_| {},
-        ))?;
-    }
-    if !options.dry_run
-        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store))
-    {
+    let dry_run = request.dry_run;
+    let Reply::Renew(reply) = cli.operate(s, Request::Renew(request))? else {
+        anyhow::bail!("the daemon answered `renew` with something else");
+    };
+    if let Some(warning) = &reply.warning {
         writeln!(s.err, "{warning}")?;
     }
-    print_reports(s, &reports, format, options.dry_run)?;
-    let failed = reports.iter().any(|r| match &r.outcome {
-        Some(Outcome::Failed { .. }) => true,
-        Some(Outcome::Installed { deploy_errors, .. }) => !deploy_errors.is_empty(),
-        None => false,
-    });
-    Ok(if failed { Exit::Critical } else { Exit::Ok })
+    print_reports(s, &reply.reports, format, dry_run)?;
+    Ok(if reply.failed() {
+        Exit::Critical
+    } else {
+        Exit::Ok
+    })
 }
 
 fn print_reports(
@@ -222,53 +194,24 @@ pub fn accounts(cli: &Cli, s: &mut Session<'_>, args: &AccountsArgs) -> anyhow::
 }
 
 pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let cert = config
-        .certificate(&args.name)
-        .with_context(|| format!("no [[certificate]] named \"{}\"", args.name))?;
-    let reason = args
-        .reason
-        .as_deref()
-        .map(|r| {
-            crate::acme::order::revocation_reason(r)
-                .ok_or_else(|| anyhow::anyhow!("--reason: unknown reason \"{r}\""))
-        })
-        .transpose()?;
-    let (leaf, der) = lifecycle::current_leaf(cert)
-        .with_context(|| format!("{} has no installed certificate to revoke", cert.name))?;
-    let account_cfg = config
-        .account(&cert.account)
-        .with_context(|| format!("account {} is not configured", cert.account))?;
-    // Opened first: a store that cannot be opened stops us before anything changes at the CA.
-    let store = cli.open_store(s, &config)?;
-    let rt = super::scan::runtime()?;
-    // Not while a renewal of this certificate is running (inside the daemon, through its socket).
-    let lease = rt.block_on(store.renewal_lease(&cert.name));
-    rt.block_on(async {
-        let account =
-            crate::acme::account::load_or_register(account_cfg, &config.state_dir.join("accounts"))
-                .await?;
-        crate::acme::order::revoke(&account, &der, reason).await
-    })?;
-    crate::audit::record(
-        &store,
-        "certificate_revoked",
-        &cert.name,
-        &format!(
-            "serial {} reason {}",
-            leaf.serial,
-            args.reason.as_deref().unwrap_or("unspecified")
-        ),
-    );
-    // The CA's renewal window for this certificate is stale now: the next renewal asks again
-    // (an ARI CA then says "renew now").
-    store.update_managed(&cert.name, None, |state| state.ari = None)?;
-    drop(lease);
-    cli.close_store(s, store)?;
+    if let Some(r) = &args.reason
+        && crate::acme::order::revocation_reason(r).is_none()
+    {
+        anyhow::bail!(
+            "--reason: unknown reason \"{r}\" (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"
+        );
+    }
+    let request = Request::Revoke(RevokeRequest {
+        name: args.name.clone(),
+        reason: args.reason.clone(),
+    });
+    let Reply::Revoke(reply) = cli.operate(s, request)? else {
+        anyhow::bail!("the daemon answered `revoke` with something else");
+    };
     writeln!(
         s.out,
         "revoked {} serial {}; run `certctl renew {} --force` to replace it",
-        cert.name, leaf.serial, cert.name
+        reply.name, reply.serial, reply.name
     )?;
     Ok(Exit::Ok)
 }

@@ -71,41 +71,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
     }
 }
 
-/// Evaluates alerts and delivers what is due. Used after scans and renewals.
-pub async fn pass(
-    config: &Config,
-    store: &Store,
-) -> anyhow::Result<(
-    crate::alerts::Evaluation,
-    crate::alerts::dispatch::DispatchReport,
-)> {
-    let evaluation = crate::alerts::evaluate(config, store, crate::clock::now())?;
-    let report = if config.webhooks.is_empty() {
-        Default::default()
-    } else {
-        let client = crate::alerts::dispatch::client();
-        crate::alerts::dispatch::deliver_due(config, store, &client).await?
-    };
-    Ok((evaluation, report))
-}
-
-/// Runs [`pass`]; problems come back as a warning line, since a webhook outage must not fail
-/// a scan.
-pub async fn pass_quietly(config: &Config, store: &Store) -> Option<String> {
-    match pass(config, store).await {
-        Ok((_, report)) if report.retrying + report.dead > 0 => Some(format!(
-            "warning: {} alert deliver{} failed; they are queued (see `certctl alerts list`)",
-            report.retrying + report.dead,
-            if report.retrying + report.dead == 1 {
-                "y"
-            } else {
-                "ies"
-            }
-        )),
-        Ok(_) => None,
-        Err(e) => Some(format!("warning: alerting failed: {e:#}")),
-    }
-}
+pub use crate::ops::after::{pass, pass_quietly};
 
 fn test(s: &mut Session<'_>, config: &Config, name: &str) -> anyhow::Result<Exit> {
     let hook = config

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigError};
+use crate::ops::Reply;
 use crate::store::{Store, StoreError};
 
 /// Process exit codes. Documented in the README; scripts rely on them.
@@ -142,7 +143,15 @@ impl Command {
     pub fn goes_to_daemon(&self) -> bool {
         !matches!(
             self,
-            Command::Run(_) | Command::Completions(_) | Command::Man | Command::Accounts(_)
+            Command::Run(_)
+                | Command::Completions(_)
+                | Command::Man
+                | Command::Accounts(_)
+                // Typed operations find the daemon themselves ([`Cli::operate`]).
+                | Command::Status
+                | Command::Issue(_)
+                | Command::Renew(_)
+                | Command::Revoke(_)
         )
     }
 }
@@ -184,7 +193,7 @@ pub struct Session<'a> {
     /// Inside the daemon: its validated config and its open store.
     pub daemon: Option<(Arc<Config>, Store)>,
     /// Inside the daemon: its status, for `certctl status`.
-    pub status: Option<serde_json::Value>,
+    pub status: Option<crate::ops::Status>,
     /// Columns to fit tables into (the terminal's; `None`: no limit).
     pub width: Option<usize>,
 }
@@ -207,7 +216,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Verify(args) => deploy::verify(cli, s, args),
         Command::Rollback(args) => deploy::rollback(cli, s, args),
         Command::Run(_) => service::run(cli, s),
-        Command::Status => service::status(s),
+        Command::Status => service::status(cli, s),
         Command::History(args) => service::history(cli, s, args),
         Command::Audit(args) => service::audit(cli, s, args),
         Command::Completions(args) => service::completions(s, args),
@@ -237,6 +246,55 @@ impl Cli {
             Some((_, store)) => Ok(store.clone()),
             None => Store::open(&config.store_path),
         }
+    }
+
+    /// The control socket a running daemon would answer on.
+    fn socket_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.socket {
+            return Some(path.clone());
+        }
+        let mut out = std::io::sink();
+        let mut err = std::io::sink();
+        let probe = Session {
+            out: &mut out,
+            err: &mut err,
+            tty: false,
+            daemon: None,
+            status: None,
+            width: None,
+        };
+        self.load_config(&probe).ok().map(|c| c.daemon.socket)
+    }
+
+    /// Runs a typed operation: inside the daemon when one answers on its control socket (so
+    /// it runs under the daemon's exclusions and is drained at its shutdown), else here against
+    /// the store opened by this process.
+    pub fn operate(&self, s: &Session<'_>, request: crate::ops::Request) -> anyhow::Result<Reply> {
+        if s.daemon.is_none()
+            && let Some(socket) = self.socket_path()
+            && let Some(answer) = crate::ops::socket::call(&socket, &request)
+        {
+            return match answer.map_err(|e| anyhow::anyhow!(e))? {
+                Reply::Failed { error } => Err(anyhow::anyhow!(error)),
+                reply => Ok(reply),
+            };
+        }
+        let config = Arc::new(self.load_config(s)?);
+        if matches!(request, crate::ops::Request::Status) && s.status.is_none() {
+            anyhow::bail!(crate::ops::OpsError::NoDaemon);
+        }
+        let store = self.open_store(s, &config)?;
+        let ctx = crate::ops::Context {
+            config,
+            store: store.clone(),
+            status: s.status.clone(),
+            deliver: true,
+        };
+        let rt = scan::runtime()?;
+        let reply = rt.block_on(crate::ops::execute(&ctx, &request));
+        drop(ctx);
+        self.close_store(s, store)?;
+        Ok(reply?)
     }
 
     /// Done with a store from [`Cli::open_store`]: a short-lived command closes it the fast way

@@ -3,6 +3,7 @@
 use clap::{Args, CommandFactory, Subcommand};
 
 use super::{Cli, Exit, Session};
+use crate::ops::{Reply, Request};
 use crate::policy::{relative, rfc3339};
 
 #[derive(Debug, Args)]
@@ -46,60 +47,53 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn status(s: &mut Session<'_>) -> anyhow::Result<Exit> {
-    let Some(status) = s.status.clone() else {
-        anyhow::bail!("certctl run is not running (no daemon answered on the control socket)");
+pub fn status(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
+    let Reply::Status(status) = cli.operate(s, Request::Status)? else {
+        anyhow::bail!("the daemon answered `status` with something else");
     };
     let now = crate::clock::now();
-    let started = status["started_at"].as_i64().unwrap_or(now);
     writeln!(
         s.out,
         "certctl run: pid {}, up {}",
-        status["pid"],
-        relative(started - now).trim_end_matches(" ago")
+        status.pid,
+        relative(status.started_at - now).trim_end_matches(" ago")
     )?;
-    if let Some(config) = status["config"].as_str() {
+    if let Some(config) = &status.config {
         writeln!(
             s.out,
             "config: {config} (reloaded {} time(s))",
-            status["config_reloads"]
+            status.config_reloads
         )?;
     }
-    for sched in status["schedules"].as_array().into_iter().flatten() {
-        let when = |key: &str| {
-            sched[key]
-                .as_i64()
-                .map(|t| format!("{} ({})", rfc3339(t), relative(t - now)))
+    for sched in &status.schedules {
+        let when = |t: Option<i64>| {
+            t.map(|t| format!("{} ({})", rfc3339(t), relative(t - now)))
                 .unwrap_or_else(|| "never".into())
         };
         writeln!(
             s.out,
             "{:<6} {:<16} last run {}, last success {}, next {}{}",
-            sched["name"].as_str().unwrap_or(""),
-            sched["schedule"].as_str().unwrap_or(""),
-            when("last_run"),
-            when("last_success"),
-            when("next_run"),
-            if sched["running"].as_bool() == Some(true) {
-                " [running]"
-            } else {
-                ""
-            }
+            sched.name,
+            sched.schedule,
+            when(sched.last_run),
+            when(sched.last_success),
+            when(sched.next_run),
+            if sched.running { " [running]" } else { "" }
         )?;
     }
     writeln!(
         s.out,
         "scans {}, renewals {} ok / {} failed, deliveries {} ok / {} failed",
-        status["scans"],
-        status["renewals_succeeded"],
-        status["renewals_failed"],
-        status["deliveries_ok"],
-        status["deliveries_failed"]
+        status.scans,
+        status.renewals_succeeded,
+        status.renewals_failed,
+        status.deliveries_ok,
+        status.deliveries_failed
     )?;
     writeln!(
         s.out,
         "last error: {}",
-        status["last_error"].as_str().unwrap_or("none")
+        status.last_error.as_deref().unwrap_or("none")
     )?;
     Ok(Exit::Ok)
 }

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
@@ -44,36 +43,7 @@ pub enum DaemonError {
     },
 }
 
-/// What `certctl status` shows.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    pub started_at: UnixSeconds,
-    pub pid: u32,
-    pub config: Option<String>,
-    pub schedules: Vec<ScheduleStatus>,
-    pub last_error: Option<String>,
-    pub config_reloads: u64,
-    pub scans: u64,
-    pub scan_errors: u64,
-    pub renewals_succeeded: u64,
-    pub renewals_failed: u64,
-    pub deliveries_ok: u64,
-    pub deliveries_failed: u64,
-    /// Handshake durations seen by scans: (upper bound in seconds, cumulative count).
-    pub handshake_buckets: Vec<(f64, u64)>,
-    pub handshake_count: u64,
-    pub handshake_sum_ms: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ScheduleStatus {
-    pub name: String,
-    pub schedule: String,
-    pub last_run: Option<UnixSeconds>,
-    pub last_success: Option<UnixSeconds>,
-    pub next_run: Option<UnixSeconds>,
-    pub running: bool,
-}
+pub use crate::ops::{ScheduleStatus, Status};
 
 /// State shared by the daemon's tasks.
 pub struct Shared {
@@ -91,6 +61,17 @@ pub struct Shared {
     /// Socket commands answered so far: the heap is trimmed once they pause (see
     /// [`Shared::trim_when_quiet`]).
     commands: std::sync::atomic::AtomicU64,
+    /// Typed socket operations in progress: shutdown waits for them as for its own runs.
+    socket_ops: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One typed socket operation in progress (see [`Shared::socket_op`]).
+pub(crate) struct SocketOp(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SocketOp {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// How long socket commands must pause before the heap is trimmed.
@@ -104,6 +85,13 @@ impl Shared {
             .read()
             .map(|c| Arc::clone(&c))
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// Counts a typed socket operation as in progress until the value is dropped.
+    pub(crate) fn socket_op(&self) -> SocketOp {
+        self.socket_ops
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        SocketOp(Arc::clone(&self.socket_ops))
     }
 
     fn with_status(&self, f: impl FnOnce(&mut Status)) {
@@ -161,6 +149,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         discover_guard: Guard::default(),
         renew_wake: watch::Sender::new(None),
         commands: std::sync::atomic::AtomicU64::new(0),
+        socket_ops: Arc::default(),
     });
     let config = shared.config();
     let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())
@@ -215,6 +204,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
             || shared.renew_guard.busy()
             || shared.dispatch_guard.busy()
             || shared.discover_guard.busy()
+            || shared.socket_ops.load(std::sync::atomic::Ordering::Acquire) > 0
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -413,46 +403,40 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
             }
         }
         Kind::Renew => {
-            let options = crate::lifecycle::RenewOptions {
+            // The same operation as `certctl renew --all`; the dispatcher delivers.
+            let ctx = crate::ops::Context {
+                config: Arc::clone(&config),
+                store: shared.store.clone(),
+                status: None,
+                deliver: false,
+            };
+            let request = crate::ops::RenewRequest {
+                names: Vec::new(),
                 force: false,
                 dry_run: false,
                 concurrency: 8,
             };
-            match crate::lifecycle::run(Arc::clone(&config), shared.store.clone(), &[], options)
-                .await
-            {
-                Ok(reports) => {
-                    let (mut ok, mut failed) = (0, 0);
-                    for r in &reports {
-                        match &r.outcome {
-                            Some(crate::lifecycle::Outcome::Installed { .. }) => ok += 1,
-                            Some(crate::lifecycle::Outcome::Failed { .. }) => failed += 1,
-                            None => {}
-                        }
-                    }
+            let reply = match config.certificates.is_empty() {
+                true => Ok(crate::ops::RenewReply {
+                    reports: Vec::new(),
+                    warning: None,
+                }),
+                false => crate::ops::renew::renew(&ctx, &request).await,
+            };
+            match reply {
+                Ok(reply) => {
+                    let (ok, failed) = reply.counts();
                     shared.with_status(|s| {
                         s.renewals_succeeded += ok;
                         s.renewals_failed += failed;
                     });
-                    if ok > 0 {
-                        // Freshly installed certificates join the inventory at once.
-                        let _ = crate::service::scan_and_record(
-                            &config,
-                            Some(&shared.store),
-                            Vec::new(),
-                            crate::service::managed_files(&config),
-                            crate::service::Scope::Part,
-                            |_| {},
-                        )
-                        .await;
-                    }
                     plan_next_check(shared, &config).await;
                     if failed > 0 {
                         Err(format!("{failed} renewal(s) failed"))
                     } else {
                         Ok(format!(
                             "{} managed certificate(s), {ok} renewed",
-                            reports.len()
+                            reply.reports.len()
                         ))
                     }
                 }

@@ -1,7 +1,11 @@
 //! The control socket: a Unix socket (mode 0660, optional group) through which every CLI command
-//! runs inside the daemon, against its config and open store. One JSON request line
-//! (`{"argv": [...]}`); the reply is one JSON line (`{"exit": N, "stderr": "..."}`) followed by
-//! the command's standard output, raw, until the daemon closes the connection.
+//! runs inside the daemon, against its config and open store. One JSON request line:
+//! - `{"request": {...}}`, a typed [`crate::ops::Request`]: run by [`crate::ops::execute`] on
+//!   the daemon's runtime with the daemon's context, answered by one JSON [`crate::ops::Reply`]
+//!   line, and drained at shutdown like the daemon's own runs;
+//! - `{"argv": [...]}`, for the commands not yet typed: parsed and run by [`cli::run`]; the
+//!   reply is one JSON line (`{"exit": N, "stderr": "..."}`) followed by the command's standard
+//!   output, raw, until the daemon closes the connection.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +19,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use crate::cli::{self, Cli, Exit, Session};
+use crate::ops::socket::Incoming;
 
 /// Largest request accepted (an argv, not a payload).
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -101,8 +106,34 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
-    let (reply, renewals_touched) = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => {
+    let (reply, renewals_touched) = match serde_json::from_str::<Incoming>(&line) {
+        Ok(Incoming::Typed { request }) => {
+            let _running = shared.socket_op();
+            let ctx = crate::ops::Context {
+                config: shared.config(),
+                store: shared.store.clone(),
+                status: shared.status.lock().ok().map(|s| s.clone()),
+                deliver: true,
+            };
+            let reply = crate::ops::execute(&ctx, &request)
+                .await
+                .unwrap_or_else(|e| crate::ops::Reply::Failed {
+                    error: e.to_string(),
+                });
+            let mut line = serde_json::to_vec(&reply).unwrap_or_default();
+            line.push(b'\n');
+            let written = write.write_all(&line).await;
+            let done = write.shutdown().await;
+            drop(reply);
+            if request.touches_renewals() {
+                // A failed renewal backs off like a scheduled one: retry when its step ends.
+                super::plan_next_check(&shared, &shared.config()).await;
+            }
+            shared.trim_when_quiet();
+            return written.and(done);
+        }
+        Ok(Incoming::Argv { argv }) => {
+            let request = Request { argv };
             let shared = Arc::clone(&shared);
             tokio::task::spawn_blocking(move || execute(&request.argv, &shared))
                 .await
@@ -142,11 +173,7 @@ fn execute(argv: &[String], shared: &Shared) -> (Reply, bool) {
         cli::Command::Issue(_) | cli::Command::Renew(_) | cli::Command::Revoke(_)
     );
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = shared
-        .status
-        .lock()
-        .ok()
-        .and_then(|s| serde_json::to_value(&*s).ok());
+    let status = shared.status.lock().ok().map(|s| s.clone());
     let mut session = Session {
         out: &mut out,
         err: &mut err,

@@ -17,7 +17,7 @@ mod issue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::acme::challenge::Listeners;
 use crate::acme::{AcmeAccount, AcmeError, account};
@@ -41,7 +41,7 @@ pub struct RenewOptions {
 }
 
 /// The outcome for one certificate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub name: String,
     #[serde(flatten)]
@@ -51,7 +51,7 @@ pub struct Report {
     pub outcome: Option<Outcome>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Installed {

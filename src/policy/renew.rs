@@ -122,7 +122,7 @@ pub struct Request {
 }
 
 /// What the policy decided for one certificate.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// Never issued: obtain it.

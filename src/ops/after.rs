@@ -1,0 +1,41 @@
+//! What follows every change to the inventory or to renewal state, from whichever surface: the
+//! alerts are evaluated (new, reminded, resolved, queued in the outbox) and, for a command,
+//! what is due is delivered at once. Inventory events are audited where they are recorded.
+
+use crate::alerts::Evaluation;
+use crate::alerts::dispatch::DispatchReport;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+/// Evaluates alerts and delivers what is due.
+pub async fn pass(
+    config: &Config,
+    store: &Store,
+) -> Result<(Evaluation, DispatchReport), StoreError> {
+    let evaluation = crate::alerts::evaluate(config, store, crate::clock::now())?;
+    let report = if config.webhooks.is_empty() {
+        DispatchReport::default()
+    } else {
+        let client = crate::alerts::dispatch::client();
+        crate::alerts::dispatch::deliver_due(config, store, &client).await?
+    };
+    Ok((evaluation, report))
+}
+
+/// Runs [`pass`]; problems come back as a warning line, since a webhook outage must not fail
+/// a scan or a renewal.
+pub async fn pass_quietly(config: &Config, store: &Store) -> Option<String> {
+    match pass(config, store).await {
+        Ok((_, report)) if report.retrying + report.dead > 0 => Some(format!(
+            "warning: {} alert deliver{} failed; they are queued (see `certctl alerts list`)",
+            report.retrying + report.dead,
+            if report.retrying + report.dead == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("warning: alerting failed: {e}")),
+    }
+}

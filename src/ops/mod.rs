@@ -1,0 +1,103 @@
+//! The operations every surface calls. The CLI builds a [`Request`], runs it through the
+//! daemon's control socket when a daemon answers (or here, against its own store, when none
+//! does) and renders the typed [`Reply`]; the daemon's socket and its schedules call the same
+//! functions with the daemon's [`Context`]. So a command behaves the same from every surface,
+//! runs inside the daemon on its runtime under its exclusions (renewal and dispatch leases),
+//! and is drained at shutdown like the daemon's own work.
+//!
+//! Typed so far: `status`, `issue`, `renew`, `revoke`. The other commands still travel as argv
+//! through the socket (`daemon::socket`), to be moved here one by one.
+
+pub mod after;
+pub mod renew;
+pub mod revoke;
+pub mod socket;
+pub mod status;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+pub use renew::{RenewReply, RenewRequest};
+pub use revoke::{RevokeReply, RevokeRequest};
+pub use status::{ScheduleStatus, Status};
+
+/// What an operation runs against.
+#[derive(Clone)]
+pub struct Context {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// Inside the daemon: a snapshot of its status, for `certctl status`.
+    pub status: Option<Status>,
+    /// Deliver due alerts after a change. The daemon's schedules leave that to its dispatcher;
+    /// a command (from the CLI or through the socket) delivers at once.
+    pub deliver: bool,
+}
+
+/// One operation, as the CLI asks for it (and as it travels through the socket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Renew(RenewRequest),
+    Revoke(RevokeRequest),
+}
+
+impl Request {
+    /// Whether the operation may change when certificates next need renewing.
+    pub fn touches_renewals(&self) -> bool {
+        matches!(self, Request::Renew(_) | Request::Revoke(_))
+    }
+}
+
+/// The typed answer to a [`Request`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reply", content = "value", rename_all = "snake_case")]
+pub enum Reply {
+    Status(Status),
+    Renew(RenewReply),
+    Revoke(RevokeReply),
+    /// The operation failed; the message says what and on which input.
+    Failed {
+        error: String,
+    },
+}
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpsError {
+    #[error("the config has no [[certificate]] entries to issue or renew")]
+    NoCertificates,
+    #[error("no [[certificate]] named \"{0}\" in the config")]
+    UnknownCertificate(String),
+    #[error(
+        "unknown revocation reason \"{0}\" (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"
+    )]
+    UnknownReason(String),
+    #[error("{0} has no installed certificate to revoke")]
+    NotInstalled(String),
+    #[error("account {account} of [[certificate]] {cert} is not configured")]
+    NoAccount { cert: String, account: String },
+    #[error("certctl run is not running (no daemon answered on the control socket)")]
+    NoDaemon,
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
+    #[error(transparent)]
+    Acme(#[from] crate::acme::AcmeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Scan(#[from] crate::service::ServiceError),
+}
+
+/// Runs one request against `ctx`.
+pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError> {
+    Ok(match request {
+        Request::Status => Reply::Status(ctx.status.clone().ok_or(OpsError::NoDaemon)?),
+        Request::Renew(r) => Reply::Renew(renew::renew(ctx, r).await?),
+        Request::Revoke(r) => Reply::Revoke(revoke::revoke(ctx, r).await?),
+    })
+}
