@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::output::{self, expires_in, use_colour};
 use super::{Cli, Exit, Format, Session};
-use crate::model::{FindingCode, Severity, Status};
+use crate::model::{FindingCode, Status};
+use crate::ops::{CheckRequest, ForgetRequest, Reply, Request};
 use crate::policy::{relative, rfc3339};
 use crate::service::{self, View};
 
@@ -509,73 +510,43 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
 }
 
 pub fn forget(cli: &Cli, s: &mut Session<'_>, args: &ForgetArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let store = cli.open_store(s, &config)?;
-    // Every query must match before anything is forgotten.
-    let mut found = Vec::new();
-    for query in &args.queries {
-        let matches = service::find(&store, query)?;
-        if matches.is_empty() {
-            anyhow::bail!("no location matches \"{query}\" (see `certctl list`)");
-        }
-        found.extend(matches);
+    let request = Request::Forget(ForgetRequest {
+        queries: args.queries.clone(),
+    });
+    let Reply::Forget(reply) = cli.operate(s, request)? else {
+        anyhow::bail!("the daemon answered `forget` with something else");
+    };
+    for f in &reply.forgotten {
+        writeln!(s.out, "forgot {}  {}", f.id, f.target)?;
     }
-    found.sort_by(|a, b| a.id.cmp(&b.id));
-    found.dedup_by(|a, b| a.id == b.id);
-    let now = crate::clock::now();
-    for record in &found {
-        service::forget(&store, record, "forgotten by `certctl forget`", now)?;
-        writeln!(s.out, "forgot {}  {}", record.id, record.location.target())?;
-    }
-    store.flush()?;
-    crate::audit::record_inventory(&store);
-    let rt = super::scan::runtime()?;
-    if let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store)) {
+    if let Some(warning) = &reply.warning {
         writeln!(s.err, "{warning}")?;
     }
-    cli.close_store(s, store)?;
     Ok(Exit::Ok)
 }
 
 pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let store = cli.open_store(s, &config)?;
-    if args.scan {
-        let rt = super::scan::runtime()?;
-        rt.block_on(service::scan_and_record(
-            &config,
-            Some(&store),
-            config.endpoints.clone(),
-            config.inventory_files(),
-            service::Scope::Config,
-            |_| {},
-        ))?;
-        if let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, &store)) {
-            writeln!(s.err, "{warning}")?;
-        }
+    let request = Request::Check(CheckRequest { scan: args.scan });
+    let Reply::Check(reply) = cli.operate(s, request)? else {
+        anyhow::bail!("the daemon answered `check` with something else");
+    };
+    if let Some(warning) = &reply.alert_warning {
+        writeln!(s.err, "{warning}")?;
     }
-    let now = crate::clock::now();
-    let views = service::inventory(&store, &config.thresholds, now)?;
-    if views.is_empty() {
+    if reply.locations == 0 {
         // Nagios convention: nothing was ever scanned, so nothing is known to be fine.
         if !args.quiet {
             writeln!(
                 s.out,
                 "CERTCTL UNKNOWN - nothing has been scanned into {} yet (run `certctl scan` or `certctl check --scan`)",
-                store.path().display()
+                reply.store
             )?;
         }
         return Ok(Exit::Error);
     }
-    let count = |s: Status| views.iter().filter(|v| v.status == s).count();
-    let (critical, warning, ok) = (
-        count(Status::Critical),
-        count(Status::Warning),
-        count(Status::Ok),
-    );
-    let exit = if critical > 0 {
+    let exit = if reply.critical > 0 {
         Exit::Critical
-    } else if warning > 0 {
+    } else if reply.warning > 0 {
         Exit::Warning
     } else {
         Exit::Ok
@@ -588,19 +559,15 @@ pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result
         };
         writeln!(
             s.out,
-            "CERTCTL {word} - {critical} critical, {warning} warning, {ok} ok"
+            "CERTCTL {word} - {} critical, {} warning, {} ok",
+            reply.critical, reply.warning, reply.ok
         )?;
-        for v in views.iter().filter(|v| v.status > Status::Ok) {
-            for f in v.findings.iter().filter(|f| f.severity > Severity::Info) {
-                writeln!(
-                    s.out,
-                    "{:<8} {} {}: {}",
-                    f.severity,
-                    v.record.location.target(),
-                    f.code,
-                    f.message
-                )?;
-            }
+        for p in &reply.problems {
+            writeln!(
+                s.out,
+                "{:<8} {} {}: {}",
+                p.finding.severity, p.target, p.finding.code, p.finding.message
+            )?;
         }
     }
     Ok(exit)

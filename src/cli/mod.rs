@@ -152,6 +152,10 @@ impl Command {
                 | Command::Issue(_)
                 | Command::Renew(_)
                 | Command::Revoke(_)
+                | Command::Forget(_)
+                | Command::Check(_)
+                | Command::History(_)
+                | Command::Audit(_)
         )
     }
 }

@@ -3,7 +3,7 @@
 use clap::{Args, CommandFactory, Subcommand};
 
 use super::{Cli, Exit, Session};
-use crate::ops::{Reply, Request};
+use crate::ops::{HistoryRequest, Reply, Request};
 use crate::policy::{relative, rfc3339};
 
 #[derive(Debug, Args)]
@@ -99,8 +99,6 @@ pub fn status(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
 }
 
 pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let store = cli.open_store(s, &config)?;
     let since = match &args.since {
         Some(d) => {
             let d =
@@ -109,13 +107,14 @@ pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Re
         }
         None => 0,
     };
-    for e in store.audit_entries(since)? {
-        if let Some(name) = &args.name
-            && !e.subject.contains(name.as_str())
-            && !e.detail.contains(name.as_str())
-        {
-            continue;
-        }
+    let request = Request::History(HistoryRequest {
+        since,
+        name: args.name.clone(),
+    });
+    let Reply::History(entries) = cli.operate(s, request)? else {
+        anyhow::bail!("the daemon answered `history` with something else");
+    };
+    for e in entries {
         writeln!(
             s.out,
             "{:>6}  {}  {:<22} {}  {}",
@@ -131,15 +130,20 @@ pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Re
 
 pub fn audit(cli: &Cli, s: &mut Session<'_>, args: &AuditArgs) -> anyhow::Result<Exit> {
     let AuditCommand::Verify = args.command;
-    let config = cli.load_config(s)?;
-    let store = cli.open_store(s, &config)?;
-    match store.audit_verify()? {
-        Ok(n) => {
+    let Reply::AuditVerify(reply) = cli.operate(s, Request::AuditVerify)? else {
+        anyhow::bail!("the daemon answered `audit verify` with something else");
+    };
+    match (reply.intact, reply.broken) {
+        (Some(n), _) => {
             writeln!(s.out, "audit log intact: {n} entries, hash chain verified")?;
             Ok(Exit::Ok)
         }
-        Err(e) => {
-            writeln!(s.out, "audit log BROKEN: {e}")?;
+        (None, broken) => {
+            writeln!(
+                s.out,
+                "audit log BROKEN: {}",
+                broken.as_deref().unwrap_or("unknown")
+            )?;
             Ok(Exit::Critical)
         }
     }

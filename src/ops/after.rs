@@ -39,3 +39,15 @@ pub async fn pass_quietly(config: &Config, store: &Store) -> Option<String> {
         Err(e) => Some(format!("warning: alerting failed: {e}")),
     }
 }
+
+/// After a change made by an operation: evaluate the alerts and, where the context delivers,
+/// deliver what is due. Returns a warning line for the user when alerting had trouble.
+pub async fn after_change(ctx: &super::Context) -> Option<String> {
+    if ctx.deliver {
+        return pass_quietly(&ctx.config, &ctx.store).await;
+    }
+    match crate::alerts::evaluate(&ctx.config, &ctx.store, crate::clock::now()) {
+        Ok(_) => None,
+        Err(e) => Some(format!("warning: alerting failed: {e}")),
+    }
+}

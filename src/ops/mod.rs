@@ -5,10 +5,13 @@
 //! runs inside the daemon on its runtime under its exclusions (renewal and dispatch leases),
 //! and is drained at shutdown like the daemon's own work.
 //!
-//! Typed so far: `status`, `issue`, `renew`, `revoke`. The other commands still travel as argv
+//! Typed so far: `status`, `issue`, `renew`, `revoke`, `forget`, `check`, `history`,
+//! `audit verify`. The other commands still travel as argv
 //! through the socket (`daemon::socket`), to be moved here one by one.
 
 pub mod after;
+pub mod audit;
+pub mod inventory;
 pub mod renew;
 pub mod revoke;
 pub mod socket;
@@ -20,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
+pub use audit::{AuditReply, HistoryRequest};
+pub use inventory::{CheckReply, CheckRequest, ForgetReply, ForgetRequest};
 pub use renew::{RenewReply, RenewRequest};
 pub use revoke::{RevokeReply, RevokeRequest};
 pub use status::{ScheduleStatus, Status};
@@ -43,6 +48,10 @@ pub enum Request {
     Status,
     Renew(RenewRequest),
     Revoke(RevokeRequest),
+    Forget(ForgetRequest),
+    Check(CheckRequest),
+    History(HistoryRequest),
+    AuditVerify,
 }
 
 impl Request {
@@ -59,6 +68,10 @@ pub enum Reply {
     Status(Status),
     Renew(RenewReply),
     Revoke(RevokeReply),
+    Forget(ForgetReply),
+    Check(CheckReply),
+    History(Vec<crate::store::AuditEntry>),
+    AuditVerify(AuditReply),
     /// The operation failed; the message says what and on which input.
     Failed {
         error: String,
@@ -77,6 +90,8 @@ pub enum OpsError {
         "unknown revocation reason \"{0}\" (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"
     )]
     UnknownReason(String),
+    #[error("no location matches \"{0}\" (see `certctl list`)")]
+    NoMatch(String),
     #[error("{0} has no installed certificate to revoke")]
     NotInstalled(String),
     #[error("account {account} of [[certificate]] {cert} is not configured")]
@@ -99,5 +114,9 @@ pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError
         Request::Status => Reply::Status(ctx.status.clone().ok_or(OpsError::NoDaemon)?),
         Request::Renew(r) => Reply::Renew(renew::renew(ctx, r).await?),
         Request::Revoke(r) => Reply::Revoke(revoke::revoke(ctx, r).await?),
+        Request::Forget(r) => Reply::Forget(inventory::forget(ctx, r).await?),
+        Request::Check(r) => Reply::Check(inventory::check(ctx, r).await?),
+        Request::History(r) => Reply::History(audit::history(ctx, r)?),
+        Request::AuditVerify => Reply::AuditVerify(audit::verify(ctx)?),
     })
 }

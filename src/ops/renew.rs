@@ -85,10 +85,9 @@ pub async fn renew(ctx: &Context, request: &RenewRequest) -> Result<RenewReply, 
         )
         .await?;
     }
-    let warning = match (request.dry_run, ctx.deliver) {
-        (true, _) => None,
-        (false, true) => super::after::pass_quietly(config, &ctx.store).await,
-        (false, false) => None,
+    let warning = match request.dry_run {
+        true => None,
+        false => super::after::after_change(ctx).await,
     };
     Ok(RenewReply { reports, warning })
 }
