@@ -4,10 +4,10 @@
 use clap::{Args, Subcommand};
 
 use super::{Cli, Exit, Format, Session};
-use crate::config::Config;
 use crate::model::DeliveryState;
+use crate::ops::alerts::AlertsListReply;
+use crate::ops::{Reply, Request};
 use crate::policy::{relative, rfc3339};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
@@ -33,20 +33,61 @@ pub enum AlertsCommand {
 }
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
     match &args.command {
-        AlertsCommand::Test { webhook } => test(s, &config, webhook),
+        AlertsCommand::Test { webhook } => {
+            let request = Request::AlertsTest {
+                webhook: webhook.clone(),
+            };
+            let Reply::AlertsTest(reply) = cli.operate(s, request)? else {
+                anyhow::bail!("the daemon answered `alerts test` with something else");
+            };
+            match (reply.status, &reply.error) {
+                (Some(status), None) => {
+                    writeln!(
+                        s.out,
+                        "{}: HTTP {status} in {} ms",
+                        reply.target, reply.elapsed_ms
+                    )?;
+                    Ok(Exit::Ok)
+                }
+                (_, Some(error)) => {
+                    writeln!(
+                        s.out,
+                        "{}: FAILED after {} ms: {error}",
+                        reply.target, reply.elapsed_ms
+                    )?;
+                    Ok(Exit::Critical)
+                }
+                (None, None) => Ok(Exit::Critical),
+            }
+        }
         AlertsCommand::List { output } => {
-            let store = cli.open_store(s, &config)?;
-            list(s, &config, &store, *output)
+            let Reply::AlertsList(reply) = cli.operate(s, Request::AlertsList)? else {
+                anyhow::bail!("the daemon answered `alerts list` with something else");
+            };
+            list(s, &reply, *output)
         }
         AlertsCommand::Retry { delivery } => {
-            let store = cli.open_store(s, &config)?;
-            retry(s, &store, *delivery)
+            let request = Request::AlertsRetry {
+                delivery: *delivery,
+            };
+            let Reply::AlertsRetry(id) = cli.operate(s, request)? else {
+                anyhow::bail!("the daemon answered `alerts retry` with something else");
+            };
+            writeln!(
+                s.out,
+                "delivery #{id} re-queued; it is sent by the daemon or `certctl alerts deliver`"
+            )?;
+            Ok(Exit::Ok)
         }
         AlertsCommand::Enable { webhook } => {
-            let store = cli.open_store(s, &config)?;
-            if store.enable_webhook(webhook)? {
+            let request = Request::AlertsEnable {
+                webhook: webhook.clone(),
+            };
+            let Reply::AlertsEnable(was_disabled) = cli.operate(s, request)? else {
+                anyhow::bail!("the daemon answered `alerts enable` with something else");
+            };
+            if was_disabled {
                 writeln!(s.out, "webhook {webhook} enabled again")?;
             } else {
                 writeln!(s.out, "webhook {webhook} was not disabled")?;
@@ -54,15 +95,15 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             Ok(Exit::Ok)
         }
         AlertsCommand::Deliver => {
-            let store = cli.open_store(s, &config)?;
-            let rt = super::scan::runtime()?;
-            let report = rt.block_on(pass(&config, &store))?;
+            let Reply::AlertsDeliver(report) = cli.operate(s, Request::AlertsDeliver)? else {
+                anyhow::bail!("the daemon answered `alerts deliver` with something else");
+            };
             writeln!(
                 s.out,
                 "{} event(s) queued; delivered {}, retrying {}, dead {}",
-                report.0.queued, report.1.delivered, report.1.retrying, report.1.dead
+                report.queued, report.delivered, report.retrying, report.dead
             )?;
-            Ok(if report.1.dead > 0 {
+            Ok(if report.dead > 0 {
                 Exit::Critical
             } else {
                 Exit::Ok
@@ -71,57 +112,15 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
     }
 }
 
-pub use crate::ops::after::{pass, pass_quietly};
+pub use crate::ops::after::pass_quietly;
 
-fn test(s: &mut Session<'_>, config: &Config, name: &str) -> anyhow::Result<Exit> {
-    let hook = config
-        .webhooks
-        .iter()
-        .find(|w| w.name == name)
-        .ok_or_else(|| anyhow::anyhow!("no [[webhook]] named \"{name}\""))?;
-    let rt = super::scan::runtime()?;
-    let now = crate::clock::now();
-    let event = crate::alerts::test_event(now);
-    let result = rt.block_on(async {
-        let client = crate::alerts::dispatch::client();
-        crate::alerts::dispatch::send(&client, hook, &event, &format!("msg_test_{now}"), now).await
-    });
-    let target = format!(
-        "{} ({}, {})",
-        hook.name,
-        hook.format.as_str(),
-        hook.redacted_url()
+fn list(s: &mut Session<'_>, reply: &AlertsListReply, format: Format) -> anyhow::Result<Exit> {
+    let (open, deliveries, total, disabled) = (
+        &reply.open,
+        &reply.deliveries,
+        reply.queued,
+        &reply.disabled,
     );
-    match (&result.status, &result.error) {
-        (Some(status), None) => {
-            writeln!(
-                s.out,
-                "{target}: HTTP {status} in {} ms",
-                result.elapsed.as_millis()
-            )?;
-            Ok(Exit::Ok)
-        }
-        (_, Some(error)) => {
-            writeln!(
-                s.out,
-                "{target}: FAILED after {} ms: {error}",
-                result.elapsed.as_millis()
-            )?;
-            Ok(Exit::Critical)
-        }
-        (None, None) => Ok(Exit::Critical),
-    }
-}
-
-fn list(
-    s: &mut Session<'_>,
-    config: &Config,
-    store: &Store,
-    format: Format,
-) -> anyhow::Result<Exit> {
-    let open = store.open_alerts()?;
-    let (deliveries, total) = store.deliveries(500)?;
-    let disabled = store.disabled_webhooks()?;
     let now = crate::clock::now();
     let out = &mut *s.out;
     if !format.is_table() {
@@ -149,14 +148,14 @@ fn list(
             })).collect::<Vec<_>>(),
             "queued": total,
             "disabled_webhooks": disabled.iter().map(|(n, r)| serde_json::json!({"name": n, "reason": r})).collect::<Vec<_>>(),
-            "webhooks": config.webhooks.iter().map(|w| serde_json::json!({"name": w.name, "format": w.format.as_str(), "url": w.redacted_url()})).collect::<Vec<_>>(),
+            "webhooks": reply.webhooks.iter().map(|w| serde_json::json!({"name": w.name, "format": w.format, "url": w.url})).collect::<Vec<_>>(),
         });
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
         return Ok(Exit::Ok);
     }
     writeln!(out, "open alerts: {}", open.len())?;
-    for a in &open {
+    for a in open {
         writeln!(
             out,
             "  {:<8} {:<20} {}  (since {})",
@@ -167,7 +166,7 @@ fn list(
         )?;
     }
     writeln!(out, "deliveries queued: {total}")?;
-    for d in &deliveries {
+    for d in deliveries {
         let state = match d.state {
             DeliveryState::Pending if d.attempts == 0 => "pending".to_string(),
             DeliveryState::Pending => {
@@ -188,28 +187,8 @@ fn list(
                 .unwrap_or_default()
         )?;
     }
-    for (name, reason) in &disabled {
+    for (name, reason) in disabled {
         writeln!(out, "webhook {name} is disabled: {reason}")?;
     }
-    Ok(Exit::Ok)
-}
-
-fn retry(s: &mut Session<'_>, store: &Store, id: u64) -> anyhow::Result<Exit> {
-    let Some(mut d) = store.delivery(id)? else {
-        anyhow::bail!("no delivery #{id} (see `certctl alerts list`)");
-    };
-    if d.state != DeliveryState::Dead {
-        anyhow::bail!("delivery #{id} is not dead; it will be retried on its own");
-    }
-    let now = crate::clock::now();
-    d.state = DeliveryState::Pending;
-    d.attempts = 0;
-    d.created_at = now;
-    d.next_attempt_at = now;
-    store.settle_deliveries(&[], &[d])?;
-    writeln!(
-        s.out,
-        "delivery #{id} re-queued; it is sent by the daemon or `certctl alerts deliver`"
-    )?;
     Ok(Exit::Ok)
 }

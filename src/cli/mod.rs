@@ -156,6 +156,10 @@ impl Command {
                 | Command::Check(_)
                 | Command::History(_)
                 | Command::Audit(_)
+                | Command::Deploy(_)
+                | Command::Verify(_)
+                | Command::Rollback(_)
+                | Command::Alerts(_)
         )
     }
 }

@@ -6,11 +6,13 @@
 //! and is drained at shutdown like the daemon's own work.
 //!
 //! Typed so far: `status`, `issue`, `renew`, `revoke`, `forget`, `check`, `history`,
-//! `audit verify`. The other commands still travel as argv
+//! `audit verify`, `deploy`, `verify`, `rollback`, `alerts ...`. The other commands still travel as argv
 //! through the socket (`daemon::socket`), to be moved here one by one.
 
 pub mod after;
+pub mod alerts;
 pub mod audit;
+pub mod deploy;
 pub mod inventory;
 pub mod renew;
 pub mod revoke;
@@ -52,12 +54,23 @@ pub enum Request {
     Check(CheckRequest),
     History(HistoryRequest),
     AuditVerify,
+    Deploy(deploy::NameRequest),
+    Verify(deploy::NameRequest),
+    Rollback(deploy::NameRequest),
+    AlertsList,
+    AlertsTest { webhook: String },
+    AlertsRetry { delivery: u64 },
+    AlertsEnable { webhook: String },
+    AlertsDeliver,
 }
 
 impl Request {
     /// Whether the operation may change when certificates next need renewing.
     pub fn touches_renewals(&self) -> bool {
-        matches!(self, Request::Renew(_) | Request::Revoke(_))
+        matches!(
+            self,
+            Request::Renew(_) | Request::Revoke(_) | Request::Rollback(_)
+        )
     }
 }
 
@@ -72,6 +85,16 @@ pub enum Reply {
     Check(CheckReply),
     History(Vec<crate::store::AuditEntry>),
     AuditVerify(AuditReply),
+    Deploy(deploy::DeployReply),
+    Verify(deploy::VerifyReply),
+    Rollback(deploy::RollbackReply),
+    AlertsList(alerts::AlertsListReply),
+    AlertsTest(alerts::TestReply),
+    /// The delivery re-queued.
+    AlertsRetry(u64),
+    /// Whether the webhook had been disabled.
+    AlertsEnable(bool),
+    AlertsDeliver(alerts::DeliverReply),
     /// The operation failed; the message says what and on which input.
     Failed {
         error: String,
@@ -90,6 +113,23 @@ pub enum OpsError {
         "unknown revocation reason \"{0}\" (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"
     )]
     UnknownReason(String),
+    #[error("no [[webhook]] named \"{0}\"")]
+    UnknownWebhook(String),
+    #[error("no delivery #{0} (see `certctl alerts list`)")]
+    NoDelivery(u64),
+    #[error("delivery #{0} is not dead; it will be retried on its own")]
+    NotDead(u64),
+    #[error("{0} has no installed version")]
+    NoVersion(String),
+    #[error("{cert} has no version older than {current}")]
+    NoOlderVersion { cert: String, current: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
     #[error("no location matches \"{0}\" (see `certctl list`)")]
     NoMatch(String),
     #[error("{0} has no installed certificate to revoke")]
@@ -118,5 +158,15 @@ pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError
         Request::Check(r) => Reply::Check(inventory::check(ctx, r).await?),
         Request::History(r) => Reply::History(audit::history(ctx, r)?),
         Request::AuditVerify => Reply::AuditVerify(audit::verify(ctx)?),
+        Request::Deploy(r) => Reply::Deploy(deploy::deploy(ctx, r).await?),
+        Request::Verify(r) => Reply::Verify(deploy::verify(ctx, r).await?),
+        Request::Rollback(r) => Reply::Rollback(deploy::rollback(ctx, r).await?),
+        Request::AlertsList => Reply::AlertsList(alerts::list(ctx)?),
+        Request::AlertsTest { webhook } => Reply::AlertsTest(alerts::test(ctx, webhook).await?),
+        Request::AlertsRetry { delivery } => Reply::AlertsRetry(alerts::retry(ctx, *delivery)?),
+        Request::AlertsEnable { webhook } => {
+            Reply::AlertsEnable(ctx.store.enable_webhook(webhook)?)
+        }
+        Request::AlertsDeliver => Reply::AlertsDeliver(alerts::deliver(ctx).await?),
     })
 }
