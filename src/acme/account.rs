@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AcmeError;
 use super::http::{RecordingClient, RetryHint};
 use crate::config::acme::AccountConfig;
-use crate::deploy::layout::write_atomic;
+use crate::durable::write_atomic;
 
 /// What is stored per account.
 #[derive(Serialize, Deserialize)]
@@ -156,9 +156,9 @@ pub async fn load_or_register(cfg: &AccountConfig, dir: &Path) -> Result<AcmeAcc
         credentials,
     };
     let json = serde_json::to_vec_pretty(&stored).map_err(|e| fail(e.to_string()))?;
-    crate::deploy::layout::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+    crate::durable::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
     write_atomic(&path, &json, 0o600).map_err(|e| fail(e.to_string()))?;
-    crate::deploy::layout::sync_dir(dir).map_err(|e| fail(e.to_string()))?;
+    crate::durable::sync_dir(dir).map_err(|e| fail(e.to_string()))?;
     tracing::info!(account = %cfg.name, id = inner.id(), "registered ACME account");
     Ok(AcmeAccount {
         name: cfg.name.clone(),

@@ -53,9 +53,9 @@ pub enum AcmeError {
         /// What the CA does offer, already phrased ("it offers: a, b" or "it offers no profiles").
         offered: String,
     },
-    /// Writing the issued material failed.
-    #[error(transparent)]
-    Deploy(#[from] crate::deploy::DeployError),
+    /// Writing the issued material (key, certificate, the `current` swap) failed.
+    #[error("{0}")]
+    Install(String),
 }
 
 impl AcmeError {

@@ -184,7 +184,7 @@ fn dispose<T: Send + 'static>(s: &Session<'_>, listing: T) {
     if s.daemon.is_none() {
         std::mem::forget(listing);
     } else {
-        crate::daemon::free_in_background(listing);
+        crate::ops::free_in_background(listing);
     }
 }
 

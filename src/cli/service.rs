@@ -1,8 +1,9 @@
 //! `certctl run`, `status`, `history`, `audit verify`, `completions` and `man`.
 
-use clap::{Args, CommandFactory, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::{Cli, Exit, Session};
+use crate::ops::socket::{ArgvContext, ArgvReply};
 use crate::ops::{HistoryRequest, Reply, Request};
 use crate::policy::{relative, rfc3339};
 
@@ -43,8 +44,45 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
     let path = crate::config::Config::locate(cli.config.as_deref());
     let config = cli.load_config(s)?;
     let rt = super::scan::runtime()?;
-    rt.block_on(crate::daemon::run(config, path))?;
+    rt.block_on(crate::daemon::run(config, path, run_argv))?;
     Ok(Exit::Ok)
+}
+
+/// Runs one command that arrived through the daemon's socket as argv, capturing its output
+/// (the daemon calls this; see [`crate::ops::socket::ArgvRunner`]).
+fn run_argv(argv: &[String], ctx: ArgvContext) -> ArgvReply {
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return ArgvReply {
+                exit: Exit::Error as u8,
+                stdout: Vec::new(),
+                stderr: e.to_string(),
+            };
+        }
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut session = Session {
+        out: &mut out,
+        err: &mut err,
+        tty: false,
+        daemon: Some((ctx.config, ctx.store)),
+        status: ctx.status,
+        width: cli.width,
+    };
+    let exit = match super::run(&cli, &mut session) {
+        Ok(exit) => exit as u8,
+        Err(e) => {
+            let _ = writeln!(session.err, "error: {e:#}");
+            Exit::Error as u8
+        }
+    };
+    drop(session);
+    ArgvReply {
+        exit,
+        stdout: out,
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
 }
 
 pub fn status(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::acme::{Problems, Secret};
 use super::{KeyPath, parse_duration};
-use crate::daemon::schedule::{Schedule, default_renew_schedule};
+use crate::schedule::{Schedule, default_renew_schedule};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawDaemon {

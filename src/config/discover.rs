@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::KeyPath;
 use super::acme::Problems;
-use crate::daemon::schedule::Schedule;
 use crate::inventory::discover;
 use crate::inventory::local::Sources;
 use crate::model::Starttls;
+use crate::schedule::Schedule;
 
 /// `[discovery]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -58,29 +58,7 @@ pub struct Config {
     pub discover_jobs: Vec<DiscoverJob>,
 }
 
-/// How endpoints are scanned.
-#[derive(Debug, Clone)]
-pub struct ScanSettings {
-    pub connect_timeout: Duration,
-    pub handshake_timeout: Duration,
-    pub concurrency: usize,
-    /// Extra trust anchors (DER), added to the system roots.
-    pub extra_roots: Vec<Vec<u8>>,
-    /// Bound of each OCSP or CRL fetch; `None` turns revocation checks off.
-    pub revocation_timeout: Option<Duration>,
-}
-
-impl Default for ScanSettings {
-    fn default() -> Self {
-        ScanSettings {
-            connect_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
-            concurrency: 64,
-            revocation_timeout: Some(Duration::from_secs(5)),
-            extra_roots: Vec::new(),
-        }
-    }
-}
+pub use crate::inventory::ScanSettings;
 
 impl Config {
     /// The configuration used when no file exists: defaults, no targets.

@@ -10,7 +10,6 @@
 
 mod discover;
 pub mod metrics;
-pub mod schedule;
 pub mod socket;
 
 use std::path::PathBuf;
@@ -21,8 +20,8 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::model::UnixSeconds;
+use crate::schedule::Guard;
 use crate::store::{Store, StoreError};
-use schedule::Guard;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +62,8 @@ pub struct Shared {
     commands: std::sync::atomic::AtomicU64,
     /// Typed socket operations in progress: shutdown waits for them as for its own runs.
     socket_ops: Arc<std::sync::atomic::AtomicUsize>,
+    /// Runs the commands that still arrive as argv.
+    argv_runner: crate::ops::socket::ArgvRunner,
 }
 
 /// One typed socket operation in progress (see [`Shared::socket_op`]).
@@ -131,7 +132,11 @@ impl Shared {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    argv_runner: crate::ops::socket::ArgvRunner,
+) -> Result<(), DaemonError> {
     let store = Store::open(&config.store_path)?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config)),
@@ -150,6 +155,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
         renew_wake: watch::Sender::new(None),
         commands: std::sync::atomic::AtomicU64::new(0),
         socket_ops: Arc::default(),
+        argv_runner,
     });
     let config = shared.config();
     let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())
@@ -495,11 +501,7 @@ async fn plan_next_check(shared: &Arc<Shared>, config: &Arc<Config>) {
     }
 }
 
-/// Frees a large value (a listing, an inventory) on a thread of its own, so that an answer
-/// already built does not wait for 10 000 or 100 000 records to be freed one by one.
-pub(crate) fn free_in_background<T: Send + 'static>(value: T) {
-    std::thread::spawn(move || drop(value));
-}
+pub(crate) use crate::ops::free_in_background;
 
 /// Hands freed heap memory back to the system. A scan or a listing of many locations allocates
 /// transiently; without this an idle daemon would keep its peak.

@@ -3,7 +3,8 @@
 //! - `{"request": {...}}`, a typed [`crate::ops::Request`]: run by [`crate::ops::execute`] on
 //!   the daemon's runtime with the daemon's context, answered by one JSON [`crate::ops::Reply`]
 //!   line, and drained at shutdown like the daemon's own runs;
-//! - `{"argv": [...]}`, for the commands not yet typed: parsed and run by [`cli::run`]; the
+//! - `{"argv": [...]}`, for the commands not yet typed: run by the CLI's runner, which the CLI
+//!   hands to the daemon when it starts it (the daemon does not depend on the CLI); the
 //!   reply is one JSON line (`{"exit": N, "stderr": "..."}`) followed by the command's standard
 //!   output, raw, until the daemon closes the connection.
 
@@ -12,39 +13,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use clap::Parser;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::Shared;
-use crate::cli::{self, Cli, Exit, Session};
-use crate::ops::socket::Incoming;
+use crate::ops::socket::{ArgvContext, ArgvReply, Incoming};
 
 /// Largest request accepted (an argv, not a payload).
 const MAX_REQUEST: u64 = 64 * 1024;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Request {
-    pub argv: Vec<String>,
-}
+/// The exit code of a command that could not run (`cli::Exit::Error`).
+const EXIT_ERROR: u8 = 3;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Reply {
-    pub exit: u8,
-    #[serde(skip)]
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-}
-
-impl Reply {
-    /// A command that could not run: exit code [`Exit::Error`], no output.
-    fn failed(stderr: String) -> Reply {
-        Reply {
-            exit: Exit::Error as u8,
-            stdout: Vec::new(),
-            stderr,
-        }
+/// A command that could not run: no output.
+fn failed(stderr: String) -> ArgvReply {
+    ArgvReply {
+        exit: EXIT_ERROR,
+        stdout: Vec::new(),
+        stderr,
     }
 }
 
@@ -106,7 +92,7 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
-    let (reply, renewals_touched) = match serde_json::from_str::<Incoming>(&line) {
+    let reply = match serde_json::from_str::<Incoming>(&line) {
         Ok(Incoming::Typed { request }) => {
             let _running = shared.socket_op();
             let ctx = crate::ops::Context {
@@ -133,19 +119,21 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
             return written.and(done);
         }
         Ok(Incoming::Argv { argv }) => {
-            let request = Request { argv };
-            let shared = Arc::clone(&shared);
-            tokio::task::spawn_blocking(move || execute(&request.argv, &shared))
+            let ctx = ArgvContext {
+                config: shared.config(),
+                store: shared.store.clone(),
+                status: shared.status.lock().ok().map(|s| s.clone()),
+            };
+            let runner = shared.argv_runner;
+            tokio::task::spawn_blocking(move || runner(&argv, ctx))
                 .await
                 .unwrap_or_else(|e| {
-                    let stderr = format!("error: the command failed inside the daemon: {e}\n");
-                    (Reply::failed(stderr), false)
+                    failed(format!(
+                        "error: the command failed inside the daemon: {e}\n"
+                    ))
                 })
         }
-        Err(e) => {
-            let stderr = format!("error: bad control request: {e}\n");
-            (Reply::failed(stderr), false)
-        }
+        Err(e) => failed(format!("error: bad control request: {e}\n")),
     };
     let mut head = serde_json::to_vec(&reply).unwrap_or_default();
     head.push(b'\n');
@@ -153,56 +141,19 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     write.write_all(&reply.stdout).await?;
     let done = write.shutdown().await;
     drop(reply);
-    if renewals_touched {
-        // An `issue` that failed backs off like a scheduled one: retry when its step ends.
-        super::plan_next_check(&shared, &shared.config()).await;
-    }
     shared.trim_when_quiet();
     done
-}
-
-/// Runs one CLI command inside the daemon, capturing its output. Also says whether the command
-/// may have changed when certificates next need renewing (`issue`, `renew`, `revoke`).
-fn execute(argv: &[String], shared: &Shared) -> (Reply, bool) {
-    let cli = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
-        Err(e) => return (Reply::failed(e.to_string()), false),
-    };
-    let renewals_touched = matches!(
-        cli.command,
-        cli::Command::Issue(_) | cli::Command::Renew(_) | cli::Command::Revoke(_)
-    );
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = shared.status.lock().ok().map(|s| s.clone());
-    let mut session = Session {
-        out: &mut out,
-        err: &mut err,
-        tty: false,
-        daemon: Some((shared.config(), shared.store.clone())),
-        status,
-        width: cli.width,
-    };
-    let exit = match cli::run(&cli, &mut session) {
-        Ok(exit) => exit as u8,
-        Err(e) => {
-            let _ = writeln!(session.err, "error: {e:#}");
-            Exit::Error as u8
-        }
-    };
-    drop(session);
-    let reply = Reply {
-        exit,
-        stdout: out,
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    };
-    (reply, renewals_touched)
 }
 
 /// The client side: runs `argv` through the daemon at `path`, copying the command's output to
 /// `out` as it arrives (a listing can be megabytes: it is not held in memory). `None` when no
 /// daemon answers there (the caller runs the command locally); an error when one does but
 /// refuses us. A failure to write to `out` (a closed pipe) is the reader's choice, not an error.
-pub fn call(path: &Path, argv: &[String], out: &mut dyn Write) -> Option<Result<Reply, String>> {
+pub fn call(
+    path: &Path,
+    argv: &[String],
+    out: &mut dyn Write,
+) -> Option<Result<ArgvReply, String>> {
     let mut stream = match std::os::unix::net::UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -213,7 +164,7 @@ pub fn call(path: &Path, argv: &[String], out: &mut dyn Write) -> Option<Result<
         }
         Err(_) => return None,
     };
-    let request = Request {
+    let request = Incoming::Argv {
         argv: argv.to_vec(),
     };
     let result = (|| {
@@ -226,7 +177,7 @@ pub fn call(path: &Path, argv: &[String], out: &mut dyn Write) -> Option<Result<
         if head.last() != Some(&b'\n') {
             return Err("the daemon closed the connection without a reply".to_string());
         }
-        let reply: Reply =
+        let reply: ArgvReply =
             serde_json::from_slice(&head).map_err(|e| format!("bad reply from the daemon: {e}"))?;
         let _ = std::io::copy(&mut reader, out);
         Ok(reply)

@@ -145,10 +145,12 @@ fn write_all(target: &DeployTarget, files: &[(PathBuf, String, u32)]) -> Result<
     let mut staged = Vec::with_capacity(files.len());
     for (path, content, mode) in files {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| DeployError::Io {
-                action: "cannot create",
-                path: parent.to_path_buf(),
-                source,
+            std::fs::create_dir_all(parent).map_err(|source| {
+                DeployError::Io(crate::durable::DurableError {
+                    action: "cannot create",
+                    path: parent.to_path_buf(),
+                    source,
+                })
             })?;
         }
         let file = stage(path, content.as_bytes(), *mode)?;
@@ -179,10 +181,12 @@ fn chown(path: &Path, owner: Option<&str>, group: Option<&str>) -> Result<(), De
         .map(crate::accounts::group_id)
         .transpose()
         .map_err(invalid)?;
-    std::os::unix::fs::chown(path, uid, gid).map_err(|source| DeployError::Io {
-        action: "cannot chown",
-        path: path.to_path_buf(),
-        source,
+    std::os::unix::fs::chown(path, uid, gid).map_err(|source| {
+        DeployError::Io(crate::durable::DurableError {
+            action: "cannot chown",
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 

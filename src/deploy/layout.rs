@@ -10,8 +10,6 @@
 //! point therefore leaves `current` on the old version or on the new one, and the key and the
 //! certificate in it always belong together. Keys are 0600 and directories 0700.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Why material could not be written.
@@ -19,22 +17,20 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum DeployError {
     /// A filesystem operation failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::DurableError),
     /// The material is not what it must be.
     #[error("{0}")]
     Invalid(String),
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DeployError + 'a {
-    move |source| DeployError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        DeployError::Io(crate::durable::DurableError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -86,7 +82,7 @@ impl Layout {
     pub fn write_key(&self, version: &str, pem: &str) -> Result<(), DeployError> {
         let dir = self.prepare(version)?;
         write_atomic(&dir.join("privkey.pem"), pem.as_bytes(), 0o600)?;
-        sync_dir(&dir)
+        Ok(sync_dir(&dir)?)
     }
 
     /// Writes the certificate files of a version next to its key, then makes it `current`.
@@ -113,7 +109,7 @@ impl Layout {
         std::os::unix::fs::symlink(Path::new("versions").join(version), &tmp)
             .map_err(io("cannot create symlink", &tmp))?;
         std::fs::rename(&tmp, self.current()).map_err(io("cannot swap", &self.current()))?;
-        sync_dir(&self.root)
+        Ok(sync_dir(&self.root)?)
     }
 }
 
@@ -136,87 +132,7 @@ fn split_chain(fullchain: &str) -> Result<(String, String), DeployError> {
     Ok((leaf, chain))
 }
 
-/// Writes `path` through a temporary file in the same directory: write, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployError> {
-    let staged = stage(path, bytes, mode)?;
-    staged.commit()
-}
-
-/// A complete, fsynced temporary file beside its destination, not yet renamed into place.
-/// Dropping it uncommitted removes it, so a full or read-only disk leaves no half files behind.
-#[derive(Debug)]
-pub struct Staged {
-    tmp: PathBuf,
-    dest: PathBuf,
-    done: bool,
-}
-
-impl Staged {
-    pub fn tmp(&self) -> &Path {
-        &self.tmp
-    }
-
-    /// Renames the staged file over its destination (atomic on POSIX file systems).
-    pub fn commit(mut self) -> Result<(), DeployError> {
-        std::fs::rename(&self.tmp, &self.dest)
-            .map_err(io("cannot rename into place", &self.dest))?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// Writes `bytes` to a temporary file next to `path` (write, fsync), ready to [`Staged::commit`].
-pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<Staged, DeployError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io("cannot create", &tmp))?;
-    let staged = Staged {
-        tmp,
-        dest: path.to_path_buf(),
-        done: false,
-    };
-    file.write_all(bytes)
-        .map_err(io("cannot write", &staged.tmp))?;
-    file.sync_all().map_err(io("cannot fsync", &staged.tmp))?;
-    Ok(staged)
-}
-
-/// Creates a directory (and parents) with mode 0700 if it does not exist.
-pub fn create_private_dir(dir: &Path) -> Result<(), DeployError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io("cannot create", dir))
-}
-
-/// fsyncs a directory, making renames inside it durable.
-pub fn sync_dir(dir: &Path) -> Result<(), DeployError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("cannot fsync directory", dir))
-}
+pub use crate::durable::{Staged, create_private_dir, stage, sync_dir, write_atomic};
 
 #[cfg(test)]
 mod tests {

@@ -16,16 +16,40 @@ pub mod target;
 pub mod trust;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use crate::config::ScanSettings;
 use crate::model::{
     EventKind, Finding, HistoryEntry, InventoryEvent, LocationRecord, Observation, Outcome,
 };
 use endpoint::EndpointScanner;
 use target::{FileTarget, Target};
 use trust::{TrustError, TrustJudge};
+
+/// How endpoints are scanned (`[scan]` of the config).
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub concurrency: usize,
+    /// Extra trust anchors (DER), added to the system roots.
+    pub extra_roots: Vec<Vec<u8>>,
+    /// Bound of each OCSP or CRL fetch; `None` turns revocation checks off.
+    pub revocation_timeout: Option<Duration>,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            concurrency: 64,
+            revocation_timeout: Some(Duration::from_secs(5)),
+            extra_roots: Vec::new(),
+        }
+    }
+}
 
 /// An observation together with the user's name and labels for its location.
 #[derive(Debug, Clone)]

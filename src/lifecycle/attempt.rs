@@ -174,6 +174,6 @@ impl From<StoreError> for Failure {
 
 impl From<crate::deploy::DeployError> for Failure {
     fn from(e: crate::deploy::DeployError) -> Self {
-        Failure::Acme(AcmeError::Deploy(e))
+        Failure::Acme(AcmeError::Install(e.to_string()))
     }
 }

@@ -170,3 +170,9 @@ pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError
         Request::AlertsDeliver => Reply::AlertsDeliver(alerts::deliver(ctx).await?),
     })
 }
+
+/// Frees a large value (a listing, an inventory) on a thread of its own, so that an answer
+/// already built does not wait for 10 000 or 100 000 records to be freed one by one.
+pub(crate) fn free_in_background<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}

@@ -18,6 +18,26 @@ pub enum Incoming {
     Argv { argv: Vec<String> },
 }
 
+/// What a command sent as argv runs against inside the daemon.
+pub struct ArgvContext {
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub store: crate::store::Store,
+    pub status: Option<super::Status>,
+}
+
+/// The answer to a command sent as argv: its exit code, standard output and standard error.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ArgvReply {
+    pub exit: u8,
+    #[serde(skip)]
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs a command sent as argv (the CLI provides it when it starts the daemon, so the daemon
+/// does not depend on the CLI). Runs on a blocking thread.
+pub type ArgvRunner = fn(&[String], ArgvContext) -> ArgvReply;
+
 /// Runs `request` in the daemon answering at `path`. `None` when no daemon answers there (the
 /// caller runs it locally); an error when one does but refuses us or breaks off.
 pub fn call(path: &Path, request: &Request) -> Option<Result<Reply, String>> {
