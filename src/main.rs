@@ -7,59 +7,6 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-/// Runs the command inside a running daemon, if one answers on the control socket.
-fn through_daemon(cli: &Cli) -> Option<ExitCode> {
-    if !cli.command.goes_to_daemon() {
-        return None;
-    }
-    let socket = match &cli.socket {
-        Some(path) => path.clone(),
-        None => {
-            let mut out = std::io::sink();
-            let mut err = std::io::sink();
-            let probe = cli::Session {
-                out: &mut out,
-                err: &mut err,
-                tty: false,
-                daemon: None,
-                status: None,
-                width: None,
-            };
-            cli.load_config(&probe).ok()?.daemon.socket
-        }
-    };
-    // The daemon runs elsewhere: relative paths that exist here are sent as absolute ones.
-    let argv: Vec<String> = std::env::args()
-        .map(|a| {
-            let path = std::path::Path::new(&a);
-            if path.is_relative() && !a.starts_with('-') && path.exists() {
-                std::path::absolute(path)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or(a)
-            } else {
-                a
-            }
-        })
-        .collect();
-    // The daemon cannot see this terminal: tell it how wide tables may be.
-    let mut argv = argv;
-    if cli.width.is_none()
-        && let Some(width) = cli::terminal_width()
-    {
-        argv.insert(1, format!("--width={width}"));
-    }
-    match certctl::daemon::socket::call(&socket, &argv, &mut std::io::stdout())? {
-        Ok(reply) => {
-            eprint!("{}", reply.stderr);
-            Some(ExitCode::from(reply.exit))
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Some(ExitCode::from(Exit::Error as u8))
-        }
-    }
-}
-
 /// glibc's allocator, tuned for a process that allocates a lot transiently (a scan of 10 000
 /// endpoints, a listing of 100 000 rows) and should not keep it: at most two arenas instead of
 /// eight per core, and free memory returned to the system above 128 KiB instead of a threshold
@@ -124,9 +71,6 @@ fn main() -> ExitCode {
             )
             .init(),
     }
-    if let Some(code) = through_daemon(&cli) {
-        return code;
-    }
     // Unlocked handles: they lock per write, so log lines from worker threads never wait on
     // a lock held here for the whole command.
     let mut out = std::io::stdout();
@@ -136,8 +80,6 @@ fn main() -> ExitCode {
         out: &mut out,
         err: &mut err,
         tty,
-        daemon: None,
-        status: None,
         width: cli.width.or_else(cli::terminal_width),
     };
     let result = cli::run(&cli, &mut session);

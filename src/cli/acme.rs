@@ -89,7 +89,7 @@ fn renew_inner(
     format: Format,
 ) -> anyhow::Result<Exit> {
     let dry_run = request.dry_run;
-    let Reply::Renew(reply) = cli.operate(s, Request::Renew(request))? else {
+    let Reply::Renew(reply) = cli.operate(Request::Renew(request))? else {
         anyhow::bail!("the daemon answered `renew` with something else");
     };
     if let Some(warning) = &reply.warning {
@@ -161,7 +161,7 @@ fn print_reports(
 }
 
 pub fn accounts(cli: &Cli, s: &mut Session<'_>, args: &AccountsArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
+    let config = cli.load_config()?;
     let dir = config.state_dir.join("accounts");
     let infos: Vec<_> = config
         .accounts
@@ -205,7 +205,7 @@ pub fn revoke(cli: &Cli, s: &mut Session<'_>, args: &RevokeArgs) -> anyhow::Resu
         name: args.name.clone(),
         reason: args.reason.clone(),
     });
-    let Reply::Revoke(reply) = cli.operate(s, request)? else {
+    let Reply::Revoke(reply) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `revoke` with something else");
     };
     writeln!(

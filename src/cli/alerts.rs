@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             let request = Request::AlertsTest {
                 webhook: webhook.clone(),
             };
-            let Reply::AlertsTest(reply) = cli.operate(s, request)? else {
+            let Reply::AlertsTest(reply) = cli.operate(request)? else {
                 anyhow::bail!("the daemon answered `alerts test` with something else");
             };
             match (reply.status, &reply.error) {
@@ -62,7 +62,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             }
         }
         AlertsCommand::List { output } => {
-            let Reply::AlertsList(reply) = cli.operate(s, Request::AlertsList)? else {
+            let Reply::AlertsList(reply) = cli.operate(Request::AlertsList)? else {
                 anyhow::bail!("the daemon answered `alerts list` with something else");
             };
             list(s, &reply, *output)
@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             let request = Request::AlertsRetry {
                 delivery: *delivery,
             };
-            let Reply::AlertsRetry(id) = cli.operate(s, request)? else {
+            let Reply::AlertsRetry(id) = cli.operate(request)? else {
                 anyhow::bail!("the daemon answered `alerts retry` with something else");
             };
             writeln!(
@@ -84,7 +84,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             let request = Request::AlertsEnable {
                 webhook: webhook.clone(),
             };
-            let Reply::AlertsEnable(was_disabled) = cli.operate(s, request)? else {
+            let Reply::AlertsEnable(was_disabled) = cli.operate(request)? else {
                 anyhow::bail!("the daemon answered `alerts enable` with something else");
             };
             if was_disabled {
@@ -95,7 +95,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             Ok(Exit::Ok)
         }
         AlertsCommand::Deliver => {
-            let Reply::AlertsDeliver(report) = cli.operate(s, Request::AlertsDeliver)? else {
+            let Reply::AlertsDeliver(report) = cli.operate(Request::AlertsDeliver)? else {
                 anyhow::bail!("the daemon answered `alerts deliver` with something else");
             };
             writeln!(
@@ -112,7 +112,19 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
     }
 }
 
-pub use crate::ops::after::pass_quietly;
+/// The alert pass after a scan or a discovery recorded something: trouble is a warning line,
+/// never a failure, since a webhook outage must not fail a scan.
+pub fn pass_after(ops: &super::Ops<'_>, s: &mut Session<'_>) -> anyhow::Result<()> {
+    let warning = match ops.call(&Request::AlertsDeliver) {
+        Ok(Reply::AlertsDeliver(r)) => crate::ops::after::delivery_warning(r.retrying + r.dead),
+        Ok(_) => Some("warning: alerting failed: the daemon answered with something else".into()),
+        Err(e) => Some(format!("warning: alerting failed: {e:#}")),
+    };
+    if let Some(warning) = warning {
+        writeln!(s.err, "{warning}")?;
+    }
+    Ok(())
+}
 
 fn list(s: &mut Session<'_>, reply: &AlertsListReply, format: Format) -> anyhow::Result<Exit> {
     let (open, deliveries, total, disabled) = (

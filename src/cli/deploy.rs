@@ -52,7 +52,7 @@ fn report(s: &mut Session<'_>, results: &[TargetResult]) -> anyhow::Result<Exit>
 
 /// Re-runs deployment of the current certificate.
 pub fn deploy(cli: &Cli, s: &mut Session<'_>, args: &NameArgs) -> anyhow::Result<Exit> {
-    let Reply::Deploy(reply) = cli.operate(s, Request::Deploy(args.request()))? else {
+    let Reply::Deploy(reply) = cli.operate(Request::Deploy(args.request()))? else {
         anyhow::bail!("the daemon answered `deploy` with something else");
     };
     if let Some(w) = &reply.warning {
@@ -63,7 +63,7 @@ pub fn deploy(cli: &Cli, s: &mut Session<'_>, args: &NameArgs) -> anyhow::Result
 
 /// Checks that every verify endpoint serves the current certificate.
 pub fn verify(cli: &Cli, s: &mut Session<'_>, args: &NameArgs) -> anyhow::Result<Exit> {
-    let Reply::Verify(reply) = cli.operate(s, Request::Verify(args.request()))? else {
+    let Reply::Verify(reply) = cli.operate(Request::Verify(args.request()))? else {
         anyhow::bail!("the daemon answered `verify` with something else");
     };
     let mut ok = true;
@@ -92,7 +92,7 @@ pub fn verify(cli: &Cli, s: &mut Session<'_>, args: &NameArgs) -> anyhow::Result
 
 /// Makes the previous version current again and deploys it.
 pub fn rollback(cli: &Cli, s: &mut Session<'_>, args: &NameArgs) -> anyhow::Result<Exit> {
-    let Reply::Rollback(reply) = cli.operate(s, Request::Rollback(args.request()))? else {
+    let Reply::Rollback(reply) = cli.operate(Request::Rollback(args.request()))? else {
         anyhow::bail!("the daemon answered `rollback` with something else");
     };
     writeln!(

@@ -2,16 +2,14 @@
 //! `--local`, read this machine's server configuration), report every certificate found, and
 //! with `--add` put them in the inventory labelled `discovered=true`.
 
-use std::time::Instant;
-
 use clap::Args;
 
 use super::inventory::print_views;
 use super::{Cli, Exit, Format, Session};
-use crate::inventory::discover::{self, Pace, Plan};
-use crate::inventory::local;
+use crate::inventory::discover;
 use crate::model::FindingCode;
-use crate::service;
+use crate::ops::discover::{ServerState, SweepRequest};
+use crate::ops::{Reply, Request};
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
@@ -50,118 +48,89 @@ pub struct DiscoverArgs {
 }
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
     if args.local {
-        return run_local(cli, s, args, &config);
+        return run_local(cli, s, args);
     }
-    let ports = match &args.ports {
-        Some(text) => discover::parse_ports(text)?,
-        None => discover::DEFAULT_PORTS.to_vec(),
+    let request = SweepRequest {
+        ranges: args.ranges.clone(),
+        ports: match &args.ports {
+            Some(text) => discover::parse_ports(text)?,
+            None => Vec::new(),
+        },
+        protocol: args.protocol.clone(),
+        rate: args.rate.as_deref().map(parse_rate).transpose()?,
+        concurrency: args.concurrency,
+        force: args.force,
+        add: args.add,
     };
-    let protocol = args
-        .protocol
-        .as_deref()
-        .map(crate::config::discover::starttls_protocol)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--protocol {e}"))?;
-    let rate = match &args.rate {
-        None => config.discover.rate,
-        Some(text) => parse_rate(text)?,
+    let ops = cli.ops(None);
+    let Reply::Discover(reply) = ops.call(&Request::Discover(request))? else {
+        anyhow::bail!("the daemon answered `discover` with something else");
     };
-    let pace = Pace {
-        concurrency: args
-            .concurrency
-            .unwrap_or(config.discover.concurrency)
-            .max(1),
-        rate,
-        connect_timeout: config.scan.connect_timeout,
-    };
-    let rt = super::scan::runtime()?;
-    let plan = rt.block_on(Plan::new(
-        &args.ranges,
-        ports,
-        protocol,
-        config.discover.max_addresses,
-        args.force,
-    ))?;
-    let store = if args.add {
-        Some(cli.open_store(s, &config)?)
-    } else {
-        None
-    };
-    let started = Instant::now();
     if args.output.is_table() {
         writeln!(
             s.err,
-            "probing {} address{} x {} port{} ({} connections, at most {rate}/s, {} at once)",
-            plan.addresses.len(),
-            if plan.addresses.len() == 1 { "" } else { "es" },
-            plan.ports.len(),
-            if plan.ports.len() == 1 { "" } else { "s" },
-            plan.probes(),
-            pace.concurrency
+            "probed {} address{} x {} port{} ({} connections, at most {}/s, {} at once)",
+            reply.addresses,
+            if reply.addresses == 1 { "" } else { "es" },
+            reply.ports,
+            if reply.ports == 1 { "" } else { "s" },
+            reply.probes,
+            reply.rate,
+            reply.concurrency
         )?;
     }
-    let service::discover::Swept { views, open_ports } = rt.block_on(service::discover::sweep(
-        &config,
-        store.as_ref(),
-        &plan,
-        pace,
-    ))?;
-    let now = crate::clock::now();
     print_views(
         s,
-        &views,
+        &reply.views,
         &[],
         args.output,
-        now,
+        reply.now,
         "no TLS service found in the range",
     )?;
     if args.output.is_table() {
+        let found = reply.views.len();
         writeln!(
             s.err,
-            "{} certificate{} on {open_ports} open port{} ({} without TLS) among {} probes in {:.1?}{}",
-            views.len(),
-            if views.len() == 1 { "" } else { "s" },
-            if open_ports == 1 { "" } else { "s" },
-            open_ports - views.len(),
-            plan.probes(),
-            started.elapsed(),
-            match &store {
-                Some(st) => format!("; added to {}", st.path().display()),
-                None => "; not recorded (--add records them)".to_string(),
-            }
+            "{found} certificate{} on {} open port{} ({} without TLS) among {} probes in {:.1?}{}",
+            if found == 1 { "" } else { "s" },
+            reply.open_ports,
+            if reply.open_ports == 1 { "" } else { "s" },
+            reply.open_ports - found,
+            reply.probes,
+            std::time::Duration::from_millis(reply.elapsed_ms),
+            recorded(reply.recorded_in.as_deref()),
         )?;
     }
-    drop(views);
-    if let Some(store) = &store
-        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
-    {
-        writeln!(s.err, "{warning}")?;
+    let add = reply.recorded_in.is_some();
+    drop(reply);
+    if add {
+        super::alerts::pass_after(&ops, s)?;
     }
+    ops.close()?;
     Ok(Exit::Ok)
 }
 
+/// `; added to STORE`, or how to record what was found.
+fn recorded(store: Option<&str>) -> String {
+    match store {
+        Some(store) => format!("; added to {store}"),
+        None => "; not recorded (--add records them)".to_string(),
+    }
+}
+
 /// `discover --local`: what the servers' configuration names, scanned like any inventory.
-fn run_local(
-    cli: &Cli,
-    s: &mut Session<'_>,
-    args: &DiscoverArgs,
-    config: &crate::config::Config,
-) -> anyhow::Result<Exit> {
-    let store = if args.add {
-        Some(cli.open_store(s, config)?)
-    } else {
-        None
+fn run_local(cli: &Cli, s: &mut Session<'_>, args: &DiscoverArgs) -> anyhow::Result<Exit> {
+    let ops = cli.ops(None);
+    let Reply::DiscoverLocal(reply) = ops.call(&Request::DiscoverLocal { add: args.add })? else {
+        anyhow::bail!("the daemon answered `discover --local` with something else");
     };
-    let rt = super::scan::runtime()?;
-    let (found, views) = rt.block_on(service::discover::local(config, store.as_ref()))?;
-    for report in &found.reports {
-        let config_path = report.config.display();
+    for report in &reply.servers {
+        let config_path = &report.config;
         let line = match &report.state {
-            local::State::Absent => format!("{config_path}: not found, skipped"),
-            local::State::Failed(e) => format!("not read: {e}"),
-            local::State::Read { files, endpoints } => format!(
+            ServerState::Absent => format!("{config_path}: not found, skipped"),
+            ServerState::Failed { error } => format!("not read: {error}"),
+            ServerState::Read { files, endpoints } => format!(
                 "{config_path}: {files} certificate file{}, {endpoints} TLS listener{}",
                 if *files == 1 { "" } else { "s" },
                 if *endpoints == 1 { "" } else { "s" }
@@ -169,15 +138,23 @@ fn run_local(
         };
         writeln!(s.err, "{:<8} {line}", report.server)?;
     }
-    for note in &found.notes {
+    for note in &reply.notes {
         writeln!(s.err, "note: {note}")?;
     }
-    if views.is_empty() {
+    if reply.views.is_empty() {
         writeln!(s.err, "no server configuration here names a certificate")?;
+        ops.close()?;
         return Ok(Exit::Ok);
     }
-    let now = crate::clock::now();
-    print_views(s, &views, &[], args.output, now, "no certificates found")?;
+    let views = &reply.views;
+    print_views(
+        s,
+        views,
+        &[],
+        args.output,
+        reply.now,
+        "no certificates found",
+    )?;
     if args.output.is_table() {
         let missing = views
             .iter()
@@ -200,18 +177,15 @@ fn run_local(
             } else {
                 String::new()
             },
-            match &store {
-                Some(st) => format!("; added to {}", st.path().display()),
-                None => "; not recorded (--add records them)".to_string(),
-            }
+            recorded(reply.recorded_in.as_deref()),
         )?;
     }
-    drop(views);
-    if let Some(store) = &store
-        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(config, store))
-    {
-        writeln!(s.err, "{warning}")?;
+    let add = reply.recorded_in.is_some();
+    drop(reply);
+    if add {
+        super::alerts::pass_after(&ops, s)?;
     }
+    ops.close()?;
     Ok(Exit::Ok)
 }
 

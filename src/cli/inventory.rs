@@ -2,15 +2,16 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::output::{self, expires_in, use_colour};
 use super::{Cli, Exit, Format, Session};
 use crate::model::{FindingCode, Status};
-use crate::ops::{CheckRequest, ForgetRequest, Reply, Request};
+use crate::ops::{
+    self, CheckRequest, ForgetRequest, ListRequest, Reply, Request, ShowReply, ShowRequest,
+};
 use crate::policy::{relative, rfc3339};
-use crate::service::{self, View};
+use crate::service::View;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -92,14 +93,14 @@ pub struct CheckArgs {
 }
 
 pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let within = args
+    let expires_within = args
         .expiring
         .as_deref()
         .map(crate::config::parse_duration)
         .transpose()
-        .map_err(|e| anyhow::anyhow!("--expiring: {e}"))?;
-    let wanted_codes = args
+        .map_err(|e| anyhow::anyhow!("--expiring: {e}"))?
+        .map(|w| w.as_secs());
+    let codes = args
         .findings
         .iter()
         .map(|c| {
@@ -118,158 +119,61 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
                 .ok_or_else(|| anyhow::anyhow!("--label: \"{l}\" is not KEY=VALUE"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = cli.open_store(s, &config)?;
-    let now = crate::clock::now();
-    let layout = table_layout(s, args.output, !args.no_headers);
-    let filter = Filter {
-        labels,
-        expires_by: within.map(|w| now + w.as_secs() as i64),
+    let request = Request::List(ListRequest {
+        expires_within,
         min_status: args.status.map(|min| match min {
             StatusFilter::Warning => Status::Warning,
             StatusFilter::Critical => Status::Critical,
         }),
-        codes: wanted_codes,
+        codes,
+        labels,
+        sort: match args.sort {
+            SortKey::Expiry => ops::SortKey::Expiry,
+            SortKey::Status => ops::SortKey::Status,
+            SortKey::Target => ops::SortKey::Target,
+            SortKey::Name => ops::SortKey::Name,
+            SortKey::Id => ops::SortKey::Id,
+        },
+        group_by_cert: args.group == Some(GroupBy::Cert),
+        // The fast path for tables: compact listing rows, not whole records.
+        full: !args.output.is_table(),
+    });
+    let Reply::List(reply) = cli.operate(request)? else {
+        anyhow::bail!("the daemon answered `list` with something else");
     };
-    let failing: Vec<_> = store
-        .all_managed()?
-        .into_iter()
-        .filter(|m| m.failures > 0)
-        .collect();
+    let hint = if reply.empty_store {
+        store_hint(&reply.store)
+    } else {
+        "no location matches these filters".to_string()
+    };
     if args.output.is_table() {
-        // The fast path: compact listing rows, not whole records.
-        let mut rows = service::rows(&store, &config.thresholds, now)?;
-        rows.retain(|v| {
-            filter.keeps(
-                v.row.expires_at(),
-                v.status,
-                v.codes.iter().map(|(c, _)| *c),
-                &v.row.labels,
-            )
-        });
-        sort_rows(&mut rows, args.sort);
-        if args.group == Some(GroupBy::Cert) {
-            rows = group_by_cert(rows);
-        }
-        if rows.is_empty() {
-            writeln!(s.err, "{}", store_hint(&store))?;
+        if reply.rows.is_empty() {
+            writeln!(s.err, "{hint}")?;
         } else {
+            let layout = table_layout(s, args.output, !args.no_headers);
             let mut out = std::io::BufWriter::new(&mut *s.out);
-            output::write_row_table(&mut out, &rows, now, &layout)?;
+            output::write_row_table(&mut out, &reply.rows, reply.now, &layout)?;
             out.flush()?;
         }
-        print_failing(s, &failing, now)?;
-        dispose(s, rows);
-        cli.close_store(s, store)?;
-        return Ok(Exit::Ok);
+        print_failing(s, &reply.failing, reply.now)?;
+    } else {
+        print_views(
+            s,
+            &reply.views,
+            &reply.failing,
+            args.output,
+            reply.now,
+            &hint,
+        )?;
     }
-    let mut views = service::inventory(&store, &config.thresholds, now)?;
-    views.retain(|v| {
-        filter.keeps(
-            v.record.expires_at(),
-            v.status,
-            v.findings.iter().map(|f| f.code),
-            &v.record.labels,
-        )
-    });
-    sort_views(&mut views, args.sort);
-    print_views(s, &views, &failing, args.output, now, &store_hint(&store))?;
-    dispose(s, views);
+    dispose(reply);
     Ok(Exit::Ok)
 }
 
-/// Gets rid of a large listing once it is printed. In a short-lived CLI the process exits next,
-/// and freeing 100 000 rows one by one would only delay that, so they are left to the exit.
-/// Inside the daemon, which lives on, they are freed, but off the reply's path.
-fn dispose<T: Send + 'static>(s: &Session<'_>, listing: T) {
-    if s.daemon.is_none() {
-        std::mem::forget(listing);
-    } else {
-        crate::ops::free_in_background(listing);
-    }
-}
-
-/// The `list` filters, applied the same way to listing rows and to full records.
-struct Filter {
-    /// Keep only certificates expiring by this time (expired ones included).
-    expires_by: Option<i64>,
-    min_status: Option<Status>,
-    /// Keep only locations with one of these codes (none: no filter).
-    codes: Vec<FindingCode>,
-    /// Keep only locations with all of these labels.
-    labels: Vec<(String, String)>,
-}
-
-impl Filter {
-    fn keeps(
-        &self,
-        not_after: Option<i64>,
-        status: Status,
-        mut codes: impl Iterator<Item = FindingCode>,
-        labels: &[(String, String)],
-    ) -> bool {
-        self.expires_by
-            .is_none_or(|limit| not_after.is_some_and(|na| na <= limit))
-            && self.min_status.is_none_or(|min| status >= min)
-            && (self.codes.is_empty() || codes.any(|c| self.codes.contains(&c)))
-            && self.labels.iter().all(|want| labels.contains(want))
-    }
-}
-
-/// One row per certificate, at the position of its first row: the worst status of its
-/// locations, and `TARGET (+N more)`. Rows without a certificate stay as they are.
-fn group_by_cert(rows: Vec<service::RowView>) -> Vec<service::RowView> {
-    let mut out: Vec<service::RowView> = Vec::with_capacity(rows.len());
-    let mut first: std::collections::HashMap<u64, (usize, usize)> =
-        std::collections::HashMap::new();
-    for v in rows {
-        let Some(cert) = v.row.cert_id else {
-            out.push(v);
-            continue;
-        };
-        match first.get_mut(&cert) {
-            Some((at, more)) => {
-                *more += 1;
-                let kept = &mut out[*at];
-                kept.status = kept.status.max(v.status);
-                for code in v.codes {
-                    if !kept.codes.contains(&code) {
-                        kept.codes.push(code);
-                    }
-                }
-            }
-            None => {
-                first.insert(cert, (out.len(), 0));
-                out.push(v);
-            }
-        }
-    }
-    for (at, more) in first.into_values().filter(|(_, more)| *more > 0) {
-        let row = &mut out[at];
-        row.row.target = format!("{} (+{more} more)", row.row.target);
-        row.codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    }
-    out
-}
-
-/// Rows arrive soonest expiry first; other orders are stable sorts on top of that.
-fn sort_rows(rows: &mut [service::RowView], key: SortKey) {
-    match key {
-        SortKey::Expiry => {}
-        SortKey::Status => rows.sort_by_key(|v| std::cmp::Reverse(v.status)),
-        SortKey::Target => rows.sort_by(|a, b| a.row.target.cmp(&b.row.target)),
-        SortKey::Name => rows.sort_by(|a, b| a.row.name.cmp(&b.row.name)),
-        SortKey::Id => rows.sort_by(|a, b| a.row.id.cmp(&b.row.id)),
-    }
-}
-
-fn sort_views(views: &mut [View], key: SortKey) {
-    match key {
-        SortKey::Expiry => {}
-        SortKey::Status => views.sort_by_key(|v| std::cmp::Reverse(v.status)),
-        SortKey::Target => views.sort_by_cached_key(|v| v.record.location.target()),
-        SortKey::Name => views.sort_by(|a, b| a.record.name.cmp(&b.record.name)),
-        SortKey::Id => views.sort_by(|a, b| a.record.id.cmp(&b.record.id)),
-    }
+/// Gets rid of a large listing once it is printed: the process exits next, and freeing
+/// 100 000 rows one by one would only delay that, so they are left to the exit.
+fn dispose<T>(listing: T) {
+    std::mem::forget(listing);
 }
 
 fn print_failing(
@@ -293,11 +197,8 @@ fn print_failing(
     Ok(())
 }
 
-fn store_hint(store: &crate::store::Store) -> String {
-    format!(
-        "no certificates in the inventory at {}; run `certctl scan` first",
-        store.path().display()
-    )
+fn store_hint(store: &str) -> String {
+    format!("no certificates in the inventory at {store}; run `certctl scan` first")
 }
 
 /// How this session's tables are laid out: its terminal's width and colour, `-o wide`.
@@ -335,35 +236,19 @@ pub fn print_views(
 }
 
 pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let store = cli.open_store(s, &config)?;
-    let now = crate::clock::now();
-    let found = service::find(&store, &args.query)?;
-    let record = match found.len() {
-        0 => anyhow::bail!(
-            "no location matches \"{}\" (try an id from `certctl list`)",
-            args.query
-        ),
-        1 => found.into_iter().next().context("one match")?,
-        n => {
-            let ids: Vec<String> = found
-                .iter()
-                .map(|r| format!("{} {}", r.id, r.location.target()))
-                .collect();
-            anyhow::bail!(
-                "\"{}\" matches {n} locations; use an id:\n  {}",
-                args.query,
-                ids.join("\n  ")
-            )
-        }
+    let request = Request::Show(ShowRequest {
+        query: args.query.clone(),
+    });
+    let Reply::Show(reply) = cli.operate(request)? else {
+        anyhow::bail!("the daemon answered `show` with something else");
     };
-    let chain = store.chain(&record.id)?;
-    let history = store.history(&record.id)?;
-    let managed = match &record.name {
-        Some(name) if config.certificate(name).is_some() => Some(store.managed(name)?),
-        _ => None,
-    };
-    let view = View::of(record, &config.thresholds, now);
+    let ShowReply {
+        now,
+        view,
+        chain,
+        history,
+        renewal: managed,
+    } = *reply;
     let out = &mut *s.out;
     if !args.output.is_table() {
         #[derive(serde::Serialize)]
@@ -513,7 +398,7 @@ pub fn forget(cli: &Cli, s: &mut Session<'_>, args: &ForgetArgs) -> anyhow::Resu
     let request = Request::Forget(ForgetRequest {
         queries: args.queries.clone(),
     });
-    let Reply::Forget(reply) = cli.operate(s, request)? else {
+    let Reply::Forget(reply) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `forget` with something else");
     };
     for f in &reply.forgotten {
@@ -527,7 +412,7 @@ pub fn forget(cli: &Cli, s: &mut Session<'_>, args: &ForgetArgs) -> anyhow::Resu
 
 pub fn check(cli: &Cli, s: &mut Session<'_>, args: &CheckArgs) -> anyhow::Result<Exit> {
     let request = Request::Check(CheckRequest { scan: args.scan });
-    let Reply::Check(reply) = cli.operate(s, request)? else {
+    let Reply::Check(reply) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `check` with something else");
     };
     if let Some(warning) = &reply.alert_warning {

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigError};
 use crate::ops::Reply;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Process exit codes. Documented in the README; scripts rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,32 +138,6 @@ pub enum Command {
     Man,
 }
 
-impl Command {
-    /// Commands that run inside the daemon when one is running (everything touching the store).
-    pub fn goes_to_daemon(&self) -> bool {
-        !matches!(
-            self,
-            Command::Run(_)
-                | Command::Completions(_)
-                | Command::Man
-                | Command::Accounts(_)
-                // Typed operations find the daemon themselves ([`Cli::operate`]).
-                | Command::Status
-                | Command::Issue(_)
-                | Command::Renew(_)
-                | Command::Revoke(_)
-                | Command::Forget(_)
-                | Command::Check(_)
-                | Command::History(_)
-                | Command::Audit(_)
-                | Command::Deploy(_)
-                | Command::Verify(_)
-                | Command::Rollback(_)
-                | Command::Alerts(_)
-        )
-    }
-}
-
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -190,18 +164,12 @@ impl Format {
     }
 }
 
-/// Where a command writes, and what it runs against. The binary gives it the terminal; the
-/// daemon gives it buffers plus its own config and open store, so every command works through
-/// the control socket exactly as it does locally.
+/// Where a command writes: the terminal, or buffers in tests.
 pub struct Session<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     /// Output goes to a terminal (colour, progress bars).
     pub tty: bool,
-    /// Inside the daemon: its validated config and its open store.
-    pub daemon: Option<(Arc<Config>, Store)>,
-    /// Inside the daemon: its status, for `certctl status`.
-    pub status: Option<crate::ops::Status>,
     /// Columns to fit tables into (the terminal's; `None`: no limit).
     pub width: Option<usize>,
 }
@@ -223,7 +191,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Deploy(args) => deploy::deploy(cli, s, args),
         Command::Verify(args) => deploy::verify(cli, s, args),
         Command::Rollback(args) => deploy::rollback(cli, s, args),
-        Command::Run(_) => service::run(cli, s),
+        Command::Run(_) => service::run(cli),
         Command::Status => service::status(cli, s),
         Command::History(args) => service::history(cli, s, args),
         Command::Audit(args) => service::audit(cli, s, args),
@@ -233,11 +201,8 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
 }
 
 impl Cli {
-    /// The validated config: the daemon's, or the located file, or built-in defaults.
-    pub fn load_config(&self, s: &Session<'_>) -> Result<Config, ConfigError> {
-        if let Some((config, _)) = &s.daemon {
-            return Ok(Config::clone(config));
-        }
+    /// The validated config: the located file, or built-in defaults.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
         let mut config = match Config::locate(self.config.as_deref()) {
             Some(path) => Config::load(&path)?,
             None => Config::defaults(),
@@ -248,69 +213,123 @@ impl Cli {
         Ok(config)
     }
 
-    /// The daemon's store, or the store opened here.
-    pub fn open_store(&self, s: &Session<'_>, config: &Config) -> Result<Store, StoreError> {
-        match &s.daemon {
-            Some((_, store)) => Ok(store.clone()),
-            None => Store::open(&config.store_path),
-        }
-    }
-
     /// The control socket a running daemon would answer on.
-    fn socket_path(&self) -> Option<PathBuf> {
+    pub fn socket_path(&self) -> Option<PathBuf> {
         if let Some(path) = &self.socket {
             return Some(path.clone());
         }
-        let mut out = std::io::sink();
-        let mut err = std::io::sink();
-        let probe = Session {
-            out: &mut out,
-            err: &mut err,
-            tty: false,
-            daemon: None,
-            status: None,
-            width: None,
-        };
-        self.load_config(&probe).ok().map(|c| c.daemon.socket)
+        self.load_config().ok().map(|c| c.daemon.socket)
     }
 
-    /// Runs a typed operation: inside the daemon when one answers on its control socket (so
-    /// it runs under the daemon's exclusions and is drained at its shutdown), else here against
-    /// the store opened by this process.
-    pub fn operate(&self, s: &Session<'_>, request: crate::ops::Request) -> anyhow::Result<Reply> {
-        if s.daemon.is_none()
-            && let Some(socket) = self.socket_path()
-            && let Some(answer) = crate::ops::socket::call(&socket, &request)
-        {
-            return match answer.map_err(|e| anyhow::anyhow!(e))? {
-                Reply::Failed { error } => Err(anyhow::anyhow!(error)),
-                reply => Ok(reply),
-            };
+    /// Runs one typed operation (see [`Ops`]).
+    /// Runs one typed operation (see [`Ops`]).
+    pub fn operate(&self, request: crate::ops::Request) -> anyhow::Result<Reply> {
+        let ops = self.ops(None);
+        let reply = ops.call(&request);
+        ops.close()?;
+        reply
+    }
+
+    /// Where this command's typed operations run (see [`Ops`]); `progress` is told about each
+    /// endpoint a local scan finishes.
+    pub fn ops(&self, progress: Option<crate::ops::Progress>) -> Ops<'_> {
+        Ops {
+            cli: self,
+            progress,
+            place: std::cell::RefCell::new(Place::Unknown),
         }
-        let config = Arc::new(self.load_config(s)?);
-        if matches!(request, crate::ops::Request::Status) && s.status.is_none() {
+    }
+}
+
+/// Runs a command's typed operations: inside the daemon when one answers on its control socket
+/// (so they run under the daemon's exclusions and are drained at its shutdown), else here
+/// against the store opened by this process, opened once for all of the command's requests.
+pub struct Ops<'a> {
+    cli: &'a Cli,
+    progress: Option<crate::ops::Progress>,
+    place: std::cell::RefCell<Place>,
+}
+
+/// Where [`Ops`] found the operations run, once its first request has found out.
+enum Place {
+    Unknown,
+    Daemon(PathBuf),
+    /// Here, for an operation that does not touch the store.
+    Bare {
+        config: Box<Config>,
+        runtime: tokio::runtime::Runtime,
+    },
+    Here {
+        ctx: Box<crate::ops::Context>,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Ops<'_> {
+    /// Runs `request`; an operation that failed is an error.
+    pub fn call(&self, request: &crate::ops::Request) -> anyhow::Result<Reply> {
+        let mut place = self.place.borrow_mut();
+        if matches!(*place, Place::Unknown) {
+            *place = self.find(request)?;
+        }
+        let reply = match &*place {
+            Place::Daemon(socket) => match crate::ops::socket::call(socket, request) {
+                Some(answer) => answer.map_err(|e| anyhow::anyhow!(e))?,
+                None => anyhow::bail!(
+                    "the daemon stopped answering on {} in the middle of the command",
+                    socket.display()
+                ),
+            },
+            Place::Here { ctx, runtime } => runtime.block_on(crate::ops::execute(ctx, request))?,
+            Place::Bare { config, runtime } => runtime.block_on(
+                crate::ops::execute_without_store(config, request, self.progress.as_deref()),
+            )?,
+            Place::Unknown => anyhow::bail!("no place to run the command was found"),
+        };
+        match reply {
+            Reply::Failed { error } => Err(anyhow::anyhow!(error)),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Asks the daemon first; with none answering, opens the store here.
+    fn find(&self, request: &crate::ops::Request) -> anyhow::Result<Place> {
+        if let Some(socket) = self.cli.socket_path()
+            && let Some(stream) = crate::ops::socket::connect(&socket)
+        {
+            stream.map_err(|e| anyhow::anyhow!(e))?;
+            return Ok(Place::Daemon(socket));
+        }
+        if matches!(request, crate::ops::Request::Status) {
             anyhow::bail!(crate::ops::OpsError::NoDaemon);
         }
-        let store = self.open_store(s, &config)?;
-        let ctx = crate::ops::Context {
-            config,
-            store: store.clone(),
-            status: s.status.clone(),
-            deliver: true,
-        };
-        let rt = scan::runtime()?;
-        let reply = rt.block_on(crate::ops::execute(&ctx, &request));
-        drop(ctx);
-        self.close_store(s, store)?;
-        Ok(reply?)
+        if !request.needs_store() {
+            return Ok(Place::Bare {
+                config: Box::new(self.cli.load_config()?),
+                runtime: scan::runtime()?,
+            });
+        }
+        let config = Arc::new(self.cli.load_config()?);
+        let store = Store::open(&config.store_path)?;
+        Ok(Place::Here {
+            ctx: Box::new(crate::ops::Context {
+                config,
+                store,
+                status: None,
+                deliver: true,
+                progress: self.progress.clone(),
+            }),
+            runtime: scan::runtime()?,
+        })
     }
 
-    /// Done with a store from [`Cli::open_store`]: a short-lived command closes it the fast way
-    /// (the process exits next); the daemon's own store stays open.
-    pub fn close_store(&self, s: &Session<'_>, store: Store) -> Result<(), StoreError> {
-        match &s.daemon {
-            Some(_) => Ok(()),
-            None => store.close_for_exit(),
+    /// Done: a store opened here is closed (the fast way, in a short-lived command).
+    pub fn close(self) -> anyhow::Result<()> {
+        if let Place::Here { ctx, runtime } = self.place.into_inner() {
+            drop(runtime);
+            // The process exits next: the store is flushed and left to the exit.
+            ctx.store.close_for_exit()?;
         }
+        Ok(())
     }
 }

@@ -1,16 +1,14 @@
 //! `certctl scan`: scan ad hoc targets or the whole config, record the results, print them.
 
 use std::io::IsTerminal;
-use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inventory::print_views;
 use super::{Cli, Exit, Format, Session};
-use crate::inventory::target::{AdHoc, classify_arg};
 use crate::model::Status;
-use crate::service;
+use crate::ops::{Reply, Request, ScanRequest};
 use crate::store::StoreError;
 
 #[derive(Debug, Args)]
@@ -35,105 +33,107 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Exit> {
-    let config = cli.load_config(s)?;
-    let scope = if args.targets.is_empty() {
-        service::Scope::Config
-    } else {
-        service::Scope::AdHoc
+    let request = ScanRequest {
+        targets: args.targets.iter().map(|t| absolute(t)).collect(),
+        server_name: args.server_name.clone(),
+        record: !args.no_store,
     };
-    let (endpoints, files) = if args.targets.is_empty() {
-        if config.endpoints.is_empty() && config.inventory_files().is_empty() {
-            anyhow::bail!(
-                "nothing to scan: give targets (e.g. `certctl scan example.com:443 /etc/nginx/certs`) \
-                 or a config with [[endpoint]] / [[files]] entries (--config)"
+    let progress = ProgressBar::hidden();
+    if s.tty && std::io::stderr().is_terminal() {
+        // Shown once there are ten endpoints to count (the total is known here only for the
+        // targets given on the command line; the config's, once loaded).
+        let config = cli.load_config()?;
+        let total = if request.targets.is_empty() {
+            config.endpoints.len()
+        } else {
+            request.targets.len()
+        } as u64;
+        if total >= 10 {
+            progress.set_length(total);
+            progress.set_style(
+                ProgressStyle::with_template("{spinner} scanning {pos}/{len} {wide_bar} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
-        (config.endpoints.clone(), config.inventory_files())
-    } else {
-        let mut endpoints = Vec::new();
-        let mut files = Vec::new();
-        for arg in &args.targets {
-            match classify_arg(arg).map_err(|e| anyhow::anyhow!("target {arg}: {e}"))? {
-                AdHoc::Endpoint(mut t) => {
-                    if let Some(sni) = &args.server_name {
-                        t.server_name = Some(sni.to_ascii_lowercase());
-                    }
-                    endpoints.push(t);
-                }
-                AdHoc::Files(f) => files.push(f),
-            }
+    }
+    let tick = progress.clone();
+    let ops = cli.ops(Some(std::sync::Arc::new(move || tick.inc(1))));
+    let reply = match ops.call(&Request::Scan(request.clone())) {
+        Ok(Reply::Scan(reply)) => reply,
+        Ok(_) => anyhow::bail!("the daemon answered `scan` with something else"),
+        Err(e) if is_locked(&e) => {
+            writeln!(
+                s.err,
+                "warning: {e}\nwarning: results are shown but not recorded"
+            )?;
+            let config = cli.load_config()?;
+            let tick = progress.clone();
+            runtime()?.block_on(crate::ops::scan::scan_unrecorded(
+                &config,
+                &request,
+                Some(&move || tick.inc(1)),
+            ))?
         }
-        (endpoints, files)
+        Err(e) => return Err(e),
     };
-
-    let store = if args.no_store {
-        None
-    } else {
-        match cli.open_store(s, &config) {
-            Ok(store) => Some(store),
-            Err(e @ StoreError::Locked { .. }) => {
-                writeln!(
-                    s.err,
-                    "warning: {e}\nwarning: results are shown but not recorded"
-                )?;
-                None
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-
-    let total = endpoints.len() as u64;
-    let progress = if total >= 10 && s.tty && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} scanning {pos}/{len} {wide_bar} {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let started = Instant::now();
-    let rt = runtime()?;
-    let views = rt.block_on(service::scan_and_record(
-        &config,
-        store.as_ref(),
-        endpoints,
-        files,
-        scope,
-        |scanned| {
-            if scanned.observation.location.is_endpoint() {
-                progress.inc(1);
-            }
-        },
-    ))?;
     progress.finish_and_clear();
-    let now = crate::clock::now();
-    print_views(s, &views, &[], args.output, now, "no certificates found")?;
+    print_views(
+        s,
+        &reply.views,
+        &[],
+        args.output,
+        reply.now,
+        "no certificates found",
+    )?;
     if args.output.is_table() {
+        let views = &reply.views;
         let count = |s: Status| views.iter().filter(|v| v.status == s).count();
         writeln!(
             s.err,
             "scanned {} location{} in {:.1?}: {} critical, {} warning, {} ok{}",
             views.len(),
             if views.len() == 1 { "" } else { "s" },
-            started.elapsed(),
+            std::time::Duration::from_millis(reply.elapsed_ms),
             count(Status::Critical),
             count(Status::Warning),
             count(Status::Ok),
-            match &store {
-                Some(s) => format!("; recorded in {}", s.path().display()),
+            match &reply.recorded_in {
+                Some(store) => format!("; recorded in {store}"),
                 None => String::new(),
             }
         )?;
     }
     // Alerts come after the results are printed, and after they are freed: evaluating alerts
     // reads the whole inventory again, and both at once would double the peak memory.
-    drop(views);
-    if let Some(store) = &store
-        && let Some(warning) = rt.block_on(super::alerts::pass_quietly(&config, store))
-    {
-        writeln!(s.err, "{warning}")?;
+    let recorded = reply.recorded_in.is_some();
+    drop(reply);
+    if recorded {
+        super::alerts::pass_after(&ops, s)?;
     }
+    ops.close()?;
     Ok(Exit::Ok)
+}
+
+/// The store is held by another process (and no daemon answers for it).
+fn is_locked(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Locked { .. })
+    )
+}
+
+/// A relative path that exists here (or a relative glob), made absolute: the daemon that may
+/// run the scan has another working directory. Endpoints and URLs stay as they are.
+fn absolute(target: &str) -> String {
+    let path = std::path::Path::new(target);
+    let glob = target.contains(['*', '?']) && !target.contains("://");
+    if path.is_relative()
+        && !target.starts_with('-')
+        && (glob || path.exists())
+        && let Ok(full) = std::path::absolute(path)
+    {
+        return full.display().to_string();
+    }
+    target.to_string()
 }

@@ -1,9 +1,8 @@
 //! `certctl run`, `status`, `history`, `audit verify`, `completions` and `man`.
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Subcommand};
 
 use super::{Cli, Exit, Session};
-use crate::ops::socket::{ArgvContext, ArgvReply};
 use crate::ops::{HistoryRequest, Reply, Request};
 use crate::policy::{relative, rfc3339};
 
@@ -37,56 +36,16 @@ pub struct CompletionsArgs {
 }
 
 /// `certctl run`: the foreground service systemd starts.
-pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
-    if s.daemon.is_some() {
-        anyhow::bail!("certctl run is already running (this command came through its socket)");
-    }
+pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let path = crate::config::Config::locate(cli.config.as_deref());
-    let config = cli.load_config(s)?;
+    let config = cli.load_config()?;
     let rt = super::scan::runtime()?;
-    rt.block_on(crate::daemon::run(config, path, run_argv))?;
+    rt.block_on(crate::daemon::run(config, path))?;
     Ok(Exit::Ok)
 }
 
-/// Runs one command that arrived through the daemon's socket as argv, capturing its output
-/// (the daemon calls this; see [`crate::ops::socket::ArgvRunner`]).
-fn run_argv(argv: &[String], ctx: ArgvContext) -> ArgvReply {
-    let cli = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
-        Err(e) => {
-            return ArgvReply {
-                exit: Exit::Error as u8,
-                stdout: Vec::new(),
-                stderr: e.to_string(),
-            };
-        }
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut session = Session {
-        out: &mut out,
-        err: &mut err,
-        tty: false,
-        daemon: Some((ctx.config, ctx.store)),
-        status: ctx.status,
-        width: cli.width,
-    };
-    let exit = match super::run(&cli, &mut session) {
-        Ok(exit) => exit as u8,
-        Err(e) => {
-            let _ = writeln!(session.err, "error: {e:#}");
-            Exit::Error as u8
-        }
-    };
-    drop(session);
-    ArgvReply {
-        exit,
-        stdout: out,
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
-}
-
 pub fn status(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
-    let Reply::Status(status) = cli.operate(s, Request::Status)? else {
+    let Reply::Status(status) = cli.operate(Request::Status)? else {
         anyhow::bail!("the daemon answered `status` with something else");
     };
     let now = crate::clock::now();
@@ -149,7 +108,7 @@ pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Re
         since,
         name: args.name.clone(),
     });
-    let Reply::History(entries) = cli.operate(s, request)? else {
+    let Reply::History(entries) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `history` with something else");
     };
     for e in entries {
@@ -168,7 +127,7 @@ pub fn history(cli: &Cli, s: &mut Session<'_>, args: &HistoryArgs) -> anyhow::Re
 
 pub fn audit(cli: &Cli, s: &mut Session<'_>, args: &AuditArgs) -> anyhow::Result<Exit> {
     let AuditCommand::Verify = args.command;
-    let Reply::AuditVerify(reply) = cli.operate(s, Request::AuditVerify)? else {
+    let Reply::AuditVerify(reply) = cli.operate(Request::AuditVerify)? else {
         anyhow::bail!("the daemon answered `audit verify` with something else");
     };
     match (reply.intact, reply.broken) {

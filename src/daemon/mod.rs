@@ -62,8 +62,6 @@ pub struct Shared {
     commands: std::sync::atomic::AtomicU64,
     /// Typed socket operations in progress: shutdown waits for them as for its own runs.
     socket_ops: Arc<std::sync::atomic::AtomicUsize>,
-    /// Runs the commands that still arrive as argv.
-    argv_runner: crate::ops::socket::ArgvRunner,
 }
 
 /// One typed socket operation in progress (see [`Shared::socket_op`]).
@@ -132,11 +130,7 @@ impl Shared {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(
-    config: Config,
-    config_path: Option<PathBuf>,
-    argv_runner: crate::ops::socket::ArgvRunner,
-) -> Result<(), DaemonError> {
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let store = Store::open(&config.store_path)?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config)),
@@ -155,7 +149,6 @@ pub async fn run(
         renew_wake: watch::Sender::new(None),
         commands: std::sync::atomic::AtomicU64::new(0),
         socket_ops: Arc::default(),
-        argv_runner,
     });
     let config = shared.config();
     let listener = socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref())
@@ -415,6 +408,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                 store: shared.store.clone(),
                 status: None,
                 deliver: false,
+                progress: None,
             };
             let request = crate::ops::RenewRequest {
                 names: Vec::new(),

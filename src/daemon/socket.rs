@@ -1,14 +1,10 @@
 //! The control socket: a Unix socket (mode 0660, optional group) through which every CLI command
-//! runs inside the daemon, against its config and open store. One JSON request line:
-//! - `{"request": {...}}`, a typed [`crate::ops::Request`]: run by [`crate::ops::execute`] on
-//!   the daemon's runtime with the daemon's context, answered by one JSON [`crate::ops::Reply`]
-//!   line, and drained at shutdown like the daemon's own runs;
-//! - `{"argv": [...]}`, for the commands not yet typed: run by the CLI's runner, which the CLI
-//!   hands to the daemon when it starts it (the daemon does not depend on the CLI); the
-//!   reply is one JSON line (`{"exit": N, "stderr": "..."}`) followed by the command's standard
-//!   output, raw, until the daemon closes the connection.
+//! that touches the store runs inside the daemon, against its config and open store. One JSON
+//! request line `{"request": {...}}`, a typed [`crate::ops::Request`], is run by
+//! [`crate::ops::execute`] on the daemon's runtime with the daemon's context (under its renewal
+//! and dispatch leases), answered by one JSON [`crate::ops::Reply`] line, and drained at
+//! shutdown like the daemon's own runs. The client is [`crate::ops::socket::call`].
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,22 +13,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::Shared;
-use crate::ops::socket::{ArgvContext, ArgvReply, Incoming};
+use crate::ops::socket::Incoming;
 
-/// Largest request accepted (an argv, not a payload).
+/// Largest request accepted (a request, not a payload).
 const MAX_REQUEST: u64 = 64 * 1024;
-
-/// The exit code of a command that could not run (`cli::Exit::Error`).
-const EXIT_ERROR: u8 = 3;
-
-/// A command that could not run: no output.
-fn failed(stderr: String) -> ArgvReply {
-    ArgvReply {
-        exit: EXIT_ERROR,
-        stdout: Vec::new(),
-        stderr,
-    }
-}
 
 /// Binds the socket: removes a stale one, sets mode 0660 and the group.
 pub fn bind(path: &Path, group: Option<&str>) -> std::io::Result<std::os::unix::net::UnixListener> {
@@ -92,95 +76,55 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
+    if line.is_empty() {
+        // A client that only checked that a daemon answers.
+        return Ok(());
+    }
+    let _running = shared.socket_op();
     let reply = match serde_json::from_str::<Incoming>(&line) {
-        Ok(Incoming::Typed { request }) => {
-            let _running = shared.socket_op();
+        Ok(Incoming { request }) => {
             let ctx = crate::ops::Context {
                 config: shared.config(),
                 store: shared.store.clone(),
                 status: shared.status.lock().ok().map(|s| s.clone()),
                 deliver: true,
+                progress: None,
             };
             let reply = crate::ops::execute(&ctx, &request)
                 .await
                 .unwrap_or_else(|e| crate::ops::Reply::Failed {
                     error: e.to_string(),
                 });
-            let mut line = serde_json::to_vec(&reply).unwrap_or_default();
-            line.push(b'\n');
-            let written = write.write_all(&line).await;
-            let done = write.shutdown().await;
-            drop(reply);
-            if request.touches_renewals() {
-                // A failed renewal backs off like a scheduled one: retry when its step ends.
-                super::plan_next_check(&shared, &shared.config()).await;
-            }
-            shared.trim_when_quiet();
-            return written.and(done);
+            (reply, request.touches_renewals())
         }
-        Ok(Incoming::Argv { argv }) => {
-            let ctx = ArgvContext {
-                config: shared.config(),
-                store: shared.store.clone(),
-                status: shared.status.lock().ok().map(|s| s.clone()),
-            };
-            let runner = shared.argv_runner;
-            tokio::task::spawn_blocking(move || runner(&argv, ctx))
-                .await
-                .unwrap_or_else(|e| {
-                    failed(format!(
-                        "error: the command failed inside the daemon: {e}\n"
-                    ))
-                })
-        }
-        Err(e) => failed(format!("error: bad control request: {e}\n")),
+        Err(e) => (
+            crate::ops::Reply::Failed {
+                error: format!(
+                    "bad control request (is this certctl older or newer than the daemon?): {e}"
+                ),
+            },
+            false,
+        ),
     };
-    let mut head = serde_json::to_vec(&reply).unwrap_or_default();
-    head.push(b'\n');
-    write.write_all(&head).await?;
-    write.write_all(&reply.stdout).await?;
-    let done = write.shutdown().await;
-    drop(reply);
+    let (reply, touches_renewals) = reply;
+    let written = write_reply(&mut write, &reply).await;
+    // A listing of 100 000 rows is freed off the reply's path.
+    crate::ops::free_in_background(reply);
+    if touches_renewals {
+        // A failed renewal backs off like a scheduled one: retry when its step ends.
+        super::plan_next_check(&shared, &shared.config()).await;
+    }
     shared.trim_when_quiet();
-    done
+    written
 }
 
-/// The client side: runs `argv` through the daemon at `path`, copying the command's output to
-/// `out` as it arrives (a listing can be megabytes: it is not held in memory). `None` when no
-/// daemon answers there (the caller runs the command locally); an error when one does but
-/// refuses us. A failure to write to `out` (a closed pipe) is the reader's choice, not an error.
-pub fn call(
-    path: &Path,
-    argv: &[String],
-    out: &mut dyn Write,
-) -> Option<Result<ArgvReply, String>> {
-    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Some(Err(format!(
-                "permission denied on the control socket {} (ask to be added to its group)",
-                path.display()
-            )));
-        }
-        Err(_) => return None,
-    };
-    let request = Incoming::Argv {
-        argv: argv.to_vec(),
-    };
-    let result = (|| {
-        let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        stream.write_all(&line).map_err(|e| e.to_string())?;
-        let mut reader = std::io::BufReader::with_capacity(256 * 1024, stream);
-        let mut head = Vec::new();
-        std::io::BufRead::read_until(&mut reader, b'\n', &mut head).map_err(|e| e.to_string())?;
-        if head.last() != Some(&b'\n') {
-            return Err("the daemon closed the connection without a reply".to_string());
-        }
-        let reply: ArgvReply =
-            serde_json::from_slice(&head).map_err(|e| format!("bad reply from the daemon: {e}"))?;
-        let _ = std::io::copy(&mut reader, out);
-        Ok(reply)
-    })();
-    Some(result)
+/// One JSON line, then the end of the connection.
+async fn write_reply(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &crate::ops::Reply,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    write.shutdown().await
 }

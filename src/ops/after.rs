@@ -26,18 +26,19 @@ pub async fn pass(
 /// a scan or a renewal.
 pub async fn pass_quietly(config: &Config, store: &Store) -> Option<String> {
     match pass(config, store).await {
-        Ok((_, report)) if report.retrying + report.dead > 0 => Some(format!(
-            "warning: {} alert deliver{} failed; they are queued (see `certctl alerts list`)",
-            report.retrying + report.dead,
-            if report.retrying + report.dead == 1 {
-                "y"
-            } else {
-                "ies"
-            }
-        )),
-        Ok(_) => None,
+        Ok((_, report)) => delivery_warning(report.retrying + report.dead),
         Err(e) => Some(format!("warning: alerting failed: {e}")),
     }
+}
+
+/// The warning line when `failed` deliveries of a pass did not go through.
+pub fn delivery_warning(failed: usize) -> Option<String> {
+    (failed > 0).then(|| {
+        format!(
+            "warning: {failed} alert deliver{} failed; they are queued (see `certctl alerts list`)",
+            if failed == 1 { "y" } else { "ies" }
+        )
+    })
 }
 
 /// After a change made by an operation: evaluate the alerts and, where the context delivers,

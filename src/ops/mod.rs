@@ -13,9 +13,12 @@ pub mod after;
 pub mod alerts;
 pub mod audit;
 pub mod deploy;
+pub mod discover;
 pub mod inventory;
+pub mod list;
 pub mod renew;
 pub mod revoke;
+pub mod scan;
 pub mod socket;
 pub mod status;
 
@@ -27,8 +30,10 @@ use crate::config::Config;
 use crate::store::{Store, StoreError};
 pub use audit::{AuditReply, HistoryRequest};
 pub use inventory::{CheckReply, CheckRequest, ForgetReply, ForgetRequest};
+pub use list::{ListReply, ListRequest, ShowReply, ShowRequest, SortKey};
 pub use renew::{RenewReply, RenewRequest};
 pub use revoke::{RevokeReply, RevokeRequest};
+pub use scan::{ScanReply, ScanRequest};
 pub use status::{ScheduleStatus, Status};
 
 /// What an operation runs against.
@@ -41,13 +46,23 @@ pub struct Context {
     /// Deliver due alerts after a change. The daemon's schedules leave that to its dispatcher;
     /// a command (from the CLI or through the socket) delivers at once.
     pub deliver: bool,
+    /// Told about each endpoint a scan finishes (a progress bar on the CLI's terminal).
+    pub progress: Option<Progress>,
 }
+
+/// See [`Context::progress`].
+pub type Progress = Arc<dyn Fn() + Send + Sync>;
 
 /// One operation, as the CLI asks for it (and as it travels through the socket).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     Status,
+    Scan(ScanRequest),
+    Discover(discover::SweepRequest),
+    DiscoverLocal { add: bool },
+    List(ListRequest),
+    Show(ShowRequest),
     Renew(RenewRequest),
     Revoke(RevokeRequest),
     Forget(ForgetRequest),
@@ -65,6 +80,17 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether the operation reads or writes the store (`scan --no-store` and `discover`
+    /// without `--add` do not: they run without opening it).
+    pub fn needs_store(&self) -> bool {
+        match self {
+            Request::Scan(r) => r.record,
+            Request::Discover(r) => r.add,
+            Request::DiscoverLocal { add } => *add,
+            _ => true,
+        }
+    }
+
     /// Whether the operation may change when certificates next need renewing.
     pub fn touches_renewals(&self) -> bool {
         matches!(
@@ -79,6 +105,11 @@ impl Request {
 #[serde(tag = "reply", content = "value", rename_all = "snake_case")]
 pub enum Reply {
     Status(Status),
+    Scan(ScanReply),
+    Discover(discover::SweepReply),
+    DiscoverLocal(discover::LocalReply),
+    List(ListReply),
+    Show(Box<ShowReply>),
     Renew(RenewReply),
     Revoke(RevokeReply),
     Forget(ForgetReply),
@@ -113,6 +144,17 @@ pub enum OpsError {
         "unknown revocation reason \"{0}\" (unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"
     )]
     UnknownReason(String),
+    #[error(
+        "nothing to scan: give targets (e.g. `certctl scan example.com:443 /etc/nginx/certs`) \
+         or a config with [[endpoint]] / [[files]] entries (--config)"
+    )]
+    NothingToScan,
+    #[error("target {target}: {reason}")]
+    BadTarget { target: String, reason: String },
+    #[error("{0}")]
+    BadArgument(String),
+    #[error("this operation needs the store")]
+    NeedsStore,
     #[error("no [[webhook]] named \"{0}\"")]
     UnknownWebhook(String),
     #[error("no delivery #{0} (see `certctl alerts list`)")]
@@ -130,8 +172,18 @@ pub enum OpsError {
     },
     #[error(transparent)]
     Deploy(#[from] crate::deploy::DeployError),
-    #[error("no location matches \"{0}\" (see `certctl list`)")]
+    #[error("no location matches \"{0}\" (try an id from `certctl list`)")]
     NoMatch(String),
+    #[error(
+        "\"{query}\" matches {} locations; use an id:\n  {}",
+        matches.len(),
+        matches.join("\n  ")
+    )]
+    Ambiguous {
+        query: String,
+        /// `ID TARGET` of each.
+        matches: Vec<String>,
+    },
     #[error("{0} has no installed certificate to revoke")]
     NotInstalled(String),
     #[error("account {account} of [[certificate]] {cert} is not configured")]
@@ -152,6 +204,11 @@ pub enum OpsError {
 pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError> {
     Ok(match request {
         Request::Status => Reply::Status(ctx.status.clone().ok_or(OpsError::NoDaemon)?),
+        Request::Scan(r) => Reply::Scan(scan::scan(ctx, r).await?),
+        Request::Discover(r) => Reply::Discover(discover::sweep(ctx, r).await?),
+        Request::DiscoverLocal { add } => Reply::DiscoverLocal(discover::local(ctx, *add).await?),
+        Request::List(r) => Reply::List(list::list(ctx, r)?),
+        Request::Show(r) => Reply::Show(Box::new(list::show(ctx, r)?)),
         Request::Renew(r) => Reply::Renew(renew::renew(ctx, r).await?),
         Request::Revoke(r) => Reply::Revoke(revoke::revoke(ctx, r).await?),
         Request::Forget(r) => Reply::Forget(inventory::forget(ctx, r).await?),
@@ -168,6 +225,26 @@ pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError
             Reply::AlertsEnable(ctx.store.enable_webhook(webhook)?)
         }
         Request::AlertsDeliver => Reply::AlertsDeliver(alerts::deliver(ctx).await?),
+    })
+}
+
+/// Runs a request that does not need the store ([`Request::needs_store`]) without one.
+pub async fn execute_without_store(
+    config: &Config,
+    request: &Request,
+    progress: Option<&(dyn Fn() + Send + Sync)>,
+) -> Result<Reply, OpsError> {
+    Ok(match request {
+        Request::Scan(r) if !r.record => {
+            Reply::Scan(scan::scan_unrecorded(config, r, progress).await?)
+        }
+        Request::Discover(r) if !r.add => {
+            Reply::Discover(discover::sweep_into(config, None, r).await?)
+        }
+        Request::DiscoverLocal { add: false } => {
+            Reply::DiscoverLocal(discover::local_into(config, None).await?)
+        }
+        _ => return Err(OpsError::NeedsStore),
     })
 }
 

@@ -13,7 +13,7 @@ use crate::policy::{self, Thresholds};
 use crate::store::{Store, StoreError};
 
 /// A stored record judged at a moment: all findings, including the time-based ones.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct View {
     pub record: LocationRecord,
     pub findings: Vec<Finding>,
@@ -283,7 +283,7 @@ pub fn managed_files(config: &Config) -> Vec<FileTarget> {
 }
 
 /// A listing row judged at a moment: its status and every finding code.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RowView {
     pub row: crate::model::ListRow,
     pub status: Status,
