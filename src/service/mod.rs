@@ -121,37 +121,33 @@ pub async fn scan_and_record(
             {
                 findings.push(stale);
             }
-            let prev = match store {
-                Some(s) if store_error.is_none() => match s.location(&id) {
-                    Ok(prev) => prev,
+            // The previous record is read and the new one written as one unit, so a scan
+            // running at the same time (the daemon's, and one through its socket) cannot put
+            // back a record older than the one this fold read.
+            let build = |prev: Option<&crate::model::LocationRecord>| {
+                let adhoc = match scope {
+                    Scope::Config => false,
+                    Scope::Part => prev.is_some_and(|p| p.adhoc),
+                    Scope::AdHoc | Scope::Discovery | Scope::Local => prev.is_none_or(|p| p.adhoc),
+                };
+                let keep = scope != Scope::Discovery
+                    || prev.is_some()
+                    || matches!(
+                        scanned.observation.outcome,
+                        crate::model::Outcome::Presented { .. }
+                    );
+                (fold(prev, scanned, findings, adhoc), keep)
+            };
+            let folded = match store {
+                Some(s) if store_error.is_none() => match s.update_location(&id, build) {
+                    Ok(folded) => folded,
                     Err(e) => {
                         store_error = Some(e);
-                        None
+                        return;
                     }
                 },
-                _ => None,
+                _ => build(None).0,
             };
-            let adhoc = match scope {
-                Scope::Config => false,
-                Scope::Part => prev.as_ref().is_some_and(|p| p.adhoc),
-                Scope::AdHoc | Scope::Discovery | Scope::Local => {
-                    prev.as_ref().is_none_or(|p| p.adhoc)
-                }
-            };
-            let keep = scope != Scope::Discovery
-                || prev.is_some()
-                || matches!(
-                    scanned.observation.outcome,
-                    crate::model::Outcome::Presented { .. }
-                );
-            let folded = fold(prev.as_ref(), scanned, findings, adhoc);
-            if keep
-                && let Some(s) = store
-                && store_error.is_none()
-                && let Err(e) = s.apply(&folded)
-            {
-                store_error = Some(e);
-            }
             views.push(View::of(
                 folded.record,
                 &config.thresholds,
@@ -189,19 +185,17 @@ fn retire_unseen(
         if seen.contains(row.id.as_str()) {
             continue;
         }
-        let Some(record) = store.location(&row.id)? else {
-            continue;
-        };
-        if record.adhoc {
-            continue;
-        }
-        forget(
-            store,
-            &record,
-            "no longer in the config (not found by a scan of the whole config)",
-            now,
-        )?;
-        gone += 1;
+        // Ad hoc locations stay until forgotten; the check and the removal are one unit.
+        let retired = store.retire_if(&row.id, |record| {
+            (!record.adhoc).then(|| {
+                retirement(
+                    record,
+                    "no longer in the config (not found by a scan of the whole config)",
+                    now,
+                )
+            })
+        })?;
+        gone += usize::from(retired);
     }
     Ok(gone)
 }
@@ -214,14 +208,23 @@ pub fn forget(
     reason: &str,
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    store.retire(&crate::model::InventoryEvent {
+    store.retire(&retirement(record, reason, now))
+}
+
+/// The inventory event saying that `record` left the inventory, and why.
+fn retirement(
+    record: &LocationRecord,
+    reason: &str,
+    now: UnixSeconds,
+) -> crate::model::InventoryEvent {
+    crate::model::InventoryEvent {
         at: now,
         location_id: record.id.clone(),
         target: record.location.target(),
         kind: crate::model::EventKind::Retired {
             reason: reason.to_string(),
         },
-    })
+    }
 }
 
 /// The installed certificate of every managed certificate, by the endpoints its deploy targets

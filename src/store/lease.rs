@@ -10,6 +10,11 @@
 //! `alerts deliver` through the socket) would each read the same due deliveries and each send
 //! them: every pass holds the dispatch lease from reading the queue to settling what it sent.
 //!
+//! And a location's record is read, folded with a new observation and written back as one unit
+//! (a scan of the whole config by the daemon and an ad hoc `certctl scan` through its socket may
+//! see the same location at once): [`Leases::location`] holds one of a few striped locks for the
+//! microseconds between the read and the write.
+//!
 //! The embedded store admits one process, so a lease is an in-process lock shared by every
 //! clone of a [`super::Store`]. A shared store (fleet mode) implements the same calls as leases
 //! or row claims in the database.
@@ -30,7 +35,21 @@ pub struct Lease {
 pub(super) struct Leases {
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     dispatch: Arc<tokio::sync::Mutex<()>>,
+    locations: Stripes,
 }
+
+/// The striped location locks (see [`Leases::location`]).
+#[derive(Clone)]
+struct Stripes(Arc<[Mutex<()>]>);
+
+impl Default for Stripes {
+    fn default() -> Stripes {
+        Stripes((0..LOCATION_STRIPES).map(|_| Mutex::new(())).collect())
+    }
+}
+
+/// Striped location locks: enough that two scans rarely wait on each other's locations.
+const LOCATION_STRIPES: usize = 64;
 
 impl Leases {
     fn lock_of(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -50,6 +69,18 @@ impl Leases {
             .try_lock_owned()
             .ok()
             .map(|guard| Lease { _guard: guard })
+    }
+
+    /// Held (briefly, never across an await) while one location is read and written back.
+    pub(super) fn location(&self, id: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        let stripe = (hasher.finish() % LOCATION_STRIPES as u64) as usize;
+        // A poisoned stripe guards nothing but the moment between a read and a write.
+        self.locations.0[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) async fn dispatch(&self) -> Lease {

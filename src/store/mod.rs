@@ -264,6 +264,40 @@ impl Store {
         result.map_err(|e| self.transaction_error(e, "locations", "committing a scan result"))
     }
 
+    /// Reads location `id`, lets `fold` build the new state from it, and commits that (when
+    /// `fold` says to keep it) with no other update of the location in between; returns what
+    /// `fold` built. Not yet flushed.
+    pub fn update_location(
+        &self,
+        id: &str,
+        fold: impl FnOnce(Option<&LocationRecord>) -> (Fold, bool),
+    ) -> Result<Fold, StoreError> {
+        let _held = self.leases.location(id);
+        let prev = self.location(id)?;
+        let (folded, keep) = fold(prev.as_ref());
+        if keep {
+            self.apply(&folded)?;
+        }
+        Ok(folded)
+    }
+
+    /// Retires location `id` if it is still stored and `why` gives a reason for this record
+    /// (read and retired with no update of it in between); whether it was retired.
+    pub fn retire_if(
+        &self,
+        id: &str,
+        why: impl FnOnce(&LocationRecord) -> Option<InventoryEvent>,
+    ) -> Result<bool, StoreError> {
+        let _held = self.leases.location(id);
+        let Some(record) = self.location(id)? else {
+            return Ok(false);
+        };
+        match why(&record) {
+            Some(event) => self.retire(&event).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Takes a location out of the inventory (record, listing row and chain) and records why as
     /// an inventory event, in one transaction (not yet flushed). Its history stays.
     pub fn retire(&self, event: &InventoryEvent) -> Result<(), StoreError> {
@@ -621,6 +655,44 @@ mod tests {
             labels: vec![],
             trust_store: false,
         }
+    }
+
+    #[test]
+    fn concurrent_updates_of_one_location_lose_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s")).expect("open");
+        let first = fold(None, observation("a", "aa", 1), vec![], false);
+        let id = first.record.id.clone();
+        store.apply(&first).expect("apply");
+        let per_thread = 300;
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for _ in 0..per_thread {
+                        store
+                            .update_location(&id, |prev| {
+                                let mut record = prev.expect("stored").clone();
+                                // Widen the window between the read and the write.
+                                std::thread::yield_now();
+                                record.consecutive_failures += 1;
+                                let next = Fold {
+                                    record,
+                                    chain: None,
+                                    event: None,
+                                    history: None,
+                                };
+                                (next, true)
+                            })
+                            .expect("update");
+                    }
+                });
+            }
+        });
+        let last = store.location(&id).expect("read").expect("stored");
+        assert_eq!(last.consecutive_failures, 2 * per_thread);
+        // And retiring is conditional on what is stored at that moment.
+        assert!(!store.retire_if(&id, |_| None).expect("kept"));
+        assert!(store.location(&id).expect("read").is_some());
     }
 
     #[test]
