@@ -9,6 +9,9 @@ use std::path::Path;
 
 use crate::store::StoreError;
 
+#[cfg(test)]
+#[path = "fixtures.rs"]
+mod fixtures;
 #[path = "../../migrations/0001_initial.rs"]
 mod m0001_initial;
 #[path = "../../migrations/0002_split_chains.rs"]
@@ -106,7 +109,7 @@ mod tests {
 
     /// sled releases its file lock when its background threads let go of a dropped database,
     /// a moment after `drop`: retry opening within the same process for a while.
-    fn retry<T, E: std::fmt::Debug>(f: impl Fn() -> Result<T, E>) -> T {
+    pub(super) fn retry<T, E: std::fmt::Debug>(f: impl Fn() -> Result<T, E>) -> T {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match f() {
