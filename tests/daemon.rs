@@ -220,6 +220,71 @@ fn systemd_lifecycle_socket_metrics_reload_and_stop() {
 }
 
 #[test]
+fn scan_show_and_list_run_inside_the_daemon_with_paths_from_the_callers_directory() {
+    let d = Daemon::start("");
+    d.wait_notify("READY=1");
+    wait_until("the first scan", || {
+        d.metrics().contains("certctl_scans_total 1")
+    });
+    // A file named relative to the caller's directory, which the daemon does not share.
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["adhoc.example.test"], -1, 200, SignedBy::Intermediate);
+    let here = tempfile::tempdir().expect("tempdir");
+    std::fs::write(here.path().join("adhoc.pem"), &leaf.pem).expect("write");
+    let from_here = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .args(["--config", d.config.to_str().expect("utf8")])
+            .current_dir(here.path())
+            .env_remove("CERTCTL_STORE")
+            .output()
+            .expect("certctl")
+    };
+    let out = from_here(&["scan", "adhoc.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("adhoc.example.test"),
+        "{}",
+        stdout(&out)
+    );
+    let recorded = format!("recorded in {}/state/store", d.dir.path().display());
+    assert!(stderr(&out).contains(&recorded), "{}", stderr(&out));
+    // Recorded by the daemon (it holds the store): listed and shown through it.
+    let list = d.cli(&["list", "--sort", "name", "--no-headers"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert_eq!(stdout(&list).lines().count(), 2, "{}", stdout(&list));
+    assert!(stdout(&list).contains("adhoc.pem"), "{}", stdout(&list));
+    let show = from_here(&["show", "adhoc.pem"]);
+    assert_eq!(show.status.code(), Some(0), "{}", stderr(&show));
+    assert!(
+        stdout(&show).contains("adhoc.example.test"),
+        "{}",
+        stdout(&show)
+    );
+    let missing = d.cli(&["show", "nowhere.pem"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("no location matches \"nowhere.pem\""),
+        "{}",
+        stderr(&missing)
+    );
+    let filtered = d.cli(&["list", "--label", "team=nobody"]);
+    assert!(
+        stderr(&filtered).contains("no location matches these filters"),
+        "{}",
+        stderr(&filtered)
+    );
+    // An older client's argv line is refused with a reason, not misread.
+    let mut stream = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    std::io::Write::write_all(&mut stream, b"{\"argv\":[\"certctl\",\"list\"]}\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert!(answer.contains("bad control request"), "{answer}");
+    // The daemon is still answering.
+    assert_eq!(d.cli(&["list"]).status.code(), Some(0));
+}
+
+#[test]
 fn watchdog_pings_and_a_heartbeat_after_each_successful_run() {
     let rx = common::receiver::Receiver::start();
     // systemd's WatchdogSec=2 arrives as WATCHDOG_USEC; certctl pings at half of it.

@@ -111,8 +111,7 @@ fn print_reports(
 ) -> anyhow::Result<()> {
     let out = &mut *s.out;
     if !format.is_table() {
-        serde_json::to_writer_pretty(&mut *out, reports)?;
-        writeln!(out)?;
+        super::output::write_renew_json(&mut *out, reports)?;
         return Ok(());
     }
     let now = crate::clock::now();

@@ -237,7 +237,7 @@ pub fn print_views(
 
 pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<Exit> {
     let request = Request::Show(ShowRequest {
-        query: args.query.clone(),
+        query: super::absolute(&args.query),
     });
     let Reply::Show(reply) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `show` with something else");
@@ -251,22 +251,7 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
     } = *reply;
     let out = &mut *s.out;
     if !args.output.is_table() {
-        #[derive(serde::Serialize)]
-        struct Full<'a> {
-            #[serde(flatten)]
-            location: output::JsonLocation<'a>,
-            chain: &'a [crate::model::CertRecord],
-            history: &'a [crate::model::HistoryEntry],
-            renewal: Option<&'a crate::model::ManagedState>,
-        }
-        let full = Full {
-            location: output::json_location(&view, now),
-            chain: &chain,
-            history: &history,
-            renewal: managed.as_ref(),
-        };
-        serde_json::to_writer_pretty(&mut *out, &full)?;
-        writeln!(out)?;
+        output::write_show_json(&mut *out, &view, &chain, &history, managed.as_ref(), now)?;
         return Ok(Exit::Ok);
     }
     let r = &view.record;
@@ -396,7 +381,7 @@ pub fn show(cli: &Cli, s: &mut Session<'_>, args: &ShowArgs) -> anyhow::Result<E
 
 pub fn forget(cli: &Cli, s: &mut Session<'_>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let request = Request::Forget(ForgetRequest {
-        queries: args.queries.clone(),
+        queries: args.queries.iter().map(|q| super::absolute(q)).collect(),
     });
     let Reply::Forget(reply) = cli.operate(request)? else {
         anyhow::bail!("the daemon answered `forget` with something else");

@@ -241,6 +241,21 @@ impl Cli {
     }
 }
 
+/// A relative path that exists here (or a relative glob), made absolute: the daemon that may
+/// run the scan has another working directory. Endpoints and URLs stay as they are.
+pub(crate) fn absolute(target: &str) -> String {
+    let path = std::path::Path::new(target);
+    let glob = target.contains(['*', '?']) && !target.contains("://");
+    if path.is_relative()
+        && !target.starts_with('-')
+        && (glob || path.exists())
+        && let Ok(full) = std::path::absolute(path)
+    {
+        return full.display().to_string();
+    }
+    target.to_string()
+}
+
 /// Runs a command's typed operations: inside the daemon when one answers on its control socket
 /// (so they run under the daemon's exclusions and are drained at its shutdown), else here
 /// against the store opened by this process, opened once for all of the command's requests.

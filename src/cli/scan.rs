@@ -34,7 +34,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Exit> {
     let request = ScanRequest {
-        targets: args.targets.iter().map(|t| absolute(t)).collect(),
+        targets: args.targets.iter().map(|t| super::absolute(t)).collect(),
         server_name: args.server_name.clone(),
         record: !args.no_store,
     };
@@ -121,19 +121,4 @@ fn is_locked(e: &anyhow::Error) -> bool {
         e.downcast_ref::<StoreError>(),
         Some(StoreError::Locked { .. })
     )
-}
-
-/// A relative path that exists here (or a relative glob), made absolute: the daemon that may
-/// run the scan has another working directory. Endpoints and URLs stay as they are.
-fn absolute(target: &str) -> String {
-    let path = std::path::Path::new(target);
-    let glob = target.contains(['*', '?']) && !target.contains("://");
-    if path.is_relative()
-        && !target.starts_with('-')
-        && (glob || path.exists())
-        && let Ok(full) = std::path::absolute(path)
-    {
-        return full.display().to_string();
-    }
-    target.to_string()
 }
