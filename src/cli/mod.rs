@@ -9,6 +9,7 @@ mod inventory;
 pub mod output;
 mod scan;
 mod service;
+mod show;
 mod table;
 
 use std::io::Write;
@@ -99,7 +100,7 @@ pub enum Command {
     /// The stored inventory, soonest expiry first.
     List(inventory::ListArgs),
     /// One location in full: certificate, chain, findings and history.
-    Show(inventory::ShowArgs),
+    Show(show::ShowArgs),
     /// Exit 0 ok / 1 warning / 2 critical over the inventory, for cron and Nagios (3: nothing
     /// scanned yet).
     Check(inventory::CheckArgs),
@@ -180,7 +181,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Scan(args) => scan::run(cli, s, args),
         Command::Discover(args) => discover::run(cli, s, args),
         Command::List(args) => inventory::list(cli, s, args),
-        Command::Show(args) => inventory::show(cli, s, args),
+        Command::Show(args) => show::show(cli, s, args),
         Command::Check(args) => inventory::check(cli, s, args),
         Command::Forget(args) => inventory::forget(cli, s, args),
         Command::Issue(args) => acme::issue(cli, s, args),

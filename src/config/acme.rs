@@ -1,16 +1,19 @@
-//! ACME accounts and managed certificates: raw shapes and their validation.
+//! ACME accounts and managed certificates: raw shapes and their validation. How a certificate
+//! proves its domains is `challenge.rs`; how secrets are read, `secret.rs`.
 //!
 //! Secrets (EAB HMAC keys) are never written in the config itself: it names a file or an
-//! environment variable, read here, and the value is kept in a [`Secret`] that never prints.
+//! environment variable, read there, and the value is kept in a [`Secret`] that never prints.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::challenge::{ChallengeConfig, Rfc2136, TsigAlgorithm};
+use super::challenge::{RawChallenge, validate_challenge};
+pub use super::secret::{Problems, Secret};
+use super::secret::{decode_b64url, read_secret};
 use super::{KeyPath, parse_duration};
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,43 +51,6 @@ pub struct RawCertificate {
     pub challenge: Option<RawChallenge>,
     #[serde(default)]
     pub deploy: Vec<super::deploy::RawDeploy>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RawChallenge {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub listen: Option<String>,
-    pub webroot: Option<String>,
-    pub dns_provider: Option<String>,
-    pub dns_exec: Option<String>,
-    pub dns_wait: Option<String>,
-    pub dns_server: Option<String>,
-    pub dns_zone: Option<String>,
-    pub tsig_key: Option<String>,
-    pub tsig_algorithm: Option<String>,
-    pub tsig_secret_file: Option<String>,
-    pub tsig_secret_env: Option<String>,
-}
-
-/// A secret value (EAB key, webhook secret). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(bytes)
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
 }
 
 /// Where an ACME CA lives.
@@ -133,55 +99,6 @@ impl KeyType {
     }
 }
 
-/// How ownership of the domains is proven.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChallengeConfig {
-    /// http-01 answered by certctl's own listener.
-    Http01Standalone { listen: SocketAddr },
-    /// http-01 answered by an existing web server serving this directory.
-    Http01Webroot { webroot: PathBuf },
-    /// tls-alpn-01 answered by certctl's own listener.
-    TlsAlpn01 { listen: SocketAddr },
-    /// dns-01 through a program called as `PROGRAM present|cleanup FQDN VALUE` (lego's exec).
-    Dns01Exec { program: PathBuf, wait: Duration },
-    /// dns-01 through RFC 2136 dynamic updates signed with TSIG.
-    Dns01Rfc2136 { update: Rfc2136, wait: Duration },
-}
-
-/// Where and how RFC 2136 updates are sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rfc2136 {
-    /// The primary name server, `host` or `host:port` (port 53 when left out).
-    pub server: String,
-    /// The zone to update; found with an SOA query at `server` when not set.
-    pub zone: Option<String>,
-    /// The TSIG key's name, as the server knows it.
-    pub key_name: String,
-    pub algorithm: TsigAlgorithm,
-    pub secret: Secret,
-}
-
-/// TSIG MAC algorithms (RFC 8945) that certctl can sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TsigAlgorithm {
-    HmacSha256,
-    HmacSha384,
-    HmacSha512,
-}
-
-impl TsigAlgorithm {
-    pub fn parse(text: &str) -> Option<TsigAlgorithm> {
-        Some(
-            match text.trim_end_matches('.').to_ascii_lowercase().as_str() {
-                "hmac-sha256" => TsigAlgorithm::HmacSha256,
-                "hmac-sha384" => TsigAlgorithm::HmacSha384,
-                "hmac-sha512" => TsigAlgorithm::HmacSha512,
-                _ => return None,
-            },
-        )
-    }
-}
-
 /// A certificate certctl obtains and renews.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedCert {
@@ -214,56 +131,6 @@ pub fn directory_preset(name: &str) -> Option<&'static str> {
 /// Presets whose CA requires External Account Binding.
 fn requires_eab(preset: &str) -> bool {
     matches!(preset, "zerossl" | "google" | "digicert")
-}
-
-/// Collects validation problems as (key, message).
-pub type Problems = Vec<(KeyPath, String)>;
-
-/// Reads a secret that the config names by file (`<file_key>`) or environment variable
-/// (`<env_key>`), never inline. Returns the key it came from (for later errors about its
-/// content, which must never quote it) and its text; `None` when neither is set or on a problem
-/// (both set, unreadable file, unset variable), which is reported.
-pub(crate) fn read_secret(
-    file: Option<&str>,
-    env: Option<&str>,
-    key: &KeyPath,
-    (file_key, env_key): (&str, &str),
-    base: &Path,
-    problems: &mut Problems,
-) -> Option<(KeyPath, String)> {
-    match (file, env) {
-        (Some(_), Some(_)) => {
-            problems.push((
-                key.clone().key(env_key),
-                format!("set {file_key} or {env_key}, not both"),
-            ));
-            None
-        }
-        (Some(file), None) => {
-            let path = super::resolve(base, file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Some((key.clone().key(file_key), text)),
-                Err(e) => {
-                    problems.push((
-                        key.clone().key(file_key),
-                        format!("cannot read {}: {e}", path.display()),
-                    ));
-                    None
-                }
-            }
-        }
-        (None, Some(var)) => match std::env::var(var) {
-            Ok(text) => Some((key.clone().key(env_key), text)),
-            Err(_) => {
-                problems.push((
-                    key.clone().key(env_key),
-                    format!("environment variable {var} is not set"),
-                ));
-                None
-            }
-        },
-        (None, None) => None,
-    }
 }
 
 pub fn validate_accounts(
@@ -457,246 +324,4 @@ pub fn validate_certificates(
         });
     }
     out
-}
-
-fn validate_challenge(
-    raw: Option<RawChallenge>,
-    key: &KeyPath,
-    base: &Path,
-    problems: &mut Problems,
-) -> ChallengeConfig {
-    let raw = raw.unwrap_or(RawChallenge {
-        kind: None,
-        listen: None,
-        webroot: None,
-        dns_provider: None,
-        dns_exec: None,
-        dns_wait: None,
-        dns_server: None,
-        dns_zone: None,
-        tsig_key: None,
-        tsig_algorithm: None,
-        tsig_secret_file: None,
-        tsig_secret_env: None,
-    });
-    let listen = |default: &str, problems: &mut Problems| -> SocketAddr {
-        let text = raw.listen.as_deref().unwrap_or(default);
-        let text = if text.starts_with(':') {
-            format!("0.0.0.0{text}")
-        } else {
-            text.to_string()
-        };
-        text.parse().unwrap_or_else(|_| {
-            problems.push((
-                key.clone().key("listen"),
-                format!("\"{text}\" is not an address such as 0.0.0.0:80 or [::]:80"),
-            ));
-            SocketAddr::from(([0, 0, 0, 0], 80))
-        })
-    };
-    match raw.kind.as_deref().unwrap_or("http-01") {
-        "http-01" => match &raw.webroot {
-            Some(dir) => ChallengeConfig::Http01Webroot {
-                webroot: super::resolve(base, dir),
-            },
-            None => ChallengeConfig::Http01Standalone {
-                listen: listen("0.0.0.0:80", problems),
-            },
-        },
-        "tls-alpn-01" => ChallengeConfig::TlsAlpn01 {
-            listen: listen("0.0.0.0:443", problems),
-        },
-        "dns-01" => {
-            let wait = raw
-                .dns_wait
-                .as_deref()
-                .map(|w| {
-                    humantime::parse_duration(w).unwrap_or_else(|e| {
-                        problems.push((key.clone().key("dns_wait"), format!("\"{w}\": {e}")));
-                        Duration::ZERO
-                    })
-                })
-                .unwrap_or(Duration::ZERO);
-            let blank = ChallengeConfig::Dns01Exec {
-                program: PathBuf::new(),
-                wait,
-            };
-            match (raw.dns_provider.as_deref().unwrap_or("exec"), &raw.dns_exec) {
-                ("exec", Some(program)) => ChallengeConfig::Dns01Exec {
-                    program: super::resolve(base, program),
-                    wait,
-                },
-                ("exec", None) => {
-                    problems.push((
-                        key.clone().key("dns_exec"),
-                        "the exec provider needs dns_exec (a program called with present|cleanup FQDN VALUE)".into(),
-                    ));
-                    blank
-                }
-                ("rfc2136", _) => match validate_rfc2136(&raw, key, base, problems) {
-                    Some(update) => ChallengeConfig::Dns01Rfc2136 { update, wait },
-                    None => blank,
-                },
-                (other, _) => {
-                    problems.push((
-                        key.clone().key("dns_provider"),
-                        format!("\"{other}\": the available dns-01 providers are exec and rfc2136"),
-                    ));
-                    blank
-                }
-            }
-        }
-        other => {
-            problems.push((
-                key.clone().key("type"),
-                format!("\"{other}\": use http-01, tls-alpn-01 or dns-01"),
-            ));
-            ChallengeConfig::Http01Standalone {
-                listen: SocketAddr::from(([0, 0, 0, 0], 80)),
-            }
-        }
-    }
-}
-
-/// The RFC 2136 settings: server, optional zone, and the TSIG key. The secret comes from a file
-/// (a bare base64 secret, or a BIND `key` clause as `tsig-keygen` writes it) or an environment
-/// variable, never from the config itself, and is never echoed in an error.
-fn validate_rfc2136(
-    raw: &RawChallenge,
-    key: &KeyPath,
-    base: &Path,
-    problems: &mut Problems,
-) -> Option<Rfc2136> {
-    let before = problems.len();
-    let server = raw.dns_server.clone().unwrap_or_else(|| {
-        problems.push((
-            key.clone().key("dns_server"),
-            "the rfc2136 provider needs dns_server (the primary name server, host or host:port)"
-                .into(),
-        ));
-        String::new()
-    });
-    let key_name = raw.tsig_key.clone().unwrap_or_else(|| {
-        problems.push((
-            key.clone().key("tsig_key"),
-            "the rfc2136 provider needs tsig_key (the TSIG key name the server knows)".into(),
-        ));
-        String::new()
-    });
-    let text = read_secret(
-        raw.tsig_secret_file.as_deref(),
-        raw.tsig_secret_env.as_deref(),
-        key,
-        ("tsig_secret_file", "tsig_secret_env"),
-        base,
-        problems,
-    );
-    if raw.tsig_secret_file.is_none() && raw.tsig_secret_env.is_none() {
-        problems.push((
-            key.clone().key("tsig_secret_file"),
-            "the rfc2136 provider needs tsig_secret_file or tsig_secret_env".into(),
-        ));
-    }
-    let (secret, file_algorithm) = match text {
-        Some((at, text)) => match parse_tsig_secret(&text) {
-            Some((secret, algorithm)) => (Some(secret), algorithm),
-            None => {
-                // Never echo the value: it is a secret.
-                problems.push((
-                    at,
-                    "the TSIG secret is neither base64 nor a BIND key clause with a base64 secret"
-                        .into(),
-                ));
-                (None, None)
-            }
-        },
-        None => (None, None),
-    };
-    let algorithm = match raw.tsig_algorithm.as_deref().or(file_algorithm.as_deref()) {
-        None => TsigAlgorithm::HmacSha256,
-        Some(text) => TsigAlgorithm::parse(text).unwrap_or_else(|| {
-            problems.push((
-                key.clone().key("tsig_algorithm"),
-                format!("\"{text}\": use hmac-sha256, hmac-sha384 or hmac-sha512"),
-            ));
-            TsigAlgorithm::HmacSha256
-        }),
-    };
-    let secret = secret?;
-    (problems.len() == before).then(|| Rfc2136 {
-        server,
-        zone: raw.dns_zone.clone(),
-        key_name,
-        algorithm,
-        secret,
-    })
-}
-
-/// A TSIG secret: bare base64, or a BIND `key "name" { algorithm ...; secret "..."; };` clause,
-/// from which the algorithm is taken too.
-fn parse_tsig_secret(text: &str) -> Option<(Secret, Option<String>)> {
-    use base64::Engine;
-    // Statements inside the clause: `algorithm hmac-sha256;` and `secret "...";`.
-    let statement = |word: &str| -> Option<String> {
-        text.split(['{', ';', '}']).find_map(|part| {
-            let rest = part.trim().strip_prefix(word)?;
-            rest.starts_with(char::is_whitespace)
-                .then(|| rest.trim().trim_matches('"').to_string())
-        })
-    };
-    let (b64, algorithm) = if text.contains('{') {
-        (statement("secret")?, statement("algorithm"))
-    } else {
-        (text.trim().to_string(), None)
-    };
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    (!bytes.is_empty()).then(|| (Secret::new(bytes), algorithm))
-}
-
-/// Decodes base64url (with or without padding), as EAB keys are distributed.
-fn decode_b64url(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64url_decodes() {
-        assert_eq!(decode_b64url("aGVsbG8"), Some(b"hello".to_vec()));
-        assert_eq!(decode_b64url("aGVsbG8="), Some(b"hello".to_vec()));
-        assert_eq!(decode_b64url("_-8"), Some(vec![0xff, 0xef]));
-        assert_eq!(decode_b64url("+/8"), None);
-        assert_eq!(decode_b64url("not base64!"), None);
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let s = Secret::new(b"hunter2".to_vec());
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
-    }
-
-    #[test]
-    fn tsig_secrets_bare_or_as_bind_key_clauses() {
-        let (secret, algorithm) = parse_tsig_secret("aGVsbG8=\n").expect("bare");
-        assert_eq!(secret.expose(), b"hello");
-        assert_eq!(algorithm, None);
-        let clause =
-            "key \"my-secret-key\" {\n\talgorithm hmac-sha512;\n\tsecret \"aGVsbG8=\";\n};\n";
-        let (secret, algorithm) = parse_tsig_secret(clause).expect("clause");
-        assert_eq!(secret.expose(), b"hello");
-        assert_eq!(algorithm.as_deref(), Some("hmac-sha512"));
-        assert!(parse_tsig_secret("key \"k\" { algorithm hmac-sha256; };").is_none());
-        assert!(parse_tsig_secret("not base64!").is_none());
-        assert!(parse_tsig_secret("").is_none());
-        assert_eq!(
-            TsigAlgorithm::parse("HMAC-SHA384."),
-            Some(TsigAlgorithm::HmacSha384)
-        );
-        assert_eq!(TsigAlgorithm::parse("hmac-md5"), None);
-    }
 }

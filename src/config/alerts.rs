@@ -295,7 +295,7 @@ pub fn validate_webhooks(
                 WebhookFormat::Generic
             }),
         };
-        let secret = super::acme::read_secret(
+        let secret = super::secret::read_secret(
             w.secret_file.as_deref(),
             w.secret_env.as_deref(),
             &key,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::acme::Problems;
+use super::secret::Problems;
 use super::{KeyPath, parse_duration};
 use crate::inventory::target::{Target, parse_endpoint};
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::KeyPath;
-use super::acme::Problems;
+use super::secret::Problems;
 use crate::inventory::discover;
 use crate::inventory::local::Sources;
 use crate::model::Starttls;

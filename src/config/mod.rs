@@ -7,11 +7,13 @@
 
 pub mod acme;
 pub mod alerts;
+pub mod challenge;
 pub mod daemon;
 pub mod deploy;
 pub mod discover;
 mod locate;
 mod raw;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -80,6 +80,28 @@ pub async fn scan(ctx: &Context, request: &ScanRequest) -> Result<ScanReply, Ops
     run(&ctx.config, store, request, ctx.progress.as_deref()).await
 }
 
+/// Scans everything in the config and records it, retiring the config's locations no longer
+/// found (the daemon's scheduled scan; an empty config retires them all).
+pub async fn scan_config(ctx: &Context) -> Result<ScanReply, OpsError> {
+    let config = &ctx.config;
+    let started = std::time::Instant::now();
+    let views = service::scan_and_record(
+        config,
+        Some(&ctx.store),
+        config.endpoints.clone(),
+        config.inventory_files(),
+        service::Scope::Config,
+        |_| {},
+    )
+    .await?;
+    Ok(ScanReply {
+        now: crate::clock::now(),
+        views,
+        recorded_in: Some(ctx.store.path().display().to_string()),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
 /// Scans without a store (the store is held by another process): nothing is recorded.
 pub async fn scan_unrecorded(
     config: &Config,
