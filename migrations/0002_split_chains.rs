@@ -9,8 +9,8 @@ use serde::Deserialize;
 use sled::Transactional;
 
 use super::schema6::V6Location;
-use crate::model::CertRecord;
 use crate::store::codec;
+use crate::store::schema7::V7CertRecord as CertRecord;
 
 /// A schema-1 record: today's record fields, minus `leaf`, plus the inline chain.
 #[derive(Deserialize)]

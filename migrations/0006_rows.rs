@@ -3,8 +3,8 @@
 //! location instead of whole certificates. Built here from the existing records.
 
 use super::schema6::{V6Location, V6Row};
-use crate::model::ListRow;
 use crate::store::codec;
+use crate::store::convert::Convert;
 
 pub fn up(db: &sled::Db) -> Result<(), String> {
     let locations = db.open_tree("locations").map_err(|e| e.to_string())?;
@@ -14,7 +14,8 @@ pub fn up(db: &sled::Db) -> Result<(), String> {
         let (key, value) = item.map_err(|e| e.to_string())?;
         let record: V6Location = codec::decode(&value)
             .map_err(|e| format!("location {}: {e}", String::from_utf8_lossy(&key)))?;
-        let row = V6Row::from(ListRow::of(&record.upgrade(&[])));
+        let model: crate::model::LocationRecord = record.upgrade(Vec::new()).convert();
+        let row = V6Row::from(crate::model::ListRow::of(&model).convert());
         batch.insert(key, codec::encode(&row));
     }
     rows.apply_batch(batch).map_err(|e| e.to_string())?;

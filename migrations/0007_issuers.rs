@@ -6,8 +6,9 @@
 use sled::Transactional;
 
 use super::schema6::V6Location;
-use crate::model::{CertRecord, ListRow};
 use crate::store::codec;
+use crate::store::convert::Convert;
+use crate::store::schema7::{V7CertRecord, V7ListRow, V7LocationRecord};
 
 pub fn up(db: &sled::Db) -> Result<(), String> {
     let locations = db.open_tree("locations").map_err(|e| e.to_string())?;
@@ -20,12 +21,15 @@ pub fn up(db: &sled::Db) -> Result<(), String> {
         let shown = || String::from_utf8_lossy(&key).into_owned();
         let old: V6Location =
             codec::decode(&value).map_err(|e| format!("location {}: {e}", shown()))?;
-        let chain: Vec<CertRecord> = match chains.get(&key).map_err(|e| e.to_string())? {
+        let chain: Vec<V7CertRecord> = match chains.get(&key).map_err(|e| e.to_string())? {
             Some(bytes) => codec::decode(&bytes).map_err(|e| format!("chain {}: {e}", shown()))?,
             None => Vec::new(),
         };
-        let record = old.upgrade(&chain);
-        let row = ListRow::of(&record);
+        let record: V7LocationRecord = old.upgrade(chain);
+        // The row is computed from the record by today's rule, and written as schema 7's.
+        let model: crate::model::LocationRecord = record.convert();
+        let row: V7ListRow = crate::model::ListRow::of(&model).convert();
+        let record: V7LocationRecord = model.convert();
         converted.push((key, codec::encode(&record), codec::encode(&row)));
     }
     (&locations, &rows, &meta)

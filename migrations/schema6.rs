@@ -1,17 +1,21 @@
 //! The location and listing-row types as schema 2 to 6 stored them, frozen here so that the
 //! migrations written against them keep decoding old stores after the model moves on.
 //! postcard encodes by position: a field added to a model type changes its encoding, so no
-//! migration may decode old data with today's model types.
+//! migration may decode old data with today's model types. What schemas 2-6 stored inside a
+//! location (the certificate, TLS parameters, findings) is encoded as schema 7 still encodes
+//! it, so those parts are schema 7's frozen records.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
-    CertRecord, Finding, FindingCode, ListRow, Location, LocationRecord, Severity, TlsInfo,
-    UnixSeconds,
+use crate::model::UnixSeconds;
+use crate::store::schema7::{
+    V7CertRecord as CertRecord, V7Finding as Finding, V7FindingCode as FindingCode,
+    V7ListRow as ListRow, V7Location as Location, V7LocationRecord as LocationRecord,
+    V7Severity as Severity, V7TlsInfo as TlsInfo,
 };
 
 /// `LocationRecord` of schemas 2-6.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct V6Location {
     pub id: String,
     pub location: Location,
@@ -27,7 +31,7 @@ pub struct V6Location {
 }
 
 /// `ListRow` of schema 6.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct V6Row {
     pub id: String,
     pub target: String,
@@ -38,9 +42,14 @@ pub struct V6Row {
     pub codes: Vec<(FindingCode, Severity)>,
 }
 
+impl crate::store::codec::Record for V6Location {}
+impl crate::store::codec::Record for V6Row {}
+
 impl V6Location {
     /// Today's record, with the path's other certificates taken from the stored chain.
-    pub fn upgrade(self, chain: &[CertRecord]) -> LocationRecord {
+    pub fn upgrade(self, chain: Vec<CertRecord>) -> LocationRecord {
+        use crate::store::convert::Convert;
+        let chain: Vec<crate::model::CertRecord> = chain.convert();
         LocationRecord {
             id: self.id,
             location: self.location,
@@ -53,7 +62,7 @@ impl V6Location {
             tls: self.tls,
             findings: self.findings,
             consecutive_failures: self.consecutive_failures,
-            issuers: crate::model::ChainCert::issuers_of(chain),
+            issuers: crate::model::ChainCert::issuers_of(&chain).convert(),
             adhoc: false,
             trust_store: false,
         }

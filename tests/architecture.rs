@@ -147,8 +147,10 @@ fn the_top_level_modules_import_each_other_without_cycles() {
 
 #[test]
 fn each_crate_with_a_rule_is_imported_by_its_module_only() {
-    let rules: [(&str, &[&str]); 9] = [
+    let rules: [(&str, &[&str]); 10] = [
         ("sled", &["store/"]),
+        // Records are encoded in one place, as the store's own frozen types.
+        ("postcard", &["store/codec.rs"]),
         ("x509_parser", &["x509/"]),
         ("instant_acme", &["acme/"]),
         ("croner", &["schedule.rs"]),

@@ -65,7 +65,7 @@ impl Store {
         let result: Result<(), TransactionError<()>> =
             (&self.alerts, &self.outbox, &self.alert_meta).transaction(|(alerts, outbox, meta)| {
                 for alert in &commit.upsert {
-                    alerts.insert(alert.key.as_bytes(), codec::encode(alert))?;
+                    alerts.insert(alert.key.as_bytes(), codec::put(alert))?;
                 }
                 for key in &commit.remove {
                     alerts.remove(key.as_bytes())?;
@@ -83,7 +83,7 @@ impl Store {
                         last_error: None,
                         last_status: None,
                     };
-                    outbox.insert(&id.to_be_bytes(), codec::encode(&delivery))?;
+                    outbox.insert(&id.to_be_bytes(), codec::put(&delivery))?;
                 }
                 if let Some(cursor) = commit.cursor {
                     meta.insert(CURSOR, &cursor.to_be_bytes())?;
@@ -164,7 +164,7 @@ impl Store {
             batch.remove(&id.to_be_bytes());
         }
         for d in updated {
-            batch.insert(&d.id.to_be_bytes(), codec::encode(d));
+            batch.insert(&d.id.to_be_bytes(), codec::put(d));
         }
         self.outbox
             .apply_batch(batch)

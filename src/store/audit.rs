@@ -84,7 +84,7 @@ impl Store {
             prev,
         };
         self.audit
-            .insert(seq.to_be_bytes(), codec::encode(&entry))
+            .insert(seq.to_be_bytes(), codec::put(&entry))
             .map_err(self.sled_err("appending to the audit log"))?;
         self.flush()?;
         Ok(seq)
@@ -112,7 +112,7 @@ impl Store {
             let key_seq = <[u8; 8]>::try_from(k.as_ref())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            let e: AuditEntry = match codec::decode(&v) {
+            let e: AuditEntry = match codec::get(&v) {
                 Ok(e) => e,
                 Err(reason) => {
                     return Ok(Err(AuditError {
@@ -180,12 +180,9 @@ mod tests {
         // Edit entry #3 behind the log's back, as someone with raw access to the store would.
         let key = 3u64.to_be_bytes();
         let raw = store.audit.get(key).expect("get").expect("entry");
-        let mut entry: AuditEntry = codec::decode(&raw).expect("decode");
+        let mut entry: AuditEntry = codec::get(&raw).expect("decode");
         entry.detail = "serial forged".into();
-        store
-            .audit
-            .insert(key, codec::encode(&entry))
-            .expect("tamper");
+        store.audit.insert(key, codec::put(&entry)).expect("tamper");
         let broken = store.audit_verify().expect("verify").expect_err("broken");
         assert_eq!(broken.seq, 3);
         assert!(broken.reason.contains("edited"), "{broken}");
@@ -194,7 +191,7 @@ mod tests {
         entry.detail = "serial 2".into();
         store
             .audit
-            .insert(key, codec::encode(&entry))
+            .insert(key, codec::put(&entry))
             .expect("restore");
         let broken = store.audit_verify().expect("verify").expect_err("broken");
         assert_eq!(broken.seq, 5);

@@ -24,14 +24,15 @@ use crate::model::{
     InventoryEvent, OpenAlert, Severity,
 };
 use crate::store::alerts::AlertCommit;
+use crate::store::schema7::{V7ListRow, V7LocationRecord};
 use crate::store::tests::observation;
 use crate::store::{Store, codec};
 
 const T: i64 = 1_800_000_000;
 
-/// Today's record as schema 6 stored it (what it lacks, schema 7's migration fills in).
-impl From<crate::model::LocationRecord> for V6Location {
-    fn from(r: crate::model::LocationRecord) -> V6Location {
+/// A schema-7 record as schema 6 stored it (what it lacks, schema 7's migration fills in).
+impl From<V7LocationRecord> for V6Location {
+    fn from(r: V7LocationRecord) -> V6Location {
         V6Location {
             id: r.id,
             location: r.location,
@@ -75,13 +76,16 @@ fn populate(store: &Store) {
         true,
     );
     store.apply(&gone).expect("apply b");
-    crate::service::forget(
-        store,
-        &gone.record,
-        "forgotten by `certctl forget`",
-        T + 300,
-    )
-    .expect("retire");
+    store
+        .retire(&InventoryEvent {
+            at: T + 300,
+            location_id: gone.record.id.clone(),
+            target: gone.record.location.target(),
+            kind: EventKind::Retired {
+                reason: "forgotten by `certctl forget`".into(),
+            },
+        })
+        .expect("retire");
     let event = |kind| InventoryEvent {
         at: T + 400,
         location_id: first.record.id.clone(),
@@ -222,12 +226,12 @@ fn fixture(version: u32) -> Value {
         v if v == SCHEMA_VERSION => {}
         6 => {
             for (_, value) in trees.get_mut("locations").expect("locations").iter_mut() {
-                let record: crate::model::LocationRecord =
+                let record: V7LocationRecord =
                     codec::decode(&hex::decode(&*value).expect("hex")).expect("record");
                 *value = hex::encode(codec::encode(&V6Location::from(record)));
             }
             for (_, value) in trees.get_mut("rows").expect("rows").iter_mut() {
-                let row: crate::model::ListRow =
+                let row: V7ListRow =
                     codec::decode(&hex::decode(&*value).expect("hex")).expect("row");
                 *value = hex::encode(codec::encode(&V6Row::from(row)));
             }

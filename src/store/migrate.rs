@@ -166,6 +166,7 @@ mod tests {
     #[test]
     fn migrates_a_v6_store_and_judges_its_intermediates() {
         use crate::model::{ChainCert, FindingCode, Location};
+        use crate::store::convert::Convert;
         use schema6::{V6Location, V6Row};
 
         let dir = tempfile::tempdir().expect("tempdir");
@@ -187,13 +188,13 @@ mod tests {
         let id = location.id();
         let old = V6Location {
             id: id.clone(),
-            location,
+            location: location.convert(),
             name: Some("old".into()),
             labels: vec![],
             first_seen: 1,
             last_scanned: 2,
             leaf_since: Some(1),
-            leaf: Some(leaf.clone()),
+            leaf: Some(leaf.clone().convert()),
             tls: None,
             findings: vec![],
             consecutive_failures: 0,
@@ -219,7 +220,7 @@ mod tests {
             t("chains")
                 .insert(
                     id.as_bytes(),
-                    super::super::codec::encode(&vec![leaf, int.clone()]),
+                    super::super::codec::put(&vec![leaf, int.clone()]),
                 )
                 .expect("insert");
             t("rows")

@@ -18,8 +18,10 @@
 mod alerts;
 mod audit;
 mod codec;
+mod convert;
 mod lease;
 mod migrate;
+mod schema7;
 
 use std::path::{Path, PathBuf};
 
@@ -228,13 +230,13 @@ impl Store {
     /// Commits one folded observation atomically across all trees (not yet flushed).
     pub fn apply(&self, fold: &Fold) -> Result<(), StoreError> {
         let id = fold.record.id.as_bytes();
-        let record = codec::encode(&fold.record);
-        let row = codec::encode(&ListRow::of(&fold.record));
-        let chain = fold.chain.as_ref().map(codec::encode);
+        let record = codec::put(&fold.record);
+        let row = codec::put(&ListRow::of(&fold.record));
+        let chain = fold.chain.as_ref().map(codec::put);
         let history = fold.history.as_ref().map(|h| {
             let mut key = id.to_vec();
             key.extend_from_slice(&h.at.to_be_bytes());
-            (key, codec::encode(h))
+            (key, codec::put(h))
         });
         // History keys end in a sequence number so two scans in one second both stay.
         let result: Result<(), TransactionError<()>> = (
@@ -257,7 +259,7 @@ impl Store {
                 }
                 if let Some(event) = &fold.event {
                     let seq = events.generate_id()?;
-                    events.insert(&seq.to_be_bytes(), codec::encode(event))?;
+                    events.insert(&seq.to_be_bytes(), codec::put(event))?;
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
@@ -302,7 +304,7 @@ impl Store {
     /// an inventory event, in one transaction (not yet flushed). Its history stays.
     pub fn retire(&self, event: &InventoryEvent) -> Result<(), StoreError> {
         let id = event.location_id.as_bytes();
-        let encoded = codec::encode(event);
+        let encoded = codec::put(event);
         let result: Result<(), TransactionError<()>> =
             (&self.locations, &self.chains, &self.events, &self.rows).transaction(
                 |(locations, chains, events, rows)| {
@@ -347,7 +349,7 @@ impl Store {
     /// Reads and decodes a whole id-keyed tree on every core: ids are 12 hex digits spread
     /// uniformly by their hash, so splitting the key space by leading digit gives each thread an
     /// even share. This is what keeps `certctl list` over 100 000 locations interactive.
-    fn read_all_parallel<T: serde::de::DeserializeOwned + Send>(
+    fn read_all_parallel<T: codec::Stored + Send>(
         &self,
         tree: &sled::Tree,
         name: &'static str,
@@ -463,7 +465,7 @@ impl Store {
         match at {
             Some(at) => self
                 .retry_hints
-                .insert(name.as_bytes(), codec::encode(&at))
+                .insert(name.as_bytes(), codec::put(&at))
                 .map(|_| ())
                 .map_err(self.sled_err("writing a retry hint"))?,
             None => self
@@ -502,11 +504,11 @@ impl Store {
         event: Option<&InventoryEvent>,
         change: impl Fn(&mut ManagedState),
     ) -> Result<ManagedState, StoreError> {
-        let encoded_event = event.map(codec::encode);
+        let encoded_event = event.map(codec::put);
         let result: Result<ManagedState, TransactionError<String>> = (&self.managed, &self.events)
             .transaction(|(managed, events)| {
                 let mut state = match managed.get(name.as_bytes())? {
-                    Some(value) => codec::decode::<ManagedState>(&value)
+                    Some(value) => codec::get::<ManagedState>(&value)
                         .map_err(ConflictableTransactionError::Abort)?,
                     None => ManagedState {
                         name: name.to_string(),
@@ -514,7 +516,7 @@ impl Store {
                     },
                 };
                 change(&mut state);
-                managed.insert(name.as_bytes(), codec::encode(&state))?;
+                managed.insert(name.as_bytes(), codec::put(&state))?;
                 if let Some(event) = &encoded_event {
                     let seq = events.generate_id()?;
                     events.insert(&seq.to_be_bytes(), event.as_slice())?;
@@ -543,7 +545,7 @@ impl Store {
             .generate_id()
             .map_err(self.sled_err("recording an event"))?;
         self.events
-            .insert(seq.to_be_bytes(), codec::encode(event))
+            .insert(seq.to_be_bytes(), codec::put(event))
             .map_err(self.sled_err("recording an event"))?;
         self.flush()
     }
@@ -581,13 +583,13 @@ impl Store {
         state: &ManagedState,
         event: Option<&InventoryEvent>,
     ) -> Result<(), StoreError> {
-        let value = codec::encode(state);
+        let value = codec::put(state);
         let result: Result<(), TransactionError<()>> =
             (&self.managed, &self.events).transaction(|(managed, events)| {
                 managed.insert(state.name.as_bytes(), value.as_slice())?;
                 if let Some(event) = event {
                     let seq = events.generate_id()?;
-                    events.insert(&seq.to_be_bytes(), codec::encode(event))?;
+                    events.insert(&seq.to_be_bytes(), codec::put(event))?;
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
@@ -595,13 +597,13 @@ impl Store {
         self.flush()
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
+    fn decode<T: codec::Stored>(
         &self,
         tree: &'static str,
         key: &[u8],
         value: &[u8],
     ) -> Result<T, StoreError> {
-        codec::decode(value).map_err(|reason| StoreError::Corrupt {
+        codec::get(value).map_err(|reason| StoreError::Corrupt {
             path: self.path.clone(),
             tree,
             key: String::from_utf8_lossy(key).into_owned(),
