@@ -5,6 +5,7 @@
 #
 # Usage: benches/daemon.sh            (SMALL_N=10000 BIG_N=100000 RUNS=3)
 set -euo pipefail
+trap 'echo "benches/daemon.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 SMALL_N=${SMALL_N:-10000}
 BIG_N=${BIG_N:-100000}
 RUNS=${RUNS:-3}
@@ -59,10 +60,11 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 wait_idle() {
   sleep 1
-  for _ in $(seq 120); do
+  for _ in $(seq 240); do
     a=$(cpu); sleep 0.5; b=$(cpu)
     [ "$a" = "$b" ] && return 0
   done
+  echo "warning: the daemon was still busy after 2 minutes; measuring anyway" >&2
 }
 
 # --- SMALL_N locations: idle RSS and /metrics ---------------------------------------------------

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Context, OpsError};
-use crate::config::Config;
+use crate::config::{Config, DiscoverJob};
 use crate::inventory::discover::{self, Pace, Plan};
 use crate::inventory::local;
 use crate::model::UnixSeconds;
@@ -166,4 +166,50 @@ pub async fn local_into(config: &Config, store: Option<&Store>) -> Result<LocalR
         recorded_in: store.map(|s| s.path().display().to_string()),
         views,
     })
+}
+
+/// Runs one `[[discover]]` job (the daemon's schedule) into the store; a one-line summary of
+/// what it found.
+pub async fn job(ctx: &Context, job: &DiscoverJob) -> Result<String, OpsError> {
+    let (config, store) = (&*ctx.config, &ctx.store);
+    let mut said = Vec::new();
+    if !job.ranges.is_empty() {
+        let plan = Plan::new(
+            &job.ranges,
+            job.ports.clone(),
+            job.protocol,
+            config.discover.max_addresses,
+            job.force,
+        )
+        .await
+        .map_err(service::ServiceError::from)?;
+        let swept =
+            service::discover::sweep(config, Some(store), &plan, service::discover::pace(config))
+                .await?;
+        said.push(format!(
+            "{} certificate(s) on {} open port(s) among {} probes",
+            swept.views.len(),
+            swept.open_ports,
+            plan.probes()
+        ));
+    }
+    if job.local {
+        let (found, views) = service::discover::local(config, Some(store)).await?;
+        let mut unread = 0;
+        for r in &found.reports {
+            if let local::State::Failed(e) = &r.state {
+                tracing::warn!(job = %job.name, server = r.server, "{e}");
+                unread += 1;
+            }
+        }
+        let unread = match unread {
+            0 => String::new(),
+            n => format!(" ({n} server configuration(s) unreadable)"),
+        };
+        said.push(format!(
+            "{} location(s) named by the local configuration{unread}",
+            views.len()
+        ));
+    }
+    Ok(format!("discover {}: {}", job.name, said.join("; ")))
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Scope, ServiceError, View, scan_and_record};
-use crate::config::{Config, DiscoverJob};
+use crate::config::Config;
 use crate::inventory::discover::{self, Pace, Plan};
 use crate::inventory::local::{self, Found};
 use crate::store::Store;
@@ -75,49 +75,4 @@ pub async fn local(
     )
     .await?;
     Ok((found, views))
-}
-
-/// Runs one `[[discover]]` job into `store`; a one-line summary of what it found.
-pub async fn run_job(
-    config: &Config,
-    store: &Store,
-    job: &DiscoverJob,
-) -> Result<String, ServiceError> {
-    let mut said = Vec::new();
-    if !job.ranges.is_empty() {
-        let plan = Plan::new(
-            &job.ranges,
-            job.ports.clone(),
-            job.protocol,
-            config.discover.max_addresses,
-            job.force,
-        )
-        .await?;
-        let swept = sweep(config, Some(store), &plan, pace(config)).await?;
-        said.push(format!(
-            "{} certificate(s) on {} open port(s) among {} probes",
-            swept.views.len(),
-            swept.open_ports,
-            plan.probes()
-        ));
-    }
-    if job.local {
-        let (found, views) = local(config, Some(store)).await?;
-        let mut unread = 0;
-        for r in &found.reports {
-            if let local::State::Failed(e) = &r.state {
-                tracing::warn!(job = %job.name, server = r.server, "{e}");
-                unread += 1;
-            }
-        }
-        let unread = match unread {
-            0 => String::new(),
-            n => format!(" ({n} server configuration(s) unreadable)"),
-        };
-        said.push(format!(
-            "{} location(s) named by the local configuration{unread}",
-            views.len()
-        ));
-    }
-    Ok(format!("discover {}: {}", job.name, said.join("; ")))
 }
