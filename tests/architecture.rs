@@ -149,8 +149,9 @@ fn the_top_level_modules_import_each_other_without_cycles() {
 fn each_crate_with_a_rule_is_imported_by_its_module_only() {
     let rules: [(&str, &[&str]); 10] = [
         ("sled", &["store/"]),
-        // Records are encoded in one place, as the store's own frozen types.
-        ("postcard", &["store/codec.rs"]),
+        // Records are encoded in one place, as the store's own frozen types; listings travel
+        // through the control socket as a binary body.
+        ("postcard", &["store/codec.rs", "ops/socket.rs"]),
         ("x509_parser", &["x509/"]),
         ("instant_acme", &["acme/"]),
         ("croner", &["schedule.rs"]),

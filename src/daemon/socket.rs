@@ -106,8 +106,9 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
             false,
         ),
     };
-    let (reply, touches_renewals) = reply;
-    let written = write_reply(&mut write, &reply).await;
+    let (mut reply, touches_renewals) = reply;
+    let body = crate::ops::socket::take_body(&mut reply);
+    let written = write_reply(&mut write, &reply, body).await;
     // A listing of 100 000 rows is freed off the reply's path.
     crate::ops::free_in_background(reply);
     if touches_renewals {
@@ -118,13 +119,18 @@ async fn handle(stream: tokio::net::UnixStream, shared: Arc<Shared>) -> std::io:
     written
 }
 
-/// One JSON line, then the end of the connection.
+/// One JSON line (and a listing's binary body), then the end of the connection.
 async fn write_reply(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     reply: &crate::ops::Reply,
+    body: Option<Vec<u8>>,
 ) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
     line.push(b'\n');
     write.write_all(&line).await?;
+    if let Some(body) = body {
+        write.write_all(&body).await?;
+        crate::ops::free_in_background(body);
+    }
     write.shutdown().await
 }
