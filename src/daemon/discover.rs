@@ -93,13 +93,7 @@ async fn run(shared: &Arc<Shared>, job: &DiscoverJob) {
         st.last_run = Some(started);
         st.running = true;
     });
-    let ctx = crate::ops::Context {
-        config: Arc::clone(&config),
-        store: shared.store.clone(),
-        status: None,
-        deliver: false,
-        progress: None,
-    };
+    let ctx = shared.schedule_context(&config);
     let result = crate::ops::discover::job(&ctx, job).await;
     if let Err(e) = crate::alerts::evaluate(&config, &shared.store, crate::clock::now()) {
         tracing::error!("alert evaluation failed: {e}");

@@ -95,13 +95,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
     let result: Result<String, String> = match kind {
         Kind::Scan => {
             // The same operation as `certctl scan`; the dispatcher delivers.
-            let ctx = crate::ops::Context {
-                config: Arc::clone(&config),
-                store: shared.store.clone(),
-                status: None,
-                deliver: false,
-                progress: None,
-            };
+            let ctx = shared.schedule_context(&config);
             match crate::ops::scan::scan_config(&ctx).await {
                 Ok(reply) => {
                     let views = reply.views;
@@ -141,13 +135,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
         }
         Kind::Renew => {
             // The same operation as `certctl renew --all`; the dispatcher delivers.
-            let ctx = crate::ops::Context {
-                config: Arc::clone(&config),
-                store: shared.store.clone(),
-                status: None,
-                deliver: false,
-                progress: None,
-            };
+            let ctx = shared.schedule_context(&config);
             let request = crate::ops::RenewRequest {
                 names: Vec::new(),
                 force: false,

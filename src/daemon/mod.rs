@@ -95,6 +95,18 @@ impl Shared {
         SocketOp(Arc::clone(&self.socket_ops))
     }
 
+    /// What a scheduled run's operations run against: the store, the config of the run, and
+    /// no delivery of their own (the dispatcher delivers).
+    fn schedule_context(&self, config: &Arc<Config>) -> crate::ops::Context {
+        crate::ops::Context {
+            config: Arc::clone(config),
+            store: self.store.clone(),
+            status: None,
+            deliver: false,
+            progress: None,
+        }
+    }
+
     fn with_status(&self, f: impl FnOnce(&mut Status)) {
         if let Ok(mut s) = self.status.lock() {
             f(&mut s);

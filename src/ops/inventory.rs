@@ -88,15 +88,7 @@ pub async fn check(ctx: &Context, request: &CheckRequest) -> Result<CheckReply, 
     let config = &ctx.config;
     let mut alert_warning = None;
     if request.scan {
-        service::scan_and_record(
-            config,
-            Some(&ctx.store),
-            config.endpoints.clone(),
-            config.inventory_files(),
-            service::Scope::Config,
-            |_| {},
-        )
-        .await?;
+        super::scan::scan_config(ctx).await?;
         alert_warning = super::after::after_change(ctx).await;
     }
     let views = service::inventory(&ctx.store, &config.thresholds, crate::clock::now())?;
