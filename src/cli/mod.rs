@@ -223,7 +223,6 @@ impl Cli {
     }
 
     /// Runs one typed operation (see [`Ops`]).
-    /// Runs one typed operation (see [`Ops`]).
     pub fn operate(&self, request: crate::ops::Request) -> anyhow::Result<Reply> {
         let ops = self.ops(None);
         let reply = ops.call(&request);
@@ -242,19 +241,14 @@ impl Cli {
     }
 }
 
-/// A relative path that exists here (or a relative glob), made absolute: the daemon that may
-/// run the scan has another working directory. Endpoints and URLs stay as they are.
+/// A target or query that names a path here (a file, a directory, a glob), made absolute as
+/// the scanner would read it: the daemon that may run the command has another working
+/// directory. Endpoints, URLs, names and ids stay as they are.
 pub(crate) fn absolute(target: &str) -> String {
-    let path = std::path::Path::new(target);
-    let glob = target.contains(['*', '?']) && !target.contains("://");
-    if path.is_relative()
-        && !target.starts_with('-')
-        && (glob || path.exists())
-        && let Ok(full) = std::path::absolute(path)
-    {
-        return full.display().to_string();
+    match crate::inventory::target::classify_arg(target) {
+        Ok(crate::inventory::target::AdHoc::Files(files)) => files.pattern,
+        _ => target.to_string(),
     }
-    target.to_string()
 }
 
 /// Runs a command's typed operations: inside the daemon when one answers on its control socket

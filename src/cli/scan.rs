@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inventory::print_views;
 use super::{Cli, Exit, Format, Session};
+use crate::inventory::target::{AdHoc, classify_arg};
 use crate::model::Status;
 use crate::ops::{Reply, Request, ScanRequest};
 use crate::store::StoreError;
@@ -40,13 +41,15 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
     };
     let progress = ProgressBar::hidden();
     if s.tty && std::io::stderr().is_terminal() {
-        // Shown once there are ten endpoints to count (the total is known here only for the
-        // targets given on the command line; the config's, once loaded).
-        let config = cli.load_config()?;
+        // Shown once there are ten endpoints to count (files are read too fast to need it).
         let total = if request.targets.is_empty() {
-            config.endpoints.len()
+            cli.load_config()?.endpoints.len()
         } else {
-            request.targets.len()
+            request
+                .targets
+                .iter()
+                .filter(|t| matches!(classify_arg(t), Ok(AdHoc::Endpoint(_))))
+                .count()
         } as u64;
         if total >= 10 {
             progress.set_length(total);

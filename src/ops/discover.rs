@@ -69,13 +69,11 @@ pub async fn sweep_into(
         .map(crate::config::discover::starttls_protocol)
         .transpose()
         .map_err(|e| OpsError::BadArgument(format!("--protocol {e}")))?;
+    let configured = service::discover::pace(config);
     let pace = Pace {
-        concurrency: request
-            .concurrency
-            .unwrap_or(config.discover.concurrency)
-            .max(1),
-        rate: request.rate.unwrap_or(config.discover.rate),
-        connect_timeout: config.scan.connect_timeout,
+        concurrency: request.concurrency.map_or(configured.concurrency, |c| c.max(1)),
+        rate: request.rate.unwrap_or(configured.rate),
+        ..configured
     };
     let plan = Plan::new(
         &request.ranges,

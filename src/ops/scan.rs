@@ -33,18 +33,16 @@ pub struct ScanReply {
     pub elapsed_ms: u64,
 }
 
+/// What a scan covers: endpoints, files, and the scope that decides what becomes of the
+/// stored locations it does not find.
+type Targets = (
+    Vec<crate::inventory::target::Target>,
+    Vec<crate::inventory::target::FileTarget>,
+    service::Scope,
+);
+
 /// What a scan request covers: its targets, or the config's.
-fn targets(
-    config: &Config,
-    request: &ScanRequest,
-) -> Result<
-    (
-        Vec<crate::inventory::target::Target>,
-        Vec<crate::inventory::target::FileTarget>,
-        service::Scope,
-    ),
-    OpsError,
-> {
+fn targets(config: &Config, request: &ScanRequest) -> Result<Targets, OpsError> {
     if request.targets.is_empty() {
         if config.endpoints.is_empty() && config.inventory_files().is_empty() {
             return Err(OpsError::NothingToScan);
@@ -77,29 +75,20 @@ fn targets(
 /// Scans and records (unless the request says not to) against the context's store.
 pub async fn scan(ctx: &Context, request: &ScanRequest) -> Result<ScanReply, OpsError> {
     let store = request.record.then_some(&ctx.store);
-    run(&ctx.config, store, request, ctx.progress.as_deref()).await
+    let targets = targets(&ctx.config, request)?;
+    run(&ctx.config, store, targets, ctx.progress.as_deref()).await
 }
 
 /// Scans everything in the config and records it, retiring the config's locations no longer
 /// found (the daemon's scheduled scan; an empty config retires them all).
 pub async fn scan_config(ctx: &Context) -> Result<ScanReply, OpsError> {
     let config = &ctx.config;
-    let started = std::time::Instant::now();
-    let views = service::scan_and_record(
-        config,
-        Some(&ctx.store),
+    let targets = (
         config.endpoints.clone(),
         config.inventory_files(),
         service::Scope::Config,
-        |_| {},
-    )
-    .await?;
-    Ok(ScanReply {
-        now: crate::clock::now(),
-        views,
-        recorded_in: Some(ctx.store.path().display().to_string()),
-        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    })
+    );
+    run(config, Some(&ctx.store), targets, None).await
 }
 
 /// Scans without a store (the store is held by another process): nothing is recorded.
@@ -108,16 +97,15 @@ pub async fn scan_unrecorded(
     request: &ScanRequest,
     progress: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ScanReply, OpsError> {
-    run(config, None, request, progress).await
+    run(config, None, targets(config, request)?, progress).await
 }
 
 async fn run(
     config: &Config,
     store: Option<&Store>,
-    request: &ScanRequest,
+    (endpoints, files, scope): Targets,
     progress: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ScanReply, OpsError> {
-    let (endpoints, files, scope) = targets(config, request)?;
     let started = std::time::Instant::now();
     let views = service::scan_and_record(config, store, endpoints, files, scope, |scanned| {
         if let Some(tick) = progress
