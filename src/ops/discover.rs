@@ -71,7 +71,9 @@ pub async fn sweep_into(
         .map_err(|e| OpsError::BadArgument(format!("--protocol {e}")))?;
     let configured = service::discover::pace(config);
     let pace = Pace {
-        concurrency: request.concurrency.map_or(configured.concurrency, |c| c.max(1)),
+        concurrency: request
+            .concurrency
+            .map_or(configured.concurrency, |c| c.max(1)),
         rate: request.rate.unwrap_or(configured.rate),
         ..configured
     };
