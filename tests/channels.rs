@@ -1,7 +1,8 @@
-//! The chat and paging formats (`pagerduty`, `discord`, `ntfy`) end to end: certctl finds a
-//! condition and its end, and a real HTTP receiver started by the test reads what each format
-//! posts, checked against the shape each vendor documents (PagerDuty Events API v2, Discord
-//! execute-webhook, ntfy publish).
+//! The chat and paging formats (`pagerduty`, `discord`, `ntfy`, `teams`, `telegram`) end to
+//! end: certctl finds a condition and its end, and a real HTTP receiver started by the test
+//! reads what each format posts, checked against the shape each vendor documents (PagerDuty
+//! Events API v2, Discord execute-webhook, ntfy publish, a Teams Workflows Adaptive Card, the
+//! Telegram Bot API's sendMessage).
 
 mod common;
 
@@ -16,6 +17,7 @@ fn paging_and_chat_formats_carry_the_alert_and_its_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     std::fs::write(d.join("pd.key"), "R0UTINGKEY0123456789\n").expect("key");
+    std::fs::write(d.join("tg.token"), "4242:BOTtoken_x\n").expect("token");
     let path = d.join("certs/pay.pem");
     let config = write_config(
         d,
@@ -23,22 +25,26 @@ fn paging_and_chat_formats_carry_the_alert_and_its_end() {
             "[scan]\nca_files = [\"{root}\"]\n\n[[files]]\npath = \"{path}\"\n\n\
              [[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{pd}\"\nsecret_file = \"pd.key\"\n\n\
              [[webhook]]\nname = \"chat\"\nformat = \"discord\"\nurl = \"{discord}\"\n\n\
-             [[webhook]]\nname = \"phone\"\nformat = \"ntfy\"\nurl = \"{ntfy}\"\n",
+             [[webhook]]\nname = \"phone\"\nformat = \"ntfy\"\nurl = \"{ntfy}\"\n\n\
+             [[webhook]]\nname = \"teams\"\nformat = \"teams\"\nurl = \"{teams}\"\n\n\
+             [[webhook]]\nname = \"tg\"\nformat = \"telegram\"\nurl = \"{tg}\"\nchat_id = \"-100777\"\nsecret_file = \"tg.token\"\n",
             root = pki.root_path().display(),
             path = path.display(),
             pd = rx.url("/v2/enqueue"),
             discord = rx.url("/api/webhooks/1/tok"),
             ntfy = rx.url("/certs-topic"),
+            teams = rx.url("/workflows/abc/triggers/manual/paths/invoke?sig=s1"),
+            tg = rx.url(""),
         ),
     );
     let store = d.join("store");
     let cfg = config.to_str().expect("utf8");
     ok(certctl(&store, &["scan", "--config", cfg]));
-    let first = rx.wait_for(3, Duration::from_secs(10));
+    let first = rx.wait_for(5, Duration::from_secs(10));
     let on = |p: &str| {
         first
             .iter()
-            .find(|r| r.path == p)
+            .find(|r| r.path == p || r.path.split('?').next() == Some(p))
             .unwrap_or_else(|| panic!("nothing posted to {p}"))
     };
     let trigger = on("/v2/enqueue").json();
@@ -74,27 +80,89 @@ fn paging_and_chat_formats_carry_the_alert_and_its_end() {
         ntfy.headers
     );
     assert!(String::from_utf8_lossy(&ntfy.body).contains("pay.pem"));
+    let teams = on("/workflows/abc/triggers/manual/paths/invoke").json();
+    assert_eq!(teams["type"], "message", "{teams:#}");
+    let card = &teams["attachments"][0];
+    assert_eq!(
+        card["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["content"]["type"], "AdaptiveCard");
+    assert_eq!(
+        card["content"]["body"][0]["color"], "Attention",
+        "{teams:#}"
+    );
+    assert!(
+        card["content"]["body"][1]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("pay.pem")),
+        "{teams:#}"
+    );
+    let tg = on("/bot4242:BOTtoken_x/sendMessage").json();
+    assert_eq!(tg["chat_id"], "-100777", "{tg:#}");
+    assert_eq!(tg["parse_mode"], "HTML");
+    assert!(
+        tg["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("<b>[CRITICAL] certctl file_missing</b>\n")),
+        "{tg:#}"
+    );
 
     // The file arrives: PagerDuty is told to resolve the same incident.
     let leaf = pki.leaf(&["pay.example.test"], -1, 90, SignedBy::Intermediate);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, format!("{}{}", leaf.pem, pki.intermediate.pem())).expect("write");
     ok(certctl(&store, &["scan", "--config", cfg]));
-    let all = rx.wait_for(6, Duration::from_secs(10));
-    let resolve = all[3..]
+    let all = rx.wait_for(10, Duration::from_secs(10));
+    let resolve = all[5..]
         .iter()
         .find(|r| r.path == "/v2/enqueue")
         .expect("a resolve for PagerDuty")
         .json();
     assert_eq!(resolve["event_action"], "resolve", "{resolve:#}");
     assert_eq!(resolve["dedup_key"], dedup.as_str());
-    let ntfy_done = all[3..]
+    let tg_done = all[5..]
+        .iter()
+        .find(|r| r.path.starts_with("/bot"))
+        .expect("telegram resolved")
+        .json();
+    assert!(
+        tg_done["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("<b>[RESOLVED]")),
+        "{tg_done:#}"
+    );
+    let ntfy_done = all[5..]
         .iter()
         .find(|r| r.path == "/certs-topic")
         .expect("ntfy resolved");
     assert_eq!(
         ntfy_done.headers.get("priority").map(String::as_str),
         Some("2")
+    );
+}
+
+#[test]
+fn telegram_needs_a_token_and_a_chat() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "[[webhook]]\nname = \"tg\"\nformat = \"telegram\"\n\n\
+         [[webhook]]\nname = \"chat\"\nformat = \"slack\"\nurl = \"https://hooks.slack.com/x\"\nchat_id = \"1\"\n",
+    );
+    let out = certctl_config(&config, &["list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for expected in [
+        "webhook[0].secret_file: telegram needs the bot token",
+        "webhook[0].chat_id: telegram needs the chat to post to",
+        "webhook[1].chat_id: applies only to format = \"telegram\"",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    assert!(
+        !err.contains("webhook[0].url"),
+        "telegram's url has a default: {err}"
     );
 }
 

@@ -86,6 +86,7 @@ proptest! {
                 url: Secret::new(b"https://example.test/hook".to_vec()),
                 format,
                 secret: Some(Secret::new(secret.as_bytes().to_vec())),
+                chat_id: Some("-100123".into()),
                 events: vec![],
                 min_severity: Severity::Info,
                 timeout: std::time::Duration::from_secs(1),

@@ -1,6 +1,6 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
 //! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
-//! a PagerDuty routing key)
+//! a PagerDuty routing key, a Telegram bot token)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -20,6 +20,7 @@ const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DING_SECRET: &str = "SECplanted0ding0secret0value0xyz";
 const URL_TOKEN: &str = "planted0access0token0in0the0url";
 const PD_KEY: &str = "planted0pagerduty0routing0key00";
+const TG_TOKEN: &str = "123456789:planted0telegram0bot0token0xyz";
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -36,6 +37,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::write(secrets_dir.join("eab.key"), EAB_HMAC).expect("eab");
     std::fs::write(secrets_dir.join("ops.whsec"), WHSEC).expect("whsec");
     std::fs::write(secrets_dir.join("pd.key"), PD_KEY).expect("pd");
+    std::fs::write(secrets_dir.join("tg.token"), TG_TOKEN).expect("tg");
     let tsig = bind.key_file();
     let metrics = free_port();
     // The TSIG key goes to a BIND that Pebble does not use: the rfc2136 certificate is only
@@ -47,7 +49,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [[certificate]]\nname = \"dns\"\ndomains = [\"dns.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{bp}\"\ntsig_key = \"{bk}\"\ntsig_secret_file = \"{tsig}\"\n\
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
-[[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n",
+[[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"tg\"\nformat = \"telegram\"\nurl = \"{hook}\"\nchat_id = \"-1001\"\nsecret_file = \"{s}/tg.token\"\ntimeout = \"2s\"\n",
         d = d.display(),
         url = pebble.directory(),
         ca = pebble.tls_root().display(),
@@ -90,6 +93,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         vec!["-vv", "renew", "--all", "--dry-run"],
         vec!["-vv", "alerts", "test", "ops"],
         vec!["-vv", "alerts", "test", "ding"],
+        vec!["-vv", "alerts", "test", "tg"],
         vec!["alerts", "list", "-o", "json"],
         vec!["history"],
         vec!["audit", "verify"],
@@ -152,6 +156,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         DING_SECRET.to_string(),
         URL_TOKEN.to_string(),
         PD_KEY.to_string(),
+        TG_TOKEN.to_string(),
+        "planted0telegram0bot0token0xyz".to_string(),
         bind.secret.clone(),
         b64(EAB_HMAC),
         b64(DING_SECRET),
@@ -169,6 +175,12 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     assert!(
         rx.requests().iter().any(|r| r.path.contains(URL_TOKEN)),
         "the dingtalk test request arrived with its token"
+    );
+    assert!(
+        rx.requests()
+            .iter()
+            .any(|r| r.path == format!("/hook/bot{TG_TOKEN}/sendMessage")),
+        "the telegram test request arrived with its bot token"
     );
     // Nor are they written anywhere in the state directory (store, accounts, certificates).
     let state = d.join("state");

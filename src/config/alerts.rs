@@ -26,8 +26,9 @@ pub struct RawAlerts {
 #[derive(Debug, Deserialize)]
 pub struct RawWebhook {
     pub name: String,
-    pub url: String,
+    pub url: Option<String>,
     pub format: Option<String>,
+    pub chat_id: Option<String>,
     pub secret_file: Option<String>,
     pub secret_env: Option<String>,
     pub events: Option<Vec<String>>,
@@ -84,11 +85,15 @@ pub enum WebhookFormat {
     Discord,
     /// An ntfy topic.
     Ntfy,
+    /// Microsoft Teams through a Workflows webhook (an Adaptive Card).
+    Teams,
+    /// A Telegram Bot API `sendMessage` (the secret is the bot token).
+    Telegram,
 }
 
 impl WebhookFormat {
     /// Every format, for code that must handle each one.
-    pub const ALL: [WebhookFormat; 9] = [
+    pub const ALL: [WebhookFormat; 11] = [
         WebhookFormat::Generic,
         WebhookFormat::Slack,
         WebhookFormat::DingTalk,
@@ -98,6 +103,8 @@ impl WebhookFormat {
         WebhookFormat::Pagerduty,
         WebhookFormat::Discord,
         WebhookFormat::Ntfy,
+        WebhookFormat::Teams,
+        WebhookFormat::Telegram,
     ];
 
     pub fn parse(text: &str) -> Option<WebhookFormat> {
@@ -111,6 +118,8 @@ impl WebhookFormat {
             "pagerduty" => WebhookFormat::Pagerduty,
             "discord" => WebhookFormat::Discord,
             "ntfy" => WebhookFormat::Ntfy,
+            "teams" => WebhookFormat::Teams,
+            "telegram" => WebhookFormat::Telegram,
             _ => return None,
         })
     }
@@ -126,6 +135,8 @@ impl WebhookFormat {
             WebhookFormat::Pagerduty => "pagerduty",
             WebhookFormat::Discord => "discord",
             WebhookFormat::Ntfy => "ntfy",
+            WebhookFormat::Teams => "teams",
+            WebhookFormat::Telegram => "telegram",
         }
     }
 }
@@ -138,6 +149,8 @@ pub struct Webhook {
     pub url: Secret,
     pub format: WebhookFormat,
     pub secret: Option<Secret>,
+    /// `telegram`: the chat to post to.
+    pub chat_id: Option<String>,
     /// Event kinds to send; empty means all.
     pub events: Vec<String>,
     pub min_severity: Severity,
@@ -263,6 +276,9 @@ pub fn validate_alerts(raw: RawAlerts, problems: &mut Problems) -> AlertSettings
     out
 }
 
+/// The Telegram Bot API server used when a `telegram` webhook names no `url`.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+
 pub fn validate_webhooks(
     raw: Vec<RawWebhook>,
     base: &Path,
@@ -278,23 +294,32 @@ pub fn validate_webhooks(
                 format!("\"{}\" is used twice", w.name),
             ));
         }
-        if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+        let format = match w.format.as_deref() {
+            None => WebhookFormat::Generic,
+            Some(f) => WebhookFormat::parse(f).unwrap_or_else(|| {
+                let known: Vec<&str> = WebhookFormat::ALL.iter().map(|f| f.as_str()).collect();
+                problems.push((
+                    key.clone().key("format"),
+                    format!("\"{f}\": use one of {}", known.join(", ")),
+                ));
+                WebhookFormat::Generic
+            }),
+        };
+        let url = match (w.url, format) {
+            (Some(url), _) => url,
+            (None, WebhookFormat::Telegram) => TELEGRAM_API.to_string(),
+            (None, _) => {
+                problems.push((key.clone().key("url"), "is required".into()));
+                String::new()
+            }
+        };
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             // Never echo the URL: it may carry a token.
             problems.push((
                 key.clone().key("url"),
                 "must be an http:// or https:// URL".into(),
             ));
         }
-        let format = match w.format.as_deref() {
-            None => WebhookFormat::Generic,
-            Some(f) => WebhookFormat::parse(f).unwrap_or_else(|| {
-                problems.push((
-                    key.clone().key("format"),
-                    format!("\"{f}\": use generic, slack, dingtalk, wecom, feishu, alertmanager, pagerduty, discord or ntfy"),
-                ));
-                WebhookFormat::Generic
-            }),
-        };
         let secret = super::secret::read_secret(
             w.secret_file.as_deref(),
             w.secret_env.as_deref(),
@@ -306,7 +331,10 @@ pub fn validate_webhooks(
         .map(|(_, text)| Secret::new(text.trim().as_bytes().to_vec()));
         if matches!(
             format,
-            WebhookFormat::Alertmanager | WebhookFormat::Ntfy | WebhookFormat::Pagerduty
+            WebhookFormat::Alertmanager
+                | WebhookFormat::Ntfy
+                | WebhookFormat::Pagerduty
+                | WebhookFormat::Telegram
         ) && let Some(s) = &secret
             && !s.expose().iter().all(|b| (0x21..0x7f).contains(b))
         {
@@ -324,6 +352,31 @@ pub fn validate_webhooks(
                 key.clone().key("secret_file"),
                 "pagerduty needs the integration's routing key: set secret_file or secret_env"
                     .into(),
+            ));
+        }
+        if format == WebhookFormat::Telegram {
+            if secret.is_none() {
+                problems.push((
+                    key.clone().key("secret_file"),
+                    "telegram needs the bot token (from @BotFather): set secret_file or secret_env"
+                        .into(),
+                ));
+            }
+            match w.chat_id.as_deref().map(str::trim) {
+                None | Some("") => problems.push((
+                    key.clone().key("chat_id"),
+                    "telegram needs the chat to post to (a numeric id or @channelname)".into(),
+                )),
+                Some(id) if !id.chars().all(|c| c.is_ascii_graphic()) => problems.push((
+                    key.clone().key("chat_id"),
+                    format!("\"{id}\" is not a chat id (a number, or @ and a name)"),
+                )),
+                Some(_) => {}
+            }
+        } else if w.chat_id.is_some() {
+            problems.push((
+                key.clone().key("chat_id"),
+                "applies only to format = \"telegram\"".into(),
             ));
         }
         if format == WebhookFormat::Generic
@@ -368,9 +421,10 @@ pub fn validate_webhooks(
         };
         out.push(Webhook {
             name: w.name,
-            url: Secret::new(w.url.into_bytes()),
+            url: Secret::new(url.into_bytes()),
             format,
             secret,
+            chat_id: w.chat_id.map(|c| c.trim().to_string()),
             events,
             min_severity,
             timeout,

@@ -8,6 +8,8 @@ mod generic;
 mod ntfy;
 mod pagerduty;
 mod slack;
+mod teams;
+mod telegram;
 mod wecom;
 
 use crate::config::alerts::{Webhook, WebhookFormat};
@@ -35,6 +37,8 @@ pub fn render(hook: &Webhook, event: &AlertEvent, message_id: &str, now: UnixSec
         WebhookFormat::Pagerduty => pagerduty::render(hook, event),
         WebhookFormat::Discord => discord::render(hook, event),
         WebhookFormat::Ntfy => ntfy::render(hook, event),
+        WebhookFormat::Teams => teams::render(hook, event),
+        WebhookFormat::Telegram => telegram::render(hook, event),
     }
 }
 
@@ -113,6 +117,7 @@ pub(crate) mod tests {
             url: Secret::new(b"https://hooks.example.test/x?access_token=abc".to_vec()),
             format,
             secret: secret.map(|s| Secret::new(s.as_bytes().to_vec())),
+            chat_id: (format == WebhookFormat::Telegram).then(|| "-1001234567890".into()),
             events: vec![],
             min_severity: Severity::Info,
             timeout: std::time::Duration::from_secs(1),
@@ -168,8 +173,95 @@ pub(crate) mod tests {
                     v
                 };
                 assert!(one.is_object(), "{format:?}");
-                assert!(r.url.starts_with("https://hooks.example.test/x"));
+                assert!(
+                    r.url.starts_with("https://hooks.example.test/x"),
+                    "{format:?}"
+                );
             }
+        }
+    }
+
+    /// The secret each format is rendered with in the golden files (none where a format
+    /// takes none).
+    fn golden_secret(format: WebhookFormat) -> Option<&'static str> {
+        match format {
+            WebhookFormat::Generic => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            WebhookFormat::DingTalk | WebhookFormat::Feishu => Some("SECabc"),
+            WebhookFormat::Pagerduty => Some("R0UTINGKEY0123456789"),
+            WebhookFormat::Ntfy | WebhookFormat::Alertmanager => Some("tk_abc"),
+            WebhookFormat::Telegram => Some("123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"),
+            _ => None,
+        }
+    }
+
+    /// What a format sends for the example event and its `resolved`, as one JSON document
+    /// (url, headers, body parsed when it is JSON).
+    fn golden(format: WebhookFormat) -> serde_json::Value {
+        let mut hook = hook(format, golden_secret(format));
+        let url = match format {
+            WebhookFormat::Generic => "https://hooks.example.test/certctl",
+            WebhookFormat::Slack => "https://hooks.slack.com/services/T000/B000/XXXX",
+            WebhookFormat::DingTalk => "https://oapi.dingtalk.com/robot/send?access_token=abc",
+            WebhookFormat::WeCom => "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc",
+            WebhookFormat::Feishu => "https://open.feishu.cn/open-apis/bot/v2/hook/abc",
+            WebhookFormat::Alertmanager => "http://alertmanager.example.test:9093",
+            WebhookFormat::Pagerduty => "https://events.pagerduty.com/v2/enqueue",
+            WebhookFormat::Discord => "https://discord.com/api/webhooks/1/abc",
+            WebhookFormat::Ntfy => "https://ntfy.sh/certs-topic",
+            WebhookFormat::Teams => {
+                "https://prod-00.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=abc"
+            }
+            WebhookFormat::Telegram => crate::config::alerts::TELEGRAM_API,
+        };
+        hook.url = Secret::new(url.as_bytes().to_vec());
+        let mut resolved = event();
+        resolved.kind = "resolved".into();
+        resolved.severity = Severity::Info;
+        resolved.summary = "www no longer expires within 14 days".into();
+        resolved.resolves = Some(("0123456789abcdef".into(), "expiring".into()));
+        resolved.id = "fedcba9876543210".into();
+        let mut out = serde_json::Map::new();
+        for (name, e) in [("alert", event()), ("resolved", resolved)] {
+            let r = render(&hook, &e, "msg_1", 1_790_000_000);
+            let body = serde_json::from_slice(&r.body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&r.body).into_owned())
+            });
+            out.insert(
+                name.into(),
+                serde_json::json!({"url": r.url, "headers": r.headers, "body": body}),
+            );
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// Each format's payload is pinned in `tests/fixtures/payloads/<format>.json`, reviewed
+    /// against the vendor's documentation (listed in that directory's README): a change to a
+    /// payload shows up as a diff there. `CERTCTL_WRITE_PAYLOADS=1` rewrites the files.
+    #[test]
+    fn payloads_match_the_reviewed_golden_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/payloads");
+        for format in WebhookFormat::ALL {
+            let path = dir.join(format!("{}.json", format.as_str()));
+            let actual = golden(format);
+            if std::env::var_os("CERTCTL_WRITE_PAYLOADS").is_some() {
+                let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
+                std::fs::create_dir_all(&dir).expect("mkdir");
+                std::fs::write(&path, text).expect("write");
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (CERTCTL_WRITE_PAYLOADS=1 writes it)",
+                    path.display()
+                )
+            });
+            let expected: serde_json::Value = serde_json::from_str(&text).expect("golden json");
+            assert_eq!(
+                actual,
+                expected,
+                "{} differs from what certctl sends",
+                path.display()
+            );
         }
     }
 }
