@@ -90,16 +90,11 @@ fn config_with(url: &str, store: &std::path::Path) -> Config {
     let mut config = Config::defaults();
     config.set_store_path(store.to_path_buf());
     config.webhooks = vec![Webhook {
-        name: "bench".into(),
-        url: Secret::new(url.as_bytes().to_vec()),
-        format: WebhookFormat::Generic,
         secret: Some(Secret::new(
             b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_vec(),
         )),
-        events: vec![],
-        min_severity: Severity::Info,
-        timeout: std::time::Duration::from_secs(15),
         repeat_interval: config.alerts.repeat_interval,
+        ..Webhook::new("bench", WebhookFormat::Generic, url)
     }];
     config
 }

@@ -82,15 +82,9 @@ proptest! {
         };
         for format in WebhookFormat::ALL {
             let hook = Webhook {
-                name: "p".into(),
-                url: Secret::new(b"https://example.test/hook".to_vec()),
-                format,
                 secret: Some(Secret::new(secret.as_bytes().to_vec())),
                 chat_id: Some("-100123".into()),
-                events: vec![],
-                min_severity: Severity::Info,
-                timeout: std::time::Duration::from_secs(1),
-                repeat_interval: 86_400,
+                ..Webhook::new("p", format, "https://example.test/hook")
             };
             let rendered = certctl::alerts::format::render(&hook, &event, "msg_1", 1_790_000_000);
             if format == WebhookFormat::Ntfy {

@@ -161,6 +161,22 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// A webhook with the defaults of a `[[webhook]]` table that sets only `name`, `format`
+    /// and `url` (for code that builds one without a config file).
+    pub fn new(name: &str, format: WebhookFormat, url: &str) -> Webhook {
+        Webhook {
+            name: name.to_string(),
+            url: Secret::new(url.as_bytes().to_vec()),
+            format,
+            secret: None,
+            chat_id: None,
+            events: Vec::new(),
+            min_severity: Severity::Info,
+            timeout: DEFAULT_TIMEOUT,
+            repeat_interval: AlertSettings::default().repeat_interval,
+        }
+    }
+
     /// The URL with everything after the host hidden, safe for logs and `alerts list`.
     pub fn redacted_url(&self) -> String {
         let url = String::from_utf8_lossy(self.url.expose()).into_owned();
@@ -275,6 +291,9 @@ pub fn validate_alerts(raw: RawAlerts, problems: &mut Problems) -> AlertSettings
     }
     out
 }
+
+/// How long one delivery may take unless `timeout` says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The Telegram Bot API server used when a `telegram` webhook names no `url`.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -413,10 +432,10 @@ pub fn validate_webhooks(
             }
         };
         let timeout = match w.timeout.as_deref() {
-            None => Duration::from_secs(15),
+            None => DEFAULT_TIMEOUT,
             Some(t) => parse_duration(t).unwrap_or_else(|e| {
                 problems.push((key.clone().key("timeout"), e));
-                Duration::from_secs(15)
+                DEFAULT_TIMEOUT
             }),
         };
         out.push(Webhook {

@@ -113,15 +113,9 @@ pub(crate) mod tests {
 
     pub fn hook(format: WebhookFormat, secret: Option<&str>) -> Webhook {
         Webhook {
-            name: "t".into(),
-            url: Secret::new(b"https://hooks.example.test/x?access_token=abc".to_vec()),
-            format,
             secret: secret.map(|s| Secret::new(s.as_bytes().to_vec())),
             chat_id: (format == WebhookFormat::Telegram).then(|| "-1001234567890".into()),
-            events: vec![],
-            min_severity: Severity::Info,
-            timeout: std::time::Duration::from_secs(1),
-            repeat_interval: 86_400,
+            ..Webhook::new("t", format, "https://hooks.example.test/x?access_token=abc")
         }
     }
 
