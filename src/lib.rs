@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod ops;
 pub mod policy;
+pub mod process;
 pub mod reload;
 pub mod roots;
 pub mod schedule;

@@ -437,7 +437,7 @@ fn webhook_config_errors_are_reported_without_echoing_secrets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(
         dir.path(),
-        "[[webhook]]\nname = \"x\"\nformat = \"teams\"\nurl = \"ftp://secret-token@host\"\nevents = [\"expiring\", \"bogus\"]\nmin_severity = \"loud\"\n",
+        "[[webhook]]\nname = \"x\"\nformat = \"msteams\"\nurl = \"ftp://secret-token@host\"\nevents = [\"expiring\", \"bogus\"]\nmin_severity = \"loud\"\n",
     );
     let out = certctl(
         &dir.path().join("store"),

@@ -181,3 +181,164 @@ fn pagerduty_without_a_routing_key_is_a_config_error() {
         "{err}"
     );
 }
+
+/// Writes an executable shell script.
+fn script(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn exec_hands_the_event_to_a_program_whose_exit_status_decides_retry() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let leaf = pki.leaf(&["pay.example.test"], -100, 10, SignedBy::Intermediate);
+    let cert = d.join("pay.pem");
+    std::fs::write(&cert, &leaf.pem).expect("cert");
+    // `pager` is busy once (75: retried), then takes the event; `broken` fails for good (2);
+    // `slow` never finishes (killed at its timeout, retried).
+    let calls = d.join("calls");
+    script(
+        &d.join("pager.sh"),
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}\n\
+             cat > {d}/stdin.$n\nenv > {d}/env.$n\n\
+             if [ $n = 1 ]; then echo 'pager busy, try later' >&2; exit 75; fi\nexit 0\n",
+            c = calls.display(),
+            d = d.display()
+        ),
+    );
+    script(
+        &d.join("broken.sh"),
+        "echo 'no such team: ops' >&2\nexit 2\n",
+    );
+    script(&d.join("slow.sh"), "sleep 30\n");
+    let config = write_config(
+        d,
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[alerts]\nretry_initial = \"1s\"\n\
+             [[files]]\npath = \"{cert}\"\nname = \"pay\"\n\n\
+             [[webhook]]\nname = \"pager\"\nformat = \"exec\"\ncommand = [\"pager.sh\", \"--team\", \"payments\"]\n\n\
+             [[webhook]]\nname = \"broken\"\nformat = \"exec\"\ncommand = [\"{d}/broken.sh\"]\n\n\
+             [[webhook]]\nname = \"slow\"\nformat = \"exec\"\ncommand = [\"{d}/slow.sh\"]\ntimeout = \"1s\"\n",
+            d = d.display(),
+            cert = cert.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("PLANTED_FOR_CERTCTL", "not-for-the-program")
+            .output()
+            .expect("certctl")
+    };
+    let started = std::time::Instant::now();
+    let out = run(&["scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the slow program was killed at its timeout"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&run(&["alerts", "list", "-o", "json"]).stdout).expect("json");
+    let delivery = |hook: &str| {
+        listed["deliveries"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .find(|d| d["webhook"] == hook)
+            .unwrap_or_else(|| panic!("no delivery for {hook}: {listed:#}"))
+            .clone()
+    };
+    let pager = delivery("pager");
+    assert_eq!(pager["state"], "retrying", "{pager:#}");
+    assert_eq!(
+        pager["last_error"],
+        "exit status 75 (temporary failure, retried): pager busy, try later"
+    );
+    let broken = delivery("broken");
+    assert_eq!(broken["state"], "dead", "{broken:#}");
+    assert_eq!(
+        broken["last_error"],
+        "exit status 2 (permanent failure): no such team: ops"
+    );
+    let slow = delivery("slow");
+    assert_eq!(slow["state"], "retrying", "{slow:#}");
+    assert!(
+        slow["last_error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("slow.sh` did not finish within 1s: killed")),
+        "{slow:#}"
+    );
+
+    // The retry: the program takes the event, on stdin and in its environment.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = run(&["alerts", "deliver"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&calls).expect("calls").trim(), "2");
+    let stdin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("stdin.2")).expect("stdin")).expect("json");
+    assert_eq!(stdin["type"], "certctl.expiring", "{stdin:#}");
+    assert_eq!(stdin["data"]["severity"], "warning");
+    let env = std::fs::read_to_string(d.join("env.2")).expect("env");
+    for expected in [
+        "CERTCTL_WEBHOOK=pager",
+        "CERTCTL_KIND=expiring",
+        "CERTCTL_SEVERITY=warning",
+        "CERTCTL_SANS=pay.example.test",
+        "CERTCTL_THRESHOLD=",
+        &format!(
+            "CERTCTL_ALERT_ID={}",
+            stdin["data"]["id"].as_str().expect("id")
+        ),
+    ] {
+        assert!(env.contains(expected), "{expected} missing:\n{env}");
+    }
+    assert!(env.contains("PATH="), "{env}");
+    assert!(
+        !env.contains("PLANTED_FOR_CERTCTL"),
+        "certctl's environment is not passed on:\n{env}"
+    );
+
+    // `alerts test` runs the program too and prints its exit status.
+    let out = run(&["alerts", "test", "pager"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("pager (exec, ") && said.contains("pager.sh): exit status 0 in "),
+        "{said}"
+    );
+    let out = run(&["alerts", "test", "broken"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("FAILED after"), "{}", stdout(&out));
+}
+
+#[test]
+fn exec_webhooks_are_checked_when_the_config_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("plain.sh"), "#!/bin/sh\n").expect("plain");
+    let config = write_config(
+        dir.path(),
+        "[[webhook]]\nname = \"a\"\nformat = \"exec\"\n\n\
+         [[webhook]]\nname = \"b\"\nformat = \"exec\"\ncommand = [\"plain.sh\"]\nurl = \"https://x.test/\"\n\n\
+         [[webhook]]\nname = \"c\"\nformat = \"exec\"\ncommand = [\"/nonexistent/page\"]\n\n\
+         [[webhook]]\nname = \"d\"\nformat = \"slack\"\nurl = \"https://hooks.slack.com/x\"\ncommand = [\"/bin/true\"]\n",
+    );
+    let out = certctl_config(&config, &["list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for expected in [
+        "webhook[0].command: exec needs the program to run",
+        "webhook[1].url: exec runs `command`; it takes no url",
+        "webhook[1].command[0]: ",
+        "plain.sh is not executable",
+        "webhook[2].command[0]: /nonexistent/page: No such file or directory",
+        "webhook[3].command: applies only to format = \"exec\"",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+}

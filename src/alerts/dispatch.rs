@@ -4,7 +4,9 @@
 //! 429 and 503 honour `Retry-After`. 410 disables the webhook (until `certctl alerts enable`)
 //! and kills its deliveries. Everything else is retried with exponential backoff and jitter
 //! until `retry_for` has passed since the event was queued; then the delivery is dead, visible
-//! in `certctl alerts list`, and `certctl alerts retry` re-queues it.
+//! in `certctl alerts list`, and `certctl alerts retry` re-queues it. An `exec` webhook's
+//! program decides by its exit status: 0 delivered, 75 (or a timeout) retried, any other a
+//! permanent failure (dead at once).
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 
 use super::format;
 use crate::config::Config;
-use crate::config::alerts::Webhook;
+use crate::config::alerts::{Webhook, WebhookFormat};
 use crate::model::{AlertEvent, Delivery, DeliveryState, UnixSeconds};
 use crate::store::{Store, StoreError};
 
@@ -27,15 +29,34 @@ use crate::http::HttpClient;
 /// The result of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
+    /// The HTTP status (none for `exec`, or when no answer came).
     pub status: Option<u16>,
     pub retry_after: Option<i64>,
     pub error: Option<String>,
     pub elapsed: Duration,
+    /// A failure that retrying cannot fix (an `exec` program's exit status other than 75).
+    pub permanent: bool,
+    /// `exec`: the program's exit status.
+    pub exit: Option<i32>,
 }
 
 impl SendResult {
     pub fn ok(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
+        match self.exit {
+            Some(code) => code == 0 && self.error.is_none(),
+            None => self.status.is_some_and(|s| (200..300).contains(&s)),
+        }
+    }
+
+    fn failed(error: String, elapsed: Duration) -> SendResult {
+        SendResult {
+            status: None,
+            retry_after: None,
+            error: Some(error),
+            elapsed,
+            permanent: false,
+            exit: None,
+        }
     }
 }
 
@@ -59,6 +80,9 @@ pub async fn send(
 ) -> SendResult {
     let rendered = format::render(hook, event, message_id, now);
     let started = Instant::now();
+    if hook.format == WebhookFormat::Exec {
+        return exec(hook, rendered, started).await;
+    }
     let mut builder = hyper::Request::post(&rendered.url)
         .header("user-agent", concat!("certctl/", env!("CARGO_PKG_VERSION")));
     for (k, v) in &rendered.headers {
@@ -67,12 +91,10 @@ pub async fn send(
     let request = match builder.body(Full::new(Bytes::from(rendered.body))) {
         Ok(r) => r,
         Err(e) => {
-            return SendResult {
-                status: None,
-                retry_after: None,
-                error: Some(format!("invalid request for webhook {}: {e}", hook.name)),
-                elapsed: started.elapsed(),
-            };
+            return SendResult::failed(
+                format!("invalid request for webhook {}: {e}", hook.name),
+                started.elapsed(),
+            );
         }
     };
     let result = tokio::time::timeout(hook.timeout, async {
@@ -92,21 +114,14 @@ pub async fn send(
     .await;
     let elapsed = started.elapsed();
     match result {
-        Err(_) => SendResult {
-            status: None,
-            retry_after: None,
-            error: Some(format!(
+        Err(_) => SendResult::failed(
+            format!(
                 "no answer within {}",
                 humantime::format_duration(hook.timeout)
-            )),
+            ),
             elapsed,
-        },
-        Ok(Err(e)) => SendResult {
-            status: None,
-            retry_after: None,
-            error: Some(crate::errors::chain(&e)),
-            elapsed,
-        },
+        ),
+        Ok(Err(e)) => SendResult::failed(crate::errors::chain(&e), elapsed),
         Ok(Ok((status, retry_after))) => SendResult {
             status: Some(status),
             retry_after,
@@ -116,8 +131,60 @@ pub async fn send(
                 _ => Some(format!("HTTP {status}")),
             },
             elapsed,
+            permanent: false,
+            exit: None,
         },
     }
+}
+
+/// Runs an `exec` webhook's program: `rendered` holds its environment and stdin.
+async fn exec(hook: &Webhook, rendered: format::Rendered, started: Instant) -> SendResult {
+    let mut env = crate::process::base_env();
+    env.extend(rendered.headers);
+    let program = crate::process::Program {
+        argv: &hook.command,
+        stdin: &rendered.body,
+        env: &env,
+        timeout: hook.timeout,
+    };
+    let finished = match crate::process::run(&program).await {
+        Ok(f) => f,
+        Err(e) => return SendResult::failed(e.to_string(), started.elapsed()),
+    };
+    let elapsed = started.elapsed();
+    let code = finished.status.code();
+    let said = last_line(&finished.stderr).or_else(|| last_line(&finished.stdout));
+    let error = match code {
+        Some(0) => None,
+        Some(code) => Some(format!(
+            "exit status {code}{}{}",
+            if code == format::exec::EX_TEMPFAIL {
+                " (temporary failure, retried)"
+            } else {
+                " (permanent failure)"
+            },
+            said.map(|s| format!(": {s}")).unwrap_or_default()
+        )),
+        None => Some(format!("{}", finished.status)),
+    };
+    SendResult {
+        status: None,
+        retry_after: None,
+        error,
+        elapsed,
+        // Killed by a signal: retried, like a timeout.
+        permanent: code.is_some_and(|c| c != 0 && c != format::exec::EX_TEMPFAIL),
+        exit: Some(code.unwrap_or(-1)),
+    }
+}
+
+/// The last non-empty line a program printed, cut to 300 characters (for the delivery's error).
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(300).collect())
 }
 
 /// When to try again after `attempts` failures (pure): exponential from `initial`, capped at
@@ -155,9 +222,11 @@ pub async fn deliver_due(
         .map(|(n, _)| n)
         .collect();
     let concurrency = config.alerts.concurrency.max(1);
+    // Due when the pass began: a delivery retried during the pass is due after that, so a
+    // pass that outlasts the retry delay (a slow receiver) still tries each delivery once.
+    let due = crate::clock::now();
     loop {
-        let now = crate::clock::now();
-        let page = store.due_deliveries(now, PAGE)?;
+        let page = store.due_deliveries(due, PAGE)?;
         if page.is_empty() {
             break;
         }
@@ -216,6 +285,17 @@ pub async fn deliver_due(
                     report.delivered += 1;
                     delivered.push(delivery.id);
                     continue;
+                }
+                Some(r) if r.permanent => {
+                    tracing::error!(
+                        webhook = %delivery.webhook,
+                        delivery = delivery.id,
+                        "delivery failed for good: {}",
+                        r.error.as_deref().unwrap_or("unknown")
+                    );
+                    delivery.state = DeliveryState::Dead;
+                    delivery.last_status = None;
+                    delivery.last_error = r.error.clone();
                 }
                 Some(r) if r.status == Some(410) => {
                     let reason = format!("HTTP 410 Gone at {}", crate::policy::rfc3339(now));

@@ -41,24 +41,27 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             let Reply::AlertsTest(reply) = cli.operate(request)? else {
                 anyhow::bail!("the daemon answered `alerts test` with something else");
             };
-            match (reply.status, &reply.error) {
-                (Some(status), None) => {
-                    writeln!(
-                        s.out,
-                        "{}: HTTP {status} in {} ms",
-                        reply.target, reply.elapsed_ms
-                    )?;
-                    Ok(Exit::Ok)
-                }
-                (_, Some(error)) => {
-                    writeln!(
-                        s.out,
-                        "{}: FAILED after {} ms: {error}",
-                        reply.target, reply.elapsed_ms
-                    )?;
-                    Ok(Exit::Critical)
-                }
-                (None, None) => Ok(Exit::Critical),
+            let answer = match (reply.status, reply.exit) {
+                (Some(status), _) => format!("HTTP {status}"),
+                (None, Some(code)) => format!("exit status {code}"),
+                (None, None) => "no answer".to_string(),
+            };
+            if reply.delivered {
+                writeln!(
+                    s.out,
+                    "{}: {answer} in {} ms",
+                    reply.target, reply.elapsed_ms
+                )?;
+                Ok(Exit::Ok)
+            } else {
+                writeln!(
+                    s.out,
+                    "{}: FAILED after {} ms: {}",
+                    reply.target,
+                    reply.elapsed_ms,
+                    reply.error.as_deref().unwrap_or(&answer)
+                )?;
+                Ok(Exit::Critical)
             }
         }
         AlertsCommand::List { output } => {

@@ -29,6 +29,7 @@ pub struct RawWebhook {
     pub url: Option<String>,
     pub format: Option<String>,
     pub chat_id: Option<String>,
+    pub command: Option<Vec<String>>,
     pub secret_file: Option<String>,
     pub secret_env: Option<String>,
     pub events: Option<Vec<String>>,
@@ -89,11 +90,13 @@ pub enum WebhookFormat {
     Teams,
     /// A Telegram Bot API `sendMessage` (the secret is the bot token).
     Telegram,
+    /// A program run with the event on stdin and in its environment.
+    Exec,
 }
 
 impl WebhookFormat {
     /// Every format, for code that must handle each one.
-    pub const ALL: [WebhookFormat; 11] = [
+    pub const ALL: [WebhookFormat; 12] = [
         WebhookFormat::Generic,
         WebhookFormat::Slack,
         WebhookFormat::DingTalk,
@@ -105,6 +108,7 @@ impl WebhookFormat {
         WebhookFormat::Ntfy,
         WebhookFormat::Teams,
         WebhookFormat::Telegram,
+        WebhookFormat::Exec,
     ];
 
     pub fn parse(text: &str) -> Option<WebhookFormat> {
@@ -120,6 +124,7 @@ impl WebhookFormat {
             "ntfy" => WebhookFormat::Ntfy,
             "teams" => WebhookFormat::Teams,
             "telegram" => WebhookFormat::Telegram,
+            "exec" => WebhookFormat::Exec,
             _ => return None,
         })
     }
@@ -137,6 +142,7 @@ impl WebhookFormat {
             WebhookFormat::Ntfy => "ntfy",
             WebhookFormat::Teams => "teams",
             WebhookFormat::Telegram => "telegram",
+            WebhookFormat::Exec => "exec",
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct Webhook {
     pub secret: Option<Secret>,
     /// `telegram`: the chat to post to.
     pub chat_id: Option<String>,
+    /// `exec`: the program and its arguments (no shell); empty for the HTTP formats.
+    pub command: Vec<String>,
     /// Event kinds to send; empty means all.
     pub events: Vec<String>,
     pub min_severity: Severity,
@@ -170,6 +178,7 @@ impl Webhook {
             format,
             secret: None,
             chat_id: None,
+            command: Vec::new(),
             events: Vec::new(),
             min_severity: Severity::Info,
             timeout: DEFAULT_TIMEOUT,
@@ -177,8 +186,12 @@ impl Webhook {
         }
     }
 
-    /// The URL with everything after the host hidden, safe for logs and `alerts list`.
+    /// The URL with everything after the host hidden, safe for logs and `alerts list` (for
+    /// `exec`, the program without its arguments).
     pub fn redacted_url(&self) -> String {
+        if self.format == WebhookFormat::Exec {
+            return self.command.first().cloned().unwrap_or_default();
+        }
         let url = String::from_utf8_lossy(self.url.expose()).into_owned();
         let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
         match url[after_scheme..].find('/') {
@@ -324,7 +337,9 @@ pub fn validate_webhooks(
                 WebhookFormat::Generic
             }),
         };
+        let command = exec_command(w.command, format, w.url.is_some(), &key, base, problems);
         let url = match (w.url, format) {
+            (_, WebhookFormat::Exec) => String::new(),
             (Some(url), _) => url,
             (None, WebhookFormat::Telegram) => TELEGRAM_API.to_string(),
             (None, _) => {
@@ -398,6 +413,12 @@ pub fn validate_webhooks(
                 "applies only to format = \"telegram\"".into(),
             ));
         }
+        if format == WebhookFormat::Exec && secret.is_some() {
+            problems.push((
+                key.clone().key("secret_file"),
+                "exec passes no secret: the program reads its own credentials".into(),
+            ));
+        }
         if format == WebhookFormat::Generic
             && let Some(s) = &secret
             && !s.expose().starts_with(b"whsec_")
@@ -444,6 +465,7 @@ pub fn validate_webhooks(
             format,
             secret,
             chat_id: w.chat_id.map(|c| c.trim().to_string()),
+            command,
             events,
             min_severity,
             timeout,
@@ -451,4 +473,66 @@ pub fn validate_webhooks(
         });
     }
     out
+}
+
+/// `command` of an `exec` webhook: a program (absolute, or relative to the config file's
+/// directory) and its arguments. Every other format takes none.
+fn exec_command(
+    command: Option<Vec<String>>,
+    format: WebhookFormat,
+    has_url: bool,
+    key: &KeyPath,
+    base: &Path,
+    problems: &mut Problems,
+) -> Vec<String> {
+    if format != WebhookFormat::Exec {
+        if command.is_some() {
+            problems.push((
+                key.clone().key("command"),
+                "applies only to format = \"exec\"".into(),
+            ));
+        }
+        return Vec::new();
+    }
+    if has_url {
+        problems.push((
+            key.clone().key("url"),
+            "exec runs `command`; it takes no url".into(),
+        ));
+    }
+    let Some(mut argv) = command.filter(|c| !c.is_empty()) else {
+        problems.push((
+            key.clone().key("command"),
+            "exec needs the program to run, e.g. [\"/usr/local/bin/page-oncall\", \"--team\", \"ops\"]"
+                .into(),
+        ));
+        return Vec::new();
+    };
+    let program = Path::new(&argv[0]);
+    let program = if program.is_absolute() {
+        program.to_path_buf()
+    } else {
+        base.join(program)
+    };
+    match std::fs::metadata(&program) {
+        Ok(m) if m.is_file() => {
+            use std::os::unix::fs::PermissionsExt;
+            if m.permissions().mode() & 0o111 == 0 {
+                problems.push((
+                    key.clone().key("command").index(0),
+                    format!("{} is not executable", program.display()),
+                ));
+            }
+        }
+        Ok(_) => problems.push((
+            key.clone().key("command").index(0),
+            format!("{} is not a file", program.display()),
+        )),
+        Err(e) => problems.push((
+            key.clone().key("command").index(0),
+            format!("{}: {e}", program.display()),
+        )),
+    }
+    argv[0] = program.display().to_string();
+    argv
 }

@@ -50,6 +50,9 @@ pub struct TestReply {
     /// Name, format and redacted URL.
     pub target: String,
     pub status: Option<u16>,
+    /// `exec`: the program's exit status.
+    pub exit: Option<i32>,
+    pub delivered: bool,
     pub error: Option<String>,
     pub elapsed_ms: u64,
 }
@@ -75,6 +78,8 @@ pub async fn test(ctx: &Context, webhook: &str) -> Result<TestReply, OpsError> {
             hook.redacted_url()
         ),
         status: result.status,
+        exit: result.exit,
+        delivered: result.ok(),
         error: result.error,
         elapsed_ms: u64::try_from(result.elapsed.as_millis()).unwrap_or(u64::MAX),
     })

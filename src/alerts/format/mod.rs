@@ -3,6 +3,7 @@
 mod alertmanager;
 mod dingtalk;
 mod discord;
+pub mod exec;
 mod feishu;
 mod generic;
 mod ntfy;
@@ -16,7 +17,7 @@ use crate::config::alerts::{Webhook, WebhookFormat};
 use crate::model::{AlertEvent, Severity, UnixSeconds};
 use crate::policy::rfc3339;
 
-/// An HTTP request ready to send.
+/// An HTTP request ready to send (for `exec`: the program, its environment and its stdin).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub url: String,
@@ -39,6 +40,7 @@ pub fn render(hook: &Webhook, event: &AlertEvent, message_id: &str, now: UnixSec
         WebhookFormat::Ntfy => ntfy::render(hook, event),
         WebhookFormat::Teams => teams::render(hook, event),
         WebhookFormat::Telegram => telegram::render(hook, event),
+        WebhookFormat::Exec => exec::render(hook, event, message_id, now),
     }
 }
 
@@ -167,10 +169,12 @@ pub(crate) mod tests {
                     v
                 };
                 assert!(one.is_object(), "{format:?}");
-                assert!(
-                    r.url.starts_with("https://hooks.example.test/x"),
-                    "{format:?}"
-                );
+                if format != WebhookFormat::Exec {
+                    assert!(
+                        r.url.starts_with("https://hooks.example.test/x"),
+                        "{format:?}"
+                    );
+                }
             }
         }
     }
@@ -206,8 +210,16 @@ pub(crate) mod tests {
                 "https://prod-00.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=abc"
             }
             WebhookFormat::Telegram => crate::config::alerts::TELEGRAM_API,
+            WebhookFormat::Exec => "",
         };
         hook.url = Secret::new(url.as_bytes().to_vec());
+        if format == WebhookFormat::Exec {
+            hook.command = vec![
+                "/usr/local/bin/page-oncall".into(),
+                "--team".into(),
+                "ops".into(),
+            ];
+        }
         let mut resolved = event();
         resolved.kind = "resolved".into();
         resolved.severity = Severity::Info;
