@@ -342,3 +342,103 @@ fn exec_webhooks_are_checked_when_the_config_is_read() {
         assert!(err.contains(expected), "{expected}: {err}");
     }
 }
+
+#[test]
+fn match_routes_each_teams_certificates_to_its_own_webhook() {
+    let rx = common::receiver::Receiver::start();
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let expiring = |name: &str| pki.leaf(&[name], -100, 10, SignedBy::Intermediate).pem;
+    std::fs::write(d.join("pay.pem"), expiring("pay.example.test")).expect("pay");
+    std::fs::write(d.join("www.pem"), expiring("www.example.test")).expect("www");
+    let config = write_config(
+        d,
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[scan]\nca_files = [\"{root}\"]\n\n\
+             [[files]]\npath = \"{d}/pay.pem\"\nname = \"pay\"\nlabels = {{ team = \"payments\", env = \"prod\" }}\n\n\
+             [[files]]\npath = \"{d}/www.pem\"\nname = \"www\"\nlabels = {{ team = \"web\" }}\n\n\
+             [[webhook]]\nname = \"payments\"\nurl = \"{payments}\"\nmatch = {{ team = \"payments\", env = \"prod\" }}\n\n\
+             [[webhook]]\nname = \"web\"\nurl = \"{web}\"\nmatch = {{ team = \"web\" }}\n\n\
+             [[webhook]]\nname = \"staging\"\nurl = \"{staging}\"\nmatch = {{ env = \"staging\" }}\n\n\
+             [[webhook]]\nname = \"all\"\nurl = \"{all}\"\n",
+            d = d.display(),
+            root = pki.root_path().display(),
+            payments = rx.url("/payments"),
+            web = rx.url("/web"),
+            staging = rx.url("/staging"),
+            all = rx.url("/all"),
+        ),
+    );
+    ok(certctl_config(&config, &["scan"]));
+    let got = rx.wait_for(4, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = if rx.requests().len() > got.len() {
+        rx.requests()
+    } else {
+        got
+    };
+    let subjects = |path: &str| -> Vec<String> {
+        let mut s: Vec<String> = got
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| {
+                r.json()["data"]["summary"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    let payments = subjects("/payments");
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert!(payments[0].contains("pay.example.test"), "{payments:?}");
+    let web = subjects("/web");
+    assert_eq!(web.len(), 1, "{web:?}");
+    assert!(web[0].contains("www.example.test"), "{web:?}");
+    assert!(
+        subjects("/staging").is_empty(),
+        "no location has env=staging"
+    );
+    assert_eq!(
+        subjects("/all").len(),
+        2,
+        "a webhook without match gets everything"
+    );
+
+    // pay is renewed: its `resolved` and `certificate_changed` go to the payments team (and
+    // to `all`) only.
+    std::fs::write(
+        d.join("pay.pem"),
+        pki.leaf(&["pay.example.test"], -1, 90, SignedBy::Intermediate)
+            .pem,
+    )
+    .expect("renewed");
+    ok(certctl_config(&config, &["scan"]));
+    let all = rx.wait_for(8, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let later: Vec<(String, String)> = rx.requests()[got.len()..]
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.json()["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(all.len(), 8, "{later:?}");
+    let mut later = later;
+    later.sort();
+    let pair = |p: &str, t: &str| (p.to_string(), format!("certctl.{t}"));
+    assert_eq!(
+        later,
+        vec![
+            pair("/all", "certificate_changed"),
+            pair("/all", "resolved"),
+            pair("/payments", "certificate_changed"),
+            pair("/payments", "resolved"),
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod engine;
 pub mod format;
+pub mod route;
 
 use crate::config::Config;
 use crate::model::{AlertEvent, Severity, UnixSeconds};
@@ -35,7 +36,8 @@ pub fn evaluate(
         thresholds: &config.thresholds,
         now,
     });
-    let deliveries = fan_out(config, &plan.emit);
+    let labels = route::Labels::index(views.iter().map(|v| &v.record));
+    let deliveries = fan_out(config, &plan.emit, &labels);
     let result = Evaluation {
         events: plan.emit.len(),
         queued: deliveries.len(),
@@ -75,12 +77,16 @@ pub fn evaluate(
     Ok(result)
 }
 
-/// One delivery per (event, interested webhook).
-fn fan_out(config: &Config, events: &[AlertEvent]) -> Vec<(String, AlertEvent)> {
+/// One delivery per (event, webhook that receives it).
+fn fan_out(
+    config: &Config,
+    events: &[AlertEvent],
+    labels: &route::Labels<'_>,
+) -> Vec<(String, AlertEvent)> {
     let mut out = Vec::new();
     for event in events {
         for hook in &config.webhooks {
-            if hook.wants(&event.kind, event.severity) {
+            if route::receives(hook, event, labels) {
                 out.push((hook.name.clone(), event.clone()));
             }
         }

@@ -30,6 +30,8 @@ pub struct RawWebhook {
     pub format: Option<String>,
     pub chat_id: Option<String>,
     pub command: Option<Vec<String>>,
+    #[serde(rename = "match")]
+    pub matches: Option<std::collections::BTreeMap<String, String>>,
     pub secret_file: Option<String>,
     pub secret_env: Option<String>,
     pub events: Option<Vec<String>>,
@@ -159,6 +161,8 @@ pub struct Webhook {
     pub chat_id: Option<String>,
     /// `exec`: the program and its arguments (no shell); empty for the HTTP formats.
     pub command: Vec<String>,
+    /// `match`: labels one of an event's locations must all carry; empty means every event.
+    pub matches: Vec<(String, String)>,
     /// Event kinds to send; empty means all.
     pub events: Vec<String>,
     pub min_severity: Severity,
@@ -179,6 +183,7 @@ impl Webhook {
             secret: None,
             chat_id: None,
             command: Vec::new(),
+            matches: Vec::new(),
             events: Vec::new(),
             min_severity: Severity::Info,
             timeout: DEFAULT_TIMEOUT,
@@ -428,6 +433,12 @@ pub fn validate_webhooks(
                 "a Standard Webhooks secret starts with whsec_ (then base64)".into(),
             ));
         }
+        let matches: Vec<(String, String)> = w.matches.unwrap_or_default().into_iter().collect();
+        for (name, _) in &matches {
+            if name.trim().is_empty() {
+                problems.push((key.clone().key("match"), "a label name is empty".into()));
+            }
+        }
         let events = w.events.unwrap_or_default();
         for (e, kind) in events.iter().enumerate() {
             if !EVENT_KINDS.contains(&kind.as_str()) {
@@ -466,6 +477,7 @@ pub fn validate_webhooks(
             secret,
             chat_id: w.chat_id.map(|c| c.trim().to_string()),
             command,
+            matches,
             events,
             min_severity,
             timeout,
