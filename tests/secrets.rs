@@ -1,6 +1,6 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
 //! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
-//! a PagerDuty routing key, a Telegram bot token)
+//! a PagerDuty routing key, a Telegram bot token, an SMTP password)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -21,6 +21,7 @@ const DING_SECRET: &str = "SECplanted0ding0secret0value0xyz";
 const URL_TOKEN: &str = "planted0access0token0in0the0url";
 const PD_KEY: &str = "planted0pagerduty0routing0key00";
 const TG_TOKEN: &str = "123456789:planted0telegram0bot0token0xyz";
+const SMTP_PASSWORD: &str = "planted0smtp0password0value";
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -38,6 +39,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::write(secrets_dir.join("ops.whsec"), WHSEC).expect("whsec");
     std::fs::write(secrets_dir.join("pd.key"), PD_KEY).expect("pd");
     std::fs::write(secrets_dir.join("tg.token"), TG_TOKEN).expect("tg");
+    std::fs::write(secrets_dir.join("smtp.pw"), SMTP_PASSWORD).expect("smtp");
+    let smtp_down = free_port();
     let tsig = bind.key_file();
     let metrics = free_port();
     // The TSIG key goes to a BIND that Pebble does not use: the rfc2136 certificate is only
@@ -50,7 +53,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n\
-[[webhook]]\nname = \"tg\"\nformat = \"telegram\"\nurl = \"{hook}\"\nchat_id = \"-1001\"\nsecret_file = \"{s}/tg.token\"\ntimeout = \"2s\"\n",
+[[webhook]]\nname = \"tg\"\nformat = \"telegram\"\nurl = \"{hook}\"\nchat_id = \"-1001\"\nsecret_file = \"{s}/tg.token\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"mail\"\nformat = \"email\"\nurl = \"smtp://127.0.0.1:{smtp_down}\"\nfrom = \"certctl@example.test\"\nto = [\"ops@example.test\"]\nusername = \"certctl\"\nsecret_file = \"{s}/smtp.pw\"\ntimeout = \"2s\"\n",
         d = d.display(),
         url = pebble.directory(),
         ca = pebble.tls_root().display(),
@@ -94,6 +98,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         vec!["-vv", "alerts", "test", "ops"],
         vec!["-vv", "alerts", "test", "ding"],
         vec!["-vv", "alerts", "test", "tg"],
+        vec!["-vv", "alerts", "test", "mail"],
         vec!["alerts", "list", "-o", "json"],
         vec!["history"],
         vec!["audit", "verify"],
@@ -157,6 +162,9 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         URL_TOKEN.to_string(),
         PD_KEY.to_string(),
         TG_TOKEN.to_string(),
+        SMTP_PASSWORD.to_string(),
+        b64(SMTP_PASSWORD),
+        b64(&format!("\0certctl\0{SMTP_PASSWORD}")),
         "planted0telegram0bot0token0xyz".to_string(),
         bind.secret.clone(),
         b64(EAB_HMAC),

@@ -48,7 +48,7 @@ impl SendResult {
         }
     }
 
-    fn failed(error: String, elapsed: Duration) -> SendResult {
+    pub(crate) fn failed(error: String, elapsed: Duration) -> SendResult {
         SendResult {
             status: None,
             retry_after: None,
@@ -78,6 +78,9 @@ pub async fn send(
     message_id: &str,
     now: UnixSeconds,
 ) -> SendResult {
+    if hook.format == WebhookFormat::Email {
+        return super::email::send(hook, event, message_id).await;
+    }
     let rendered = format::render(hook, event, message_id, now);
     let started = Instant::now();
     if hook.format == WebhookFormat::Exec {

@@ -2,6 +2,7 @@
 //! delivers ([`dispatch`]) in one of the payload [`format`]s.
 
 pub mod dispatch;
+pub mod email;
 pub mod engine;
 pub mod format;
 pub mod route;

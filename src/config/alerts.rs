@@ -32,6 +32,11 @@ pub struct RawWebhook {
     pub command: Option<Vec<String>>,
     #[serde(rename = "match")]
     pub matches: Option<std::collections::BTreeMap<String, String>>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub username: Option<String>,
+    pub smtp_tls: Option<String>,
+    pub ca_file: Option<String>,
     pub secret_file: Option<String>,
     pub secret_env: Option<String>,
     pub events: Option<Vec<String>>,
@@ -94,11 +99,13 @@ pub enum WebhookFormat {
     Telegram,
     /// A program run with the event on stdin and in its environment.
     Exec,
+    /// One e-mail per event over SMTP.
+    Email,
 }
 
 impl WebhookFormat {
     /// Every format, for code that must handle each one.
-    pub const ALL: [WebhookFormat; 12] = [
+    pub const ALL: [WebhookFormat; 13] = [
         WebhookFormat::Generic,
         WebhookFormat::Slack,
         WebhookFormat::DingTalk,
@@ -111,6 +118,7 @@ impl WebhookFormat {
         WebhookFormat::Teams,
         WebhookFormat::Telegram,
         WebhookFormat::Exec,
+        WebhookFormat::Email,
     ];
 
     pub fn parse(text: &str) -> Option<WebhookFormat> {
@@ -127,6 +135,7 @@ impl WebhookFormat {
             "teams" => WebhookFormat::Teams,
             "telegram" => WebhookFormat::Telegram,
             "exec" => WebhookFormat::Exec,
+            "email" => WebhookFormat::Email,
             _ => return None,
         })
     }
@@ -145,6 +154,7 @@ impl WebhookFormat {
             WebhookFormat::Teams => "teams",
             WebhookFormat::Telegram => "telegram",
             WebhookFormat::Exec => "exec",
+            WebhookFormat::Email => "email",
         }
     }
 }
@@ -161,6 +171,8 @@ pub struct Webhook {
     pub chat_id: Option<String>,
     /// `exec`: the program and its arguments (no shell); empty for the HTTP formats.
     pub command: Vec<String>,
+    /// `email`: the SMTP server, sender and recipients (the secret is the SMTP password).
+    pub email: Option<Email>,
     /// `match`: labels one of an event's locations must all carry; empty means every event.
     pub matches: Vec<(String, String)>,
     /// Event kinds to send; empty means all.
@@ -183,6 +195,7 @@ impl Webhook {
             secret: None,
             chat_id: None,
             command: Vec::new(),
+            email: None,
             matches: Vec::new(),
             events: Vec::new(),
             min_severity: Severity::Info,
@@ -345,6 +358,8 @@ pub fn validate_webhooks(
         let command = exec_command(w.command, format, w.url.is_some(), &key, base, problems);
         let url = match (w.url, format) {
             (_, WebhookFormat::Exec) => String::new(),
+            // Checked with the other e-mail keys.
+            (None, WebhookFormat::Email) => String::new(),
             (Some(url), _) => url,
             (None, WebhookFormat::Telegram) => TELEGRAM_API.to_string(),
             (None, _) => {
@@ -352,7 +367,9 @@ pub fn validate_webhooks(
                 String::new()
             }
         };
-        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+        if format != WebhookFormat::Email
+            && !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://"))
+        {
             // Never echo the URL: it may carry a token.
             problems.push((
                 key.clone().key("url"),
@@ -418,6 +435,21 @@ pub fn validate_webhooks(
                 "applies only to format = \"telegram\"".into(),
             ));
         }
+        let email = email(
+            EmailKeys {
+                url: (!url.is_empty()).then_some(url.as_str()),
+                from: w.from,
+                to: w.to,
+                username: w.username,
+                smtp_tls: w.smtp_tls,
+                ca_file: w.ca_file,
+                has_password: secret.is_some(),
+            },
+            format,
+            &key,
+            base,
+            problems,
+        );
         if format == WebhookFormat::Exec && secret.is_some() {
             problems.push((
                 key.clone().key("secret_file"),
@@ -477,6 +509,7 @@ pub fn validate_webhooks(
             secret,
             chat_id: w.chat_id.map(|c| c.trim().to_string()),
             command,
+            email,
             matches,
             events,
             min_severity,
@@ -547,4 +580,215 @@ fn exec_command(
     }
     argv[0] = program.display().to_string();
     argv
+}
+
+/// How an `email` webhook reaches its SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: STARTTLS, required (never mail or a password in clear).
+    Starttls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp_tls = "none"`: clear text, only to a relay on this machine (loopback).
+    None,
+}
+
+/// An `email` webhook's SMTP settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// `certctl <certctl@example.com>` or a bare address.
+    pub from: String,
+    pub to: Vec<String>,
+    /// SMTP AUTH user; the password is the webhook's secret.
+    pub username: Option<String>,
+    /// Trust anchors added to the system roots for this server (DER).
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+struct EmailKeys<'a> {
+    url: Option<&'a str>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    username: Option<String>,
+    smtp_tls: Option<String>,
+    ca_file: Option<String>,
+    has_password: bool,
+}
+
+/// The `email` keys of one webhook, checked; the keys are refused on every other format.
+fn email(
+    keys: EmailKeys<'_>,
+    format: WebhookFormat,
+    key: &KeyPath,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<Email> {
+    if format != WebhookFormat::Email {
+        for (name, set) in [
+            ("from", keys.from.is_some()),
+            ("to", keys.to.is_some()),
+            ("username", keys.username.is_some()),
+            ("smtp_tls", keys.smtp_tls.is_some()),
+            ("ca_file", keys.ca_file.is_some()),
+        ] {
+            if set {
+                problems.push((
+                    key.clone().key(name),
+                    "applies only to format = \"email\"".into(),
+                ));
+            }
+        }
+        return None;
+    }
+    let mut ok = true;
+    let mut fail = |name: KeyPath, message: String| {
+        problems.push((name, message));
+        ok = false;
+    };
+    let (scheme, rest) = keys
+        .url
+        .and_then(|u| u.split_once("://"))
+        .unwrap_or(("", ""));
+    let (mut tls, default_port) = match scheme {
+        "smtp" => (SmtpTls::Starttls, 587),
+        "smtps" => (SmtpTls::Implicit, 465),
+        _ => {
+            fail(
+                key.clone().key("url"),
+                "email needs the SMTP server as smtp://host[:port] (STARTTLS, port 587) or smtps://host[:port] (TLS, port 465)".into(),
+            );
+            (SmtpTls::Starttls, 587)
+        }
+    };
+    let authority = rest.trim_end_matches('/');
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (h, p),
+            _ => {
+                fail(key.clone().key("url"), format!("\"{p}\" is not a port"));
+                (h, default_port)
+            }
+        },
+        _ => (authority, default_port),
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if !scheme.is_empty() && (host.is_empty() || host.contains(['/', '@', '?'])) {
+        fail(
+            key.clone().key("url"),
+            "the SMTP server is smtp://host[:port], without a user, path or query".into(),
+        );
+    }
+    match keys.smtp_tls.as_deref() {
+        None => {}
+        Some("starttls") if scheme == "smtp" => {}
+        Some("implicit") if scheme == "smtps" => {}
+        Some("none") => {
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if scheme != "smtp" || !loopback {
+                fail(
+                    key.clone().key("smtp_tls"),
+                    "\"none\" (clear text) is only for smtp:// to a relay on this machine (localhost, 127.0.0.1, ::1)".into(),
+                );
+            }
+            tls = SmtpTls::None;
+        }
+        Some(other) => fail(
+            key.clone().key("smtp_tls"),
+            format!(
+                "\"{other}\": smtp:// is \"starttls\" (or \"none\" to a local relay), smtps:// is \"implicit\""
+            ),
+        ),
+    }
+    let from = keys.from.unwrap_or_default();
+    if let Err(e) = mailbox(&from) {
+        fail(key.clone().key("from"), e);
+    }
+    let to = keys.to.unwrap_or_default();
+    if to.is_empty() {
+        fail(
+            key.clone().key("to"),
+            "email needs at least one recipient".into(),
+        );
+    }
+    for (i, address) in to.iter().enumerate() {
+        if let Err(e) = mailbox(address) {
+            fail(key.clone().key("to").index(i), e);
+        }
+    }
+    if keys.has_password && keys.username.is_none() {
+        fail(
+            key.clone().key("username"),
+            "an SMTP password (secret_file/secret_env) needs the username to log in with".into(),
+        );
+    }
+    let mut extra_roots = Vec::new();
+    if let Some(file) = &keys.ca_file {
+        let path = super::resolve(base, file);
+        match std::fs::read(&path) {
+            Err(e) => fail(
+                key.clone().key("ca_file"),
+                format!("cannot read CA file {}: {e}", path.display()),
+            ),
+            Ok(bytes) => {
+                let contents = crate::x509::read_certificates(&bytes);
+                match contents.problems.first() {
+                    Some(problem) => fail(
+                        key.clone().key("ca_file"),
+                        format!("CA file {}: {problem}", path.display()),
+                    ),
+                    None if contents.certs.is_empty() => fail(
+                        key.clone().key("ca_file"),
+                        format!("CA file {} holds no certificate", path.display()),
+                    ),
+                    None => extra_roots.extend(contents.certs.into_iter().map(|c| c.der)),
+                }
+            }
+        }
+    }
+    ok.then_some(Email {
+        host,
+        port,
+        tls,
+        from,
+        to,
+        username: keys.username,
+        extra_roots,
+    })
+}
+
+/// A mailbox as `Name <local@domain>` or `local@domain` (lettre parses it fully when sending).
+fn mailbox(text: &str) -> Result<(), String> {
+    let text = text.trim();
+    let address = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => &text[open + 1..text.len() - 1],
+        (None, false) => text,
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not an address (use a@b or Name <a@b>)"
+            ));
+        }
+    };
+    match address.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ if text.is_empty() => Err("is required: the address alerts are sent from".into()),
+        _ => Err(format!(
+            "\"{text}\" is not an address (use a@b or Name <a@b>)"
+        )),
+    }
 }

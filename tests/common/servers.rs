@@ -131,6 +131,17 @@ fn chown(path: &Path, user: &str) {
 /// postfix on `smtp` (STARTTLS when `tls` is given, none otherwise) and, with TLS, `smtps`
 /// (wrapper mode).
 pub fn postfix(tls: Option<&Material>, smtp: u16, smtps: u16) -> Server {
+    postfix_with(tls, smtp, smtps, "", &[])
+}
+
+/// postfix as [`postfix`], with more `main.cf` lines and `master.cf` services.
+pub fn postfix_with(
+    tls: Option<&Material>,
+    smtp: u16,
+    smtps: u16,
+    main_extra: &str,
+    services_extra: &[&str],
+) -> Server {
     let dir = open_dir();
     let root = dir.path();
     let conf = root.join("conf");
@@ -152,7 +163,7 @@ pub fn postfix(tls: Option<&Material>, smtp: u16, smtps: u16) -> Server {
             "compatibility_level = 3.6\nqueue_directory = {q}\ndata_directory = {d}\n\
              mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = 127.0.0.1\n\
              inet_protocols = ipv4\nmyhostname = mail.test\nmydestination =\n\
-             maillog_file = /dev/stdout\n{tls_lines}",
+             maillog_file = /dev/stdout\n{tls_lines}{main_extra}",
             q = root.join("queue").display(),
             d = root.join("data").display(),
         ),
@@ -184,7 +195,10 @@ pub fn postfix(tls: Option<&Material>, smtp: u16, smtps: u16) -> Server {
         "anvil unix - - n - 1 anvil",
         "scache unix - - n - 1 scache",
         "postlog unix-dgram n - n - 1 postlogd",
-    ] {
+    ]
+    .into_iter()
+    .chain(services_extra.iter().copied())
+    {
         services.push_str(line);
         services.push('\n');
     }
@@ -204,6 +218,86 @@ pub fn postfix(tls: Option<&Material>, smtp: u16, smtps: u16) -> Server {
         &ports,
         Some(vec!["postfix".into(), "-c".into(), conf_arg, "stop".into()]),
     )
+}
+
+/// A mail system for e-mail delivery tests: postfix (STARTTLS on `smtp`, wrapper mode on
+/// `smtps`) that accepts mail only from clients that logged in (SMTP AUTH over TLS, checked by
+/// dovecot's auth service against `users`) and delivers it for `example.test` into one Maildir
+/// per `mailboxes` entry. Returns postfix, dovecot and the directory whose `mail/<box>/new`
+/// receives the messages.
+pub fn mail_system(
+    m: &Material,
+    smtp: u16,
+    smtps: u16,
+    users: &[(&str, &str)],
+    mailboxes: &[&str],
+) -> (Server, Server, tempfile::TempDir) {
+    let auth_dir = open_dir();
+    let run = auth_dir.path().join("run");
+    std::fs::create_dir_all(&run).expect("mkdir");
+    let passwd: String = users
+        .iter()
+        .map(|(u, p)| format!("{u}:{{PLAIN}}{p}::::::\n"))
+        .collect();
+    std::fs::write(auth_dir.path().join("users"), passwd).expect("users");
+    let conf = auth_dir.path().join("dovecot.conf");
+    let socket = run.join("auth-postfix");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {run}\nstate_dir = {run}\nlog_path = {log}\nprotocols = none\nssl = no\n\
+             auth_mechanisms = plain login\n\
+             passdb {{\n  driver = passwd-file\n  args = {users}\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home=/nonexistent\n}}\n\
+             service auth {{\n  unix_listener {socket} {{\n    mode = 0666\n  }}\n}}\n",
+            run = run.display(),
+            log = auth_dir.path().join("dovecot.log").display(),
+            users = auth_dir.path().join("users").display(),
+            socket = socket.display(),
+        ),
+    )
+    .expect("dovecot.conf");
+    let mut command = Command::new("dovecot");
+    command.arg("-F").arg("-c").arg(&conf);
+    let dovecot = Server::spawn("dovecot", auth_dir, command, &[], None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "dovecot's auth socket did not appear: {}",
+            dovecot.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let mail = open_dir();
+    let maildirs = mail.path().join("mail");
+    std::fs::create_dir_all(&maildirs).expect("mkdir");
+    chown(&maildirs, "nobody");
+    let maps: String = mailboxes
+        .iter()
+        .map(|b| format!("{b}@example.test {b}/\n"))
+        .collect();
+    let map_file = mail.path().join("vmailbox");
+    std::fs::write(&map_file, maps).expect("vmailbox");
+    let main_extra = format!(
+        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {base}\n\
+         virtual_mailbox_maps = texthash:{maps}\nvirtual_uid_maps = static:65534\n\
+         virtual_gid_maps = static:65534\nvirtual_minimum_uid = 100\n\
+         smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {socket}\n\
+         smtpd_tls_auth_only = yes\n\
+         smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n",
+        base = maildirs.display(),
+        maps = map_file.display(),
+        socket = socket.display(),
+    );
+    let postfix = postfix_with(
+        Some(m),
+        smtp,
+        smtps,
+        &main_extra,
+        &["virtual unix - n n - - virtual"],
+    );
+    (postfix, dovecot, mail)
 }
 
 /// dovecot with IMAP, POP3 (STARTTLS) and IMAPS listeners.
