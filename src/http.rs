@@ -60,18 +60,49 @@ pub async fn fetch(
     limit: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, FetchError> {
-    let builder = match &post {
-        Some((content_type, _)) => hyper::Request::post(url).header("content-type", *content_type),
-        None => hyper::Request::get(url),
-    }
-    .header("user-agent", concat!("certctl/", env!("CARGO_PKG_VERSION")));
-    let body = post.map(|(_, b)| b).unwrap_or_default();
-    let request = builder
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| FetchError::Request {
+    let method = if post.is_some() { "POST" } else { "GET" };
+    let (status, body) = exchange(client, method, url, &[], post, limit, timeout).await?;
+    if !(200..300).contains(&status) {
+        return Err(FetchError::Status {
             url: url.into(),
-            reason: e.to_string(),
-        })?;
+            status,
+        });
+    }
+    Ok(body)
+}
+
+/// One request with any method and headers (an API call): the status and a body of at most
+/// `limit` bytes, whatever the status, all within `timeout`.
+pub async fn exchange(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, Vec<u8>)>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), FetchError> {
+    let invalid = |reason: String| FetchError::Request {
+        url: url.into(),
+        reason,
+    };
+    let method =
+        hyper::Method::from_bytes(method.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("user-agent", concat!("certctl/", env!("CARGO_PKG_VERSION")));
+    if let Some((content_type, _)) = &body {
+        builder = builder.header("content-type", *content_type);
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(
+            body.map(|(_, b)| b).unwrap_or_default(),
+        )))
+        .map_err(|e| invalid(e.to_string()))?;
     let exchange = async {
         let response = client
             .request(request)
@@ -81,14 +112,8 @@ pub async fn fetch(
                 reason: crate::errors::chain(&e),
             })?;
         let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status,
-            });
-        }
         match Limited::new(response.into_body(), limit).collect().await {
-            Ok(body) => Ok(body.to_bytes().to_vec()),
+            Ok(body) => Ok((status, body.to_bytes().to_vec())),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>

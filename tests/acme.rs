@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::bind::Bind;
+use common::pdns::PowerDns;
 use common::pebble::{Pebble, PebbleOptions};
 use common::*;
 
@@ -697,6 +698,74 @@ fn dns01_rfc2136_updates_a_real_bind_with_tsig_and_cleans_up() {
     for text in [stdout(&out), stderr(&out)] {
         assert!(!text.contains(&bind.secret), "secret leaked: {text}");
     }
+}
+
+fn powerdns(name: &str, domains: &str, pdns: &PowerDns, key_file: &Path) -> String {
+    format!(
+        "[[certificate]]\nname = \"{name}\"\ndomains = [{domains}]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"powerdns\"\ndns_api_url = \"{}\"\ndns_api_key_file = \"{}\"\n",
+        pdns.api_url(),
+        key_file.display()
+    )
+}
+
+#[test]
+fn dns01_powerdns_issues_a_wildcard_through_a_real_pdns_api_and_cleans_up() {
+    let pdns = PowerDns::start("example.test");
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(pdns.addr()),
+        ..PebbleOptions::default()
+    });
+    let key_file = pdns.dir.path().join("api.key");
+    std::fs::write(&key_file, format!("{}\n", pdns.api_key)).expect("key");
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &powerdns(
+            "wild",
+            "\"wild.example.test\", \"*.wild.example.test\"",
+            &pdns,
+            &key_file,
+        ),
+    );
+    let out = setup.run(&["issue", "wild"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log(),
+        pdns.log()
+    );
+    // Both values (one per identifier, one shared name) were served, so Pebble validated both,
+    // and the zone is clean again.
+    assert!(pdns.txt("_acme-challenge.wild.example.test").is_empty());
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("wild"));
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains(&pdns.api_key), "API key leaked: {text}");
+    }
+
+    // A wrong key: a clear error naming the provider, the record and the server; nothing left.
+    let wrong = pdns.dir.path().join("wrong.key");
+    std::fs::write(&wrong, "not-the-key\n").expect("key");
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &powerdns("www", "\"www.example.test\"", &pdns, &wrong),
+    );
+    let out = setup.run(&["issue", "www"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "powerdns adding TXT _acme-challenge.www.example.test. at {}: HTTP 401: the API key was refused",
+            pdns.api_url()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-key"), "{err}");
+    assert!(pdns.txt("_acme-challenge.www.example.test").is_empty());
+    assert!(!setup.current("www").exists());
 }
 
 #[test]

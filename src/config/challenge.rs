@@ -25,6 +25,10 @@ pub struct RawChallenge {
     pub tsig_algorithm: Option<String>,
     pub tsig_secret_file: Option<String>,
     pub tsig_secret_env: Option<String>,
+    pub dns_api_url: Option<String>,
+    pub dns_api_key_file: Option<String>,
+    pub dns_api_key_env: Option<String>,
+    pub dns_server_id: Option<String>,
 }
 
 /// How ownership of the domains is proven.
@@ -40,6 +44,21 @@ pub enum ChallengeConfig {
     Dns01Exec { program: PathBuf, wait: Duration },
     /// dns-01 through RFC 2136 dynamic updates signed with TSIG.
     Dns01Rfc2136 { update: Rfc2136, wait: Duration },
+    /// dns-01 through the PowerDNS Authoritative HTTP API.
+    Dns01PowerDns { api: PowerDns, wait: Duration },
+}
+
+/// Where the PowerDNS API is and how to use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerDns {
+    /// The API's base URL (the server's `webserver-address`/`-port`), e.g. `http://127.0.0.1:8081`.
+    pub api_url: String,
+    /// `X-API-Key` (the server's `api-key`).
+    pub api_key: Secret,
+    /// The server id in `/api/v1/servers/<id>`: `localhost` unless the server says otherwise.
+    pub server_id: String,
+    /// The zone to change; found by listing the server's zones when not set.
+    pub zone: Option<String>,
 }
 
 /// Where and how RFC 2136 updates are sent.
@@ -96,6 +115,10 @@ pub(super) fn validate_challenge(
         tsig_algorithm: None,
         tsig_secret_file: None,
         tsig_secret_env: None,
+        dns_api_url: None,
+        dns_api_key_file: None,
+        dns_api_key_env: None,
+        dns_server_id: None,
     });
     let listen = |default: &str, problems: &mut Problems| -> SocketAddr {
         let text = raw.listen.as_deref().unwrap_or(default);
@@ -155,10 +178,14 @@ pub(super) fn validate_challenge(
                     Some(update) => ChallengeConfig::Dns01Rfc2136 { update, wait },
                     None => blank,
                 },
+                ("powerdns", _) => match validate_powerdns(&raw, key, base, problems) {
+                    Some(api) => ChallengeConfig::Dns01PowerDns { api, wait },
+                    None => blank,
+                },
                 (other, _) => {
                     problems.push((
                         key.clone().key("dns_provider"),
-                        format!("\"{other}\": the available dns-01 providers are exec and rfc2136"),
+                        format!("\"{other}\": the available dns-01 providers are exec, rfc2136 and powerdns"),
                     ));
                     blank
                 }
@@ -247,6 +274,84 @@ fn validate_rfc2136(
         key_name,
         algorithm,
         secret,
+    })
+}
+
+/// The PowerDNS settings: the API's URL and key (from a file or the environment, never the
+/// config itself), the server id and an optional zone.
+fn validate_powerdns(
+    raw: &RawChallenge,
+    key: &KeyPath,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<PowerDns> {
+    let before = problems.len();
+    let api_url = match raw.dns_api_url.as_deref() {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            url.trim_end_matches('/').to_string()
+        }
+        Some(_) => {
+            problems.push((
+                key.clone().key("dns_api_url"),
+                "must be an http:// or https:// URL (the PowerDNS webserver, e.g. http://127.0.0.1:8081)"
+                    .into(),
+            ));
+            String::new()
+        }
+        None => {
+            problems.push((
+                key.clone().key("dns_api_url"),
+                "the powerdns provider needs dns_api_url (the server's API, e.g. http://127.0.0.1:8081)"
+                    .into(),
+            ));
+            String::new()
+        }
+    };
+    if raw.dns_api_key_file.is_none() && raw.dns_api_key_env.is_none() {
+        problems.push((
+            key.clone().key("dns_api_key_file"),
+            "the powerdns provider needs dns_api_key_file or dns_api_key_env (the server's api-key)"
+                .into(),
+        ));
+    }
+    let api_key = read_secret(
+        raw.dns_api_key_file.as_deref(),
+        raw.dns_api_key_env.as_deref(),
+        key,
+        ("dns_api_key_file", "dns_api_key_env"),
+        base,
+        problems,
+    )
+    .and_then(|(at, text)| {
+        let text = text.trim().to_string();
+        if text.is_empty() || !text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            // Never echo the key.
+            problems.push((at, "an API key is visible ASCII without spaces".into()));
+            None
+        } else {
+            Some(Secret::new(text.into_bytes()))
+        }
+    });
+    let server_id = raw
+        .dns_server_id
+        .clone()
+        .unwrap_or_else(|| "localhost".into());
+    if server_id.is_empty()
+        || !server_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        problems.push((
+            key.clone().key("dns_server_id"),
+            format!("\"{server_id}\" is not a server id (PowerDNS calls its own \"localhost\")"),
+        ));
+    }
+    let api_key = api_key?;
+    (problems.len() == before).then(|| PowerDns {
+        api_url,
+        api_key,
+        server_id,
+        zone: raw.dns_zone.clone(),
     })
 }
 

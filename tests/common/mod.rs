@@ -4,6 +4,7 @@
 
 pub mod acme_proxy;
 pub mod bind;
+pub mod pdns;
 pub mod pebble;
 pub mod receiver;
 pub mod servers;

@@ -6,6 +6,7 @@
 
 mod dns01;
 mod http01;
+mod powerdns;
 mod rfc2136;
 mod tls_alpn01;
 
@@ -96,6 +97,10 @@ impl Solver {
             )),
             ChallengeConfig::Dns01Rfc2136 { update, wait } => Solver::Dns(dns01::DnsSolver::new(
                 Box::new(Rfc2136Provider::new(update.clone())),
+                *wait,
+            )),
+            ChallengeConfig::Dns01PowerDns { api, wait } => Solver::Dns(dns01::DnsSolver::new(
+                Box::new(powerdns::PowerDnsProvider::new(api.clone())),
                 *wait,
             )),
         })
