@@ -769,6 +769,59 @@ fn dns01_powerdns_issues_a_wildcard_through_a_real_pdns_api_and_cleans_up() {
 }
 
 #[test]
+fn dns01_alias_mode_writes_the_records_in_the_delegated_zone() {
+    // example.test delegates its challenge names by CNAME to validation.example.net, the only
+    // zone certctl's key may change (acme.sh's challenge alias).
+    let alias = "_acme-challenge.validation.example.net";
+    let bind = Bind::start_with(
+        "example.test",
+        "certctl-update.",
+        &["validation.example.net"],
+        &format!("_acme-challenge.shop IN CNAME {alias}.\n_acme-challenge.api IN CNAME {alias}.\n"),
+    );
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(bind.addr()),
+        ..PebbleOptions::default()
+    });
+    let mut cert = rfc2136(
+        "shop",
+        "\"shop.example.test\", \"*.shop.example.test\", \"api.example.test\"",
+        &bind,
+        &bind.key_file(),
+    );
+    cert.push_str(&format!("dns_alias = \"{alias}\"\n"));
+    let setup = Setup::new(&pebble, "", &cert);
+    let out = setup.run(&["issue", "shop"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log(),
+        bind.log()
+    );
+    let log = bind.log();
+    assert!(
+        log.contains("updating zone 'validation.example.net/IN': adding an RR at '_acme-challenge.validation.example.net' TXT"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("updating zone 'example.test/IN'"),
+        "nothing written in the delegating zone: {log}"
+    );
+    // Three values (one per identifier) at the one alias name, all removed again.
+    assert_eq!(
+        log.matches("deleting an RR at _acme-challenge.validation.example.net TXT")
+            .count(),
+        3,
+        "{log}"
+    );
+    assert!(bind.txt(alias).is_empty());
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("shop"));
+}
+
+#[test]
 fn dns01_rfc2136_wrong_key_fails_clearly_and_leaves_nothing() {
     let bind = Bind::start("example.test", "certctl-update.");
     let pebble = Pebble::start(PebbleOptions {

@@ -29,6 +29,7 @@ pub struct RawChallenge {
     pub dns_api_key_file: Option<String>,
     pub dns_api_key_env: Option<String>,
     pub dns_server_id: Option<String>,
+    pub dns_alias: Option<String>,
 }
 
 /// How ownership of the domains is proven.
@@ -41,11 +42,21 @@ pub enum ChallengeConfig {
     /// tls-alpn-01 answered by certctl's own listener.
     TlsAlpn01 { listen: SocketAddr },
     /// dns-01 through a program called as `PROGRAM present|cleanup FQDN VALUE` (lego's exec).
-    Dns01Exec { program: PathBuf, wait: Duration },
+    Dns01Exec { program: PathBuf, dns: DnsOptions },
     /// dns-01 through RFC 2136 dynamic updates signed with TSIG.
-    Dns01Rfc2136 { update: Rfc2136, wait: Duration },
+    Dns01Rfc2136 { update: Rfc2136, dns: DnsOptions },
     /// dns-01 through the PowerDNS Authoritative HTTP API.
-    Dns01PowerDns { api: PowerDns, wait: Duration },
+    Dns01PowerDns { api: PowerDns, dns: DnsOptions },
+}
+
+/// What every dns-01 provider shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsOptions {
+    /// How long to wait after publishing before asking the CA to validate.
+    pub wait: Duration,
+    /// CNAME alias mode (acme.sh's challenge alias): `_acme-challenge.<domain>` is a CNAME to
+    /// this name, in a zone the provider may change, and the records are written there.
+    pub alias: Option<String>,
 }
 
 /// Where the PowerDNS API is and how to use it.
@@ -119,6 +130,7 @@ pub(super) fn validate_challenge(
         dns_api_key_file: None,
         dns_api_key_env: None,
         dns_server_id: None,
+        dns_alias: None,
     });
     let listen = |default: &str, problems: &mut Problems| -> SocketAddr {
         let text = raw.listen.as_deref().unwrap_or(default);
@@ -135,6 +147,12 @@ pub(super) fn validate_challenge(
             SocketAddr::from(([0, 0, 0, 0], 80))
         })
     };
+    if raw.dns_alias.is_some() && raw.kind.as_deref() != Some("dns-01") {
+        problems.push((
+            key.clone().key("dns_alias"),
+            "applies only to type = \"dns-01\"".into(),
+        ));
+    }
     match raw.kind.as_deref().unwrap_or("http-01") {
         "http-01" => match &raw.webroot {
             Some(dir) => ChallengeConfig::Http01Webroot {
@@ -158,14 +176,30 @@ pub(super) fn validate_challenge(
                     })
                 })
                 .unwrap_or(Duration::ZERO);
+            let alias = raw.dns_alias.as_deref().map(|a| {
+                let name = a.trim().trim_end_matches('.').to_ascii_lowercase();
+                let label_ok = |l: &str| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                };
+                if name.split('.').count() < 2 || !name.split('.').all(label_ok) {
+                    problems.push((
+                        key.clone().key("dns_alias"),
+                        format!("\"{a}\" is not a DNS name such as _acme-challenge.validation.example.net"),
+                    ));
+                }
+                format!("{name}.")
+            });
+            let dns = DnsOptions { wait, alias };
             let blank = ChallengeConfig::Dns01Exec {
                 program: PathBuf::new(),
-                wait,
+                dns: dns.clone(),
             };
             match (raw.dns_provider.as_deref().unwrap_or("exec"), &raw.dns_exec) {
                 ("exec", Some(program)) => ChallengeConfig::Dns01Exec {
                     program: super::resolve(base, program),
-                    wait,
+                    dns,
                 },
                 ("exec", None) => {
                     problems.push((
@@ -175,11 +209,11 @@ pub(super) fn validate_challenge(
                     blank
                 }
                 ("rfc2136", _) => match validate_rfc2136(&raw, key, base, problems) {
-                    Some(update) => ChallengeConfig::Dns01Rfc2136 { update, wait },
+                    Some(update) => ChallengeConfig::Dns01Rfc2136 { update, dns },
                     None => blank,
                 },
                 ("powerdns", _) => match validate_powerdns(&raw, key, base, problems) {
-                    Some(api) => ChallengeConfig::Dns01PowerDns { api, wait },
+                    Some(api) => ChallengeConfig::Dns01PowerDns { api, dns },
                     None => blank,
                 },
                 (other, _) => {

@@ -22,6 +22,12 @@ pub struct Bind {
 impl Bind {
     /// Starts `named` serving `zone`; `key_name` may update TXT records anywhere in it.
     pub fn start(zone: &str, key_name: &str) -> Bind {
+        Bind::start_with(zone, key_name, &[], "")
+    }
+
+    /// As [`Bind::start`], also primary for the (updatable) `extra_zones`, with `records`
+    /// (zone file lines, e.g. a CNAME) added to `zone`.
+    pub fn start_with(zone: &str, key_name: &str, extra_zones: &[&str], records: &str) -> Bind {
         use base64::Engine;
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -29,14 +35,44 @@ impl Bind {
         getrandom::fill(&mut raw).expect("random TSIG secret");
         let secret = base64::engine::general_purpose::STANDARD.encode(raw);
         let d = dir.path().display();
-        let conf = format!(
-            "options {{\n  directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  pid-file \"{d}/named.pid\";\n  recursion no;\n  dnssec-validation no;\n  allow-query {{ any; }};\n}};\ncontrols {{ }};\nkey \"{key_name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\nzone \"{zone}\" {{ type primary; file \"{d}/zone.db\"; update-policy {{ grant {key_name} zonesub TXT; }}; }};\n"
+        // With more than one zone, a CNAME from one into another must be chased as the CA's
+        // resolver would: recursion on, for this machine only, and a local root zone so that
+        // BIND never asks a server outside it.
+        let recursion = if extra_zones.is_empty() {
+            "recursion no;".to_string()
+        } else {
+            std::fs::write(
+                dir.path().join("root.db"),
+                "$TTL 60\n@ IN SOA a.root. hostmaster.root. 1 60 60 600 60\n@ IN NS a.root.\na.root. IN A 127.0.0.1\n",
+            )
+            .expect("root zone");
+            "recursion yes;\n  allow-recursion { 127.0.0.1; };".to_string()
+        };
+        let mut conf = format!(
+            "options {{\n  directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  pid-file \"{d}/named.pid\";\n  {recursion}\n  dnssec-validation no;\n  allow-query {{ any; }};\n}};\ncontrols {{ }};\nkey \"{key_name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n"
         );
-        let zone_db = format!(
-            "$TTL 60\n@ IN SOA ns.{zone}. hostmaster.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n"
-        );
+        if !extra_zones.is_empty() {
+            conf.push_str(&format!(
+                "zone \".\" {{ type primary; file \"{d}/root.db\"; }};\n"
+            ));
+        }
+        for (i, z) in std::iter::once(zone)
+            .chain(extra_zones.iter().copied())
+            .enumerate()
+        {
+            conf.push_str(&format!(
+                "zone \"{z}\" {{ type primary; file \"{d}/zone{i}.db\"; update-policy {{ grant {key_name} zonesub TXT; }}; }};\n"
+            ));
+            let extra = if i == 0 { records } else { "" };
+            std::fs::write(
+                dir.path().join(format!("zone{i}.db")),
+                format!(
+                    "$TTL 60\n@ IN SOA ns.{z}. hostmaster.{z}. 1 60 60 600 60\n@ IN NS ns.{z}.\nns IN A 127.0.0.1\n{extra}"
+                ),
+            )
+            .expect("zone file");
+        }
         std::fs::write(dir.path().join("named.conf"), conf).expect("named.conf");
-        std::fs::write(dir.path().join("zone.db"), zone_db).expect("zone.db");
         let child = Command::new("named")
             .args(["-g", "-n", "1", "-c"])
             .arg(dir.path().join("named.conf"))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::Proof;
 use crate::acme::AcmeError;
+use crate::config::acme::DnsOptions;
 
 /// A boxed future, so providers can be chosen at run time.
 pub type ProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AcmeError>> + Send + 'a>>;
@@ -74,20 +75,28 @@ impl DnsProvider for ExecProvider {
 pub struct DnsSolver {
     provider: Box<dyn DnsProvider>,
     wait: Duration,
+    /// CNAME alias mode: every record is written at this name instead.
+    alias: Option<String>,
     published: Vec<(String, String)>,
 }
 
 impl DnsSolver {
-    pub fn new(provider: Box<dyn DnsProvider>, wait: Duration) -> DnsSolver {
+    pub fn new(provider: Box<dyn DnsProvider>, options: DnsOptions) -> DnsSolver {
         DnsSolver {
             provider,
-            wait,
+            wait: options.wait,
+            alias: options.alias,
             published: Vec::new(),
         }
     }
 
     pub async fn present(&mut self, proof: &Proof) -> Result<(), AcmeError> {
-        let fqdn = format!("_acme-challenge.{}.", proof.domain.trim_end_matches('.'));
+        // In alias mode `_acme-challenge.<domain>` is the user's CNAME to the alias, which the
+        // CA follows; the record is written at the alias.
+        let fqdn = match &self.alias {
+            Some(alias) => alias.clone(),
+            None => format!("_acme-challenge.{}.", proof.domain.trim_end_matches('.')),
+        };
         self.provider.present(&fqdn, &proof.dns_value).await?;
         self.published.push((fqdn, proof.dns_value.clone()));
         Ok(())

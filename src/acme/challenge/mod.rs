@@ -91,17 +91,17 @@ impl Solver {
             ChallengeConfig::TlsAlpn01 { listen } => {
                 Solver::TlsAlpn(listeners.alpn(*listen).await?, Vec::new())
             }
-            ChallengeConfig::Dns01Exec { program, wait } => Solver::Dns(dns01::DnsSolver::new(
+            ChallengeConfig::Dns01Exec { program, dns } => Solver::Dns(dns01::DnsSolver::new(
                 Box::new(ExecProvider::new(program.clone())),
-                *wait,
+                dns.clone(),
             )),
-            ChallengeConfig::Dns01Rfc2136 { update, wait } => Solver::Dns(dns01::DnsSolver::new(
+            ChallengeConfig::Dns01Rfc2136 { update, dns } => Solver::Dns(dns01::DnsSolver::new(
                 Box::new(Rfc2136Provider::new(update.clone())),
-                *wait,
+                dns.clone(),
             )),
-            ChallengeConfig::Dns01PowerDns { api, wait } => Solver::Dns(dns01::DnsSolver::new(
+            ChallengeConfig::Dns01PowerDns { api, dns } => Solver::Dns(dns01::DnsSolver::new(
                 Box::new(powerdns::PowerDnsProvider::new(api.clone())),
-                *wait,
+                dns.clone(),
             )),
         })
     }
