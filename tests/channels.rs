@@ -245,15 +245,7 @@ fn exec_hands_the_event_to_a_program_whose_exit_status_decides_retry() {
     );
     let listed: serde_json::Value =
         serde_json::from_slice(&run(&["alerts", "list", "-o", "json"]).stdout).expect("json");
-    let delivery = |hook: &str| {
-        listed["deliveries"]
-            .as_array()
-            .expect("deliveries")
-            .iter()
-            .find(|d| d["webhook"] == hook)
-            .unwrap_or_else(|| panic!("no delivery for {hook}: {listed:#}"))
-            .clone()
-    };
+    let delivery = |hook: &str| delivery_of(&listed, hook);
     let pager = delivery("pager");
     assert_eq!(pager["state"], "retrying", "{pager:#}");
     assert_eq!(

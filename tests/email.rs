@@ -161,15 +161,7 @@ fn alerts_arrive_by_mail_as_one_thread_with_text_and_html() {
     let listed: serde_json::Value =
         serde_json::from_slice(&certctl_config(&config, &["alerts", "list", "-o", "json"]).stdout)
             .expect("json");
-    let delivery = |hook: &str| {
-        listed["deliveries"]
-            .as_array()
-            .expect("deliveries")
-            .iter()
-            .find(|d| d["webhook"] == hook)
-            .unwrap_or_else(|| panic!("no delivery for {hook}: {listed:#}"))
-            .clone()
-    };
+    let delivery = |hook: &str| delivery_of(&listed, hook);
     for hook in ["anonymous", "badlogin"] {
         let dl = delivery(hook);
         assert_eq!(dl["state"], "dead", "{dl:#}");

@@ -24,14 +24,9 @@ fuzz_target!(|input: (String, String, String, u64)| {
     };
     for format in WebhookFormat::ALL {
         let hook = Webhook {
-            name: "fuzz".into(),
-            url: Secret::new(b"https://example.test/hook".to_vec()),
-            format,
             secret: Some(Secret::new(secret.as_bytes().to_vec())),
-            events: vec![],
-            min_severity: Severity::Info,
-            timeout: std::time::Duration::from_secs(1),
-            repeat_interval: 86_400,
+            chat_id: Some("-100123".into()),
+            ..Webhook::new("fuzz", format, "https://example.test/hook")
         };
         let rendered = certctl::alerts::format::render(&hook, &event, "msg_1", event.occurred_at);
         if format == WebhookFormat::Ntfy {

@@ -122,23 +122,7 @@ impl Bind {
 
     /// The TXT values served at `name`, asked with `dig`.
     pub fn txt(&self, name: &str) -> Vec<String> {
-        let out = Command::new("dig")
-            .args([
-                "+short",
-                "+norecurse",
-                "-p",
-                &self.port.to_string(),
-                "@127.0.0.1",
-                "TXT",
-                name,
-            ])
-            .output()
-            .expect("dig (apt-get install bind9-dnsutils)");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim_matches('"').to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        super::dig_txt(self.port, name)
     }
 
     pub fn log(&self) -> String {

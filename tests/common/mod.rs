@@ -510,3 +510,35 @@ pub fn mode(path: &Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// The delivery to `webhook` in `certctl alerts list -o json`'s document.
+pub fn delivery_of(listed: &serde_json::Value, webhook: &str) -> serde_json::Value {
+    listed["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .find(|d| d["webhook"] == webhook)
+        .unwrap_or_else(|| panic!("no delivery for {webhook}: {listed:#}"))
+        .clone()
+}
+
+/// The TXT values a DNS server on 127.0.0.1:`port` serves at `name`, asked with `dig`.
+pub fn dig_txt(port: u16, name: &str) -> Vec<String> {
+    let out = std::process::Command::new("dig")
+        .args([
+            "+short",
+            "+norecurse",
+            "-p",
+            &port.to_string(),
+            "@127.0.0.1",
+            "TXT",
+            name,
+        ])
+        .output()
+        .expect("dig (apt-get install bind9-dnsutils)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_matches('"').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}

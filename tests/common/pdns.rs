@@ -107,23 +107,7 @@ impl PowerDns {
 
     /// The TXT values served at `name`, as `dig` reads them.
     pub fn txt(&self, name: &str) -> Vec<String> {
-        let out = Command::new("dig")
-            .args([
-                "+short",
-                "+norecurse",
-                "-p",
-                &self.dns_port.to_string(),
-                "@127.0.0.1",
-                name,
-                "TXT",
-            ])
-            .output()
-            .expect("dig");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim_matches('"').to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        super::dig_txt(self.dns_port, name)
     }
 }
 

@@ -55,6 +55,26 @@ fn json_headers() -> Vec<(String, String)> {
     vec![("content-type".into(), "application/json".into())]
 }
 
+/// Chat messages name at most this many locations of an event.
+const SHOWN_LOCATIONS: usize = 20;
+
+/// The first [`SHOWN_LOCATIONS`] locations of `event`, each through `show`, joined with ", ",
+/// and " and N more" for the rest.
+fn locations_text(event: &AlertEvent, show: impl Fn(&str) -> String) -> String {
+    let shown: Vec<String> = event
+        .locations
+        .iter()
+        .take(SHOWN_LOCATIONS)
+        .map(|l| show(l))
+        .collect();
+    let more = event.locations.len() - shown.len();
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 /// A Markdown description shared by the chat formats.
 fn markdown(event: &AlertEvent) -> String {
     let mut out = format!("**{}** {}\n\n", title(event), event.summary);
@@ -64,21 +84,11 @@ fn markdown(event: &AlertEvent) -> String {
         out.push_str(&format!("- serial: {}\n", cert.serial));
     }
     if !event.locations.is_empty() {
-        let shown: Vec<&str> = event
-            .locations
-            .iter()
-            .take(20)
-            .map(String::as_str)
-            .collect();
         out.push_str(&format!(
-            "- locations ({}): {}",
+            "- locations ({}): {}\n",
             event.locations.len(),
-            shown.join(", ")
+            locations_text(event, str::to_string)
         ));
-        if event.locations.len() > shown.len() {
-            out.push_str(", …");
-        }
-        out.push('\n');
     }
     if let Some(detail) = &event.detail {
         out.push_str(&format!("- detail: {detail}\n"));

@@ -3,7 +3,7 @@
 //! summary and a fact set. `url` is the workflow's HTTP trigger URL, which carries its own
 //! signature (`sig=`), so it is a secret and never logged in full.
 
-use super::{Rendered, json_body, json_headers, title};
+use super::{Rendered, json_body, json_headers, locations_text, title};
 use crate::config::alerts::Webhook;
 use crate::model::{AlertEvent, Severity};
 use crate::policy::rfc3339;
@@ -26,18 +26,7 @@ pub fn render(hook: &Webhook, event: &AlertEvent) -> Rendered {
         fact("Serial", cert.serial.clone());
     }
     if !event.locations.is_empty() {
-        let shown: Vec<&str> = event
-            .locations
-            .iter()
-            .take(20)
-            .map(String::as_str)
-            .collect();
-        let more = event.locations.len() - shown.len();
-        let mut text = shown.join(", ");
-        if more > 0 {
-            text.push_str(&format!(" and {more} more"));
-        }
-        fact("Locations", text);
+        fact("Locations", locations_text(event, str::to_string));
     }
     if let Some(detail) = &event.detail {
         fact("Detail", detail.clone());

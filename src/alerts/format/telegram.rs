@@ -5,7 +5,7 @@
 //! HTML (bold title, escaped details), cut to Telegram's 4096 characters, without link
 //! previews.
 
-use super::{Rendered, json_body, json_headers, title};
+use super::{Rendered, json_body, json_headers, locations_text, title};
 use crate::config::alerts::Webhook;
 use crate::model::AlertEvent;
 use crate::policy::rfc3339;
@@ -24,14 +24,7 @@ pub fn render(hook: &Webhook, event: &AlertEvent) -> Rendered {
         lines.push(format!("serial: <code>{}</code>", escape(&cert.serial)));
     }
     if !event.locations.is_empty() {
-        let shown: Vec<String> = event.locations.iter().take(20).map(|l| escape(l)).collect();
-        let more = event.locations.len() - shown.len();
-        let tail = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        lines.push(format!("locations: {}{tail}", shown.join(", ")));
+        lines.push(format!("locations: {}", locations_text(event, escape)));
     }
     if let Some(detail) = &event.detail {
         lines.push(format!("detail: {}", escape(detail)));
