@@ -29,7 +29,7 @@ use crate::http::HttpClient;
 /// The result of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
-    /// The HTTP status (none for `exec`, or when no answer came).
+    /// The HTTP status (`email`: the SMTP reply code; none for `exec`, or when no answer came).
     pub status: Option<u16>,
     pub retry_after: Option<i64>,
     pub error: Option<String>,

@@ -14,7 +14,6 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::dispatch::SendResult;
@@ -75,8 +74,8 @@ fn transport(
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, (String, bool)> {
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
         .port(settings.port)
-        .timeout(Some(hook.timeout))
-        .hello_name(hello_name());
+        // EHLO gives this machine's host name (lettre's default with its `hostname` feature).
+        .timeout(Some(hook.timeout));
     let tls = match settings.tls {
         SmtpTls::None => Tls::None,
         SmtpTls::Starttls => Tls::Required(tls_parameters(settings)?),
@@ -110,27 +109,6 @@ fn tls_parameters(settings: &Email) -> Result<TlsParameters, (String, bool)> {
     builder
         .build_rustls()
         .map_err(|e| (format!("TLS settings: {}", crate::errors::chain(&e)), true))
-}
-
-/// The name certctl gives in EHLO: this machine's host name when it is a domain name.
-fn hello_name() -> ClientId {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into the buffer it is given.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let name = (rc == 0)
-        .then(|| {
-            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-            String::from_utf8_lossy(&buf[..end]).into_owned()
-        })
-        .filter(|n| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        });
-    match name {
-        Some(n) => ClientId::Domain(n),
-        None => ClientId::default(),
-    }
 }
 
 /// The thread of an alert: `<certctl.ALERT_ID@DOMAIN>` (the sender's domain).

@@ -41,11 +41,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
             let Reply::AlertsTest(reply) = cli.operate(request)? else {
                 anyhow::bail!("the daemon answered `alerts test` with something else");
             };
-            let answer = match (reply.status, reply.exit) {
-                (Some(status), _) => format!("HTTP {status}"),
-                (None, Some(code)) => format!("exit status {code}"),
-                (None, None) => "no answer".to_string(),
-            };
+            let answer = &reply.answer;
             if reply.delivered {
                 writeln!(
                     s.out,
@@ -59,7 +55,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &AlertsArgs) -> anyhow::Result<
                     "{}: FAILED after {} ms: {}",
                     reply.target,
                     reply.elapsed_ms,
-                    reply.error.as_deref().unwrap_or(&answer)
+                    reply.error.as_deref().unwrap_or(answer)
                 )?;
                 Ok(Exit::Critical)
             }

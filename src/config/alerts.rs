@@ -733,25 +733,13 @@ fn email(
     let mut extra_roots = Vec::new();
     if let Some(file) = &keys.ca_file {
         let path = super::resolve(base, file);
-        match std::fs::read(&path) {
-            Err(e) => fail(
+        match super::read_ca_file(&path) {
+            Err(e) => fail(key.clone().key("ca_file"), e),
+            Ok(roots) if roots.is_empty() => fail(
                 key.clone().key("ca_file"),
-                format!("cannot read CA file {}: {e}", path.display()),
+                format!("CA file {} holds no certificate", path.display()),
             ),
-            Ok(bytes) => {
-                let contents = crate::x509::read_certificates(&bytes);
-                match contents.problems.first() {
-                    Some(problem) => fail(
-                        key.clone().key("ca_file"),
-                        format!("CA file {}: {problem}", path.display()),
-                    ),
-                    None if contents.certs.is_empty() => fail(
-                        key.clone().key("ca_file"),
-                        format!("CA file {} holds no certificate", path.display()),
-                    ),
-                    None => extra_roots.extend(contents.certs.into_iter().map(|c| c.der)),
-                }
-            }
+            Ok(roots) => extra_roots = roots,
         }
     }
     ok.then_some(Email {

@@ -393,17 +393,9 @@ impl Validator<'_> {
         let mut extra_roots = Vec::new();
         for (i, file) in raw.scan.ca_files.iter().enumerate() {
             let key = scan_key.clone().key("ca_files").index(i);
-            let path = resolve(base, file);
-            match std::fs::read(&path) {
-                Err(e) => self.push(key, format!("cannot read CA file {}: {e}", path.display())),
-                Ok(bytes) => {
-                    let contents = crate::x509::read_certificates(&bytes);
-                    if let Some(problem) = contents.problems.first() {
-                        self.push(key, format!("CA file {}: {problem}", path.display()));
-                    } else {
-                        extra_roots.extend(contents.certs.into_iter().map(|c| c.der));
-                    }
-                }
+            match read_ca_file(&resolve(base, file)) {
+                Ok(roots) => extra_roots.extend(roots),
+                Err(e) => self.push(key, e),
             }
         }
 
@@ -608,6 +600,17 @@ fn labels(map: BTreeMap<String, String>) -> Vec<(String, String)> {
 }
 
 /// Relative paths in a config file are relative to the file's directory.
+/// The certificates of a CA file (PEM or DER, bundles), as DER; the error names the file.
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let contents = crate::x509::read_certificates(&bytes);
+    match contents.problems.first() {
+        Some(problem) => Err(format!("CA file {}: {problem}", path.display())),
+        None => Ok(contents.certs.into_iter().map(|c| c.der).collect()),
+    }
+}
+
 pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
     if path.is_absolute() {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Context, OpsError};
+use crate::config::alerts::WebhookFormat;
 use crate::model::{Delivery, DeliveryState, OpenAlert};
 
 /// A configured webhook as it may be shown: its URL redacted (URLs carry tokens).
@@ -50,8 +51,8 @@ pub struct TestReply {
     /// Name, format and redacted URL.
     pub target: String,
     pub status: Option<u16>,
-    /// `exec`: the program's exit status.
-    pub exit: Option<i32>,
+    /// What answered, for people: `HTTP 200`, `SMTP 250`, `exit status 0`, `no answer`.
+    pub answer: String,
     pub delivered: bool,
     pub error: Option<String>,
     pub elapsed_ms: u64,
@@ -78,7 +79,12 @@ pub async fn test(ctx: &Context, webhook: &str) -> Result<TestReply, OpsError> {
             hook.redacted_url()
         ),
         status: result.status,
-        exit: result.exit,
+        answer: match (hook.format, result.status, result.exit) {
+            (_, _, Some(code)) => format!("exit status {code}"),
+            (WebhookFormat::Email, Some(code), _) => format!("SMTP {code}"),
+            (_, Some(status), _) => format!("HTTP {status}"),
+            (_, None, None) => "no answer".to_string(),
+        },
         delivered: result.ok(),
         error: result.error,
         elapsed_ms: u64::try_from(result.elapsed.as_millis()).unwrap_or(u64::MAX),

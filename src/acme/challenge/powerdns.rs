@@ -50,8 +50,7 @@ impl PowerDnsProvider {
     fn server_url(&self) -> String {
         format!(
             "{}/api/v1/servers/{}",
-            self.settings.api_url.trim_end_matches('/'),
-            self.settings.server_id
+            self.settings.api_url, self.settings.server_id
         )
     }
 
