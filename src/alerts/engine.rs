@@ -221,10 +221,7 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
     };
     for view in inputs.views {
         let record = &view.record;
-        let target = match &record.name {
-            Some(name) => format!("{} ({name})", record.location.target()),
-            None => record.location.target(),
-        };
+        let target = record.alert_target();
         if record.location.is_endpoint()
             && record.consecutive_failures >= inputs.settings.unreachable_after
         {

@@ -37,7 +37,12 @@ pub fn evaluate(
         thresholds: &config.thresholds,
         now,
     });
-    let labels = route::Labels::index(views.iter().map(|v| &v.record));
+    // The label index is only needed when a webhook routes by label.
+    let labels = if config.webhooks.iter().any(|w| !w.matches.is_empty()) {
+        route::Labels::index(views.iter().map(|v| &v.record))
+    } else {
+        route::Labels::default()
+    };
     let deliveries = fan_out(config, &plan.emit, &labels);
     let result = Evaluation {
         events: plan.emit.len(),

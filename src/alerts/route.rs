@@ -21,15 +21,17 @@ impl<'a> Labels<'a> {
         let mut by_name: HashMap<String, Vec<&'a [(String, String)]>> = HashMap::new();
         for record in records {
             let labels = record.labels.as_slice();
-            let target = record.location.target();
             if let Some(name) = &record.name {
                 by_name
-                    .entry(format!("{target} ({name})"))
+                    .entry(record.alert_target())
                     .or_default()
                     .push(labels);
                 by_name.entry(name.clone()).or_default().push(labels);
             }
-            by_name.entry(target).or_default().push(labels);
+            by_name
+                .entry(record.location.target())
+                .or_default()
+                .push(labels);
         }
         Labels { by_name }
     }

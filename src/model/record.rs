@@ -38,6 +38,14 @@ pub struct LocationRecord {
 }
 
 impl LocationRecord {
+    /// How alerts name this location: `host:443 (name)`, or the bare target without a name.
+    pub fn alert_target(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} ({name})", self.location.target()),
+            None => self.location.target(),
+        }
+    }
+
     /// Is the certificate here a trust anchor in a trust store (expiry is information)?
     pub fn is_stored_anchor(&self) -> bool {
         self.trust_store && self.leaf.as_ref().is_some_and(|l| l.self_signed && l.is_ca)
