@@ -1,6 +1,8 @@
 //! ACME issuance and renewal against a real Pebble (Debian's `pebble` package), with Pebble's
 //! default 5% nonce rejection left on so that badNonce retries are exercised.
 
+#[path = "acme/cloud_dns.rs"]
+mod cloud_dns;
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
 //! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
-//! a PagerDuty routing key, a Telegram bot token, an SMTP password)
+//! a PagerDuty routing key, a Telegram bot token, an SMTP password, a Cloudflare API token and
+//! an AWS secret access key)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -22,6 +23,8 @@ const URL_TOKEN: &str = "planted0access0token0in0the0url";
 const PD_KEY: &str = "planted0pagerduty0routing0key00";
 const TG_TOKEN: &str = "123456789:planted0telegram0bot0token0xyz";
 const SMTP_PASSWORD: &str = "planted0smtp0password0value";
+const CF_TOKEN: &str = "planted0cloudflare0api0token0000";
+const AWS_SECRET: &str = "planted0aws0secret0access0key0000000000";
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -40,6 +43,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::write(secrets_dir.join("pd.key"), PD_KEY).expect("pd");
     std::fs::write(secrets_dir.join("tg.token"), TG_TOKEN).expect("tg");
     std::fs::write(secrets_dir.join("smtp.pw"), SMTP_PASSWORD).expect("smtp");
+    std::fs::write(secrets_dir.join("cf.token"), CF_TOKEN).expect("cf");
+    let api_down = free_port();
     let smtp_down = free_port();
     let tsig = bind.key_file();
     let metrics = free_port();
@@ -50,6 +55,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [acme.accounts.pebble]\ndirectory = \"{url}\"\nagree_tos = true\nca_file = \"{ca}\"\neab_kid = \"kid-1\"\neab_hmac_key_file = \"{s}/eab.key\"\n\
 [[certificate]]\nname = \"www\"\ndomains = [\"www.example.test\"]\n[certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{p}\"\n\
 [[certificate]]\nname = \"dns\"\ndomains = [\"dns.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{bp}\"\ntsig_key = \"{bk}\"\ntsig_secret_file = \"{tsig}\"\n\
+[[certificate]]\nname = \"cf\"\ndomains = [\"cf.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"cloudflare\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_file = \"{s}/cf.token\"\n\
+[[certificate]]\nname = \"r53\"\ndomains = [\"r53.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"route53\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"AKIAPLANTED\"\ndns_api_key_env = \"R53_SECRET\"\n\
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n\
@@ -73,6 +80,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
             .arg(&config)
             .env_remove("CERTCTL_STORE")
             .env("DING_SECRET", DING_SECRET)
+            .env("R53_SECRET", AWS_SECRET)
             .env("NO_COLOR", "1")
             .output()
             .expect("run certctl")
@@ -95,6 +103,10 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         vec!["check"],
         vec!["accounts", "-o", "json"],
         vec!["-vv", "renew", "--all", "--dry-run"],
+        // The DNS APIs are down: the errors name them, never the credentials.
+        vec!["-vv", "issue", "cf"],
+        vec!["-vv", "issue", "r53"],
+        vec!["show", "cf", "-o", "json"],
         vec!["-vv", "alerts", "test", "ops"],
         vec!["-vv", "alerts", "test", "ding"],
         vec!["-vv", "alerts", "test", "tg"],
@@ -115,6 +127,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         .env_remove("CERTCTL_STORE")
         .env_remove("NOTIFY_SOCKET")
         .env("DING_SECRET", DING_SECRET)
+        .env("R53_SECRET", AWS_SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
         .spawn()
@@ -144,6 +157,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         .args(["list", "--config"])
         .arg(&broken)
         .env("DING_SECRET", DING_SECRET)
+        .env("R53_SECRET", AWS_SECRET)
         .output()
         .expect("certctl");
     assert_eq!(out.status.code(), Some(3));
@@ -163,6 +177,8 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         PD_KEY.to_string(),
         TG_TOKEN.to_string(),
         SMTP_PASSWORD.to_string(),
+        CF_TOKEN.to_string(),
+        AWS_SECRET.to_string(),
         b64(SMTP_PASSWORD),
         b64(&format!("\0certctl\0{SMTP_PASSWORD}")),
         "planted0telegram0bot0token0xyz".to_string(),
@@ -178,6 +194,14 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
                 "{what} leaked {secret}:\n{text}"
             );
         }
+    }
+    // The DNS credentials were loaded and used (the APIs were tried), yet nothing shows them.
+    for (args, provider) in [("-vv issue cf", "cloudflare"), ("-vv issue r53", "route53")] {
+        let (_, text) = outputs.iter().find(|(w, _)| w == args).expect("recorded");
+        assert!(
+            text.contains(&format!("{provider} adding TXT _acme-challenge.")),
+            "{text}"
+        );
     }
     // The chat webhook got its request (so the secrets were really used), yet nothing shows them.
     assert!(

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use super::challenge::{ChallengeConfig, DnsOptions, PowerDns, Rfc2136, TsigAlgorithm};
+pub use super::challenge::{
+    ChallengeConfig, CloudDns, CloudVendor, DnsOptions, PowerDns, Rfc2136, TsigAlgorithm,
+};
 use super::challenge::{RawChallenge, validate_challenge};
 pub use super::secret::{Problems, Secret};
 use super::secret::{decode_b64url, read_secret};

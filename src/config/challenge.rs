@@ -30,6 +30,7 @@ pub struct RawChallenge {
     pub dns_api_key_env: Option<String>,
     pub dns_server_id: Option<String>,
     pub dns_alias: Option<String>,
+    pub dns_api_key_id: Option<String>,
 }
 
 /// How ownership of the domains is proven.
@@ -47,6 +48,72 @@ pub enum ChallengeConfig {
     Dns01Rfc2136 { update: Rfc2136, dns: DnsOptions },
     /// dns-01 through the PowerDNS Authoritative HTTP API.
     Dns01PowerDns { api: PowerDns, dns: DnsOptions },
+    /// dns-01 through a DNS hosting provider's HTTP API (Cloudflare, Route 53, ...).
+    Dns01Cloud { api: CloudDns, dns: DnsOptions },
+}
+
+/// The DNS hosting providers certctl speaks to over their HTTP APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudVendor {
+    Cloudflare,
+    Route53,
+    DnsPod,
+    AliDns,
+}
+
+impl CloudVendor {
+    pub const ALL: [CloudVendor; 4] = [
+        CloudVendor::Cloudflare,
+        CloudVendor::Route53,
+        CloudVendor::DnsPod,
+        CloudVendor::AliDns,
+    ];
+
+    /// The `dns_provider` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloudVendor::Cloudflare => "cloudflare",
+            CloudVendor::Route53 => "route53",
+            CloudVendor::DnsPod => "dnspod",
+            CloudVendor::AliDns => "alidns",
+        }
+    }
+
+    /// The public API endpoint, used unless `dns_api_url` says otherwise.
+    pub fn default_url(self) -> &'static str {
+        match self {
+            CloudVendor::Cloudflare => "https://api.cloudflare.com/client/v4",
+            CloudVendor::Route53 => "https://route53.amazonaws.com",
+            CloudVendor::DnsPod => "https://dnspod.tencentcloudapi.com",
+            CloudVendor::AliDns => "https://alidns.aliyuncs.com",
+        }
+    }
+
+    /// What the vendor calls the public half of the credential (`dns_api_key_id`), if it has
+    /// one, and the secret half (`dns_api_key_file`/`_env`).
+    fn credential_names(self) -> (Option<&'static str>, &'static str) {
+        match self {
+            CloudVendor::Cloudflare => (None, "an API token with Zone:Read and DNS:Edit"),
+            CloudVendor::Route53 => (Some("the access key id"), "the secret access key"),
+            CloudVendor::DnsPod => (Some("the SecretId"), "the SecretKey"),
+            CloudVendor::AliDns => (Some("the AccessKey ID"), "the AccessKey secret"),
+        }
+    }
+}
+
+/// How to reach a DNS hosting provider's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudDns {
+    pub vendor: CloudVendor,
+    /// The API's base URL, without a trailing slash.
+    pub api_url: String,
+    /// The public half of the credential (AWS access key id, Tencent SecretId, Alibaba
+    /// AccessKey ID); Cloudflare's token has none.
+    pub key_id: Option<String>,
+    /// The secret half (Cloudflare API token, AWS secret access key, ...).
+    pub secret: Secret,
+    /// The zone to change; found through the API when not set.
+    pub zone: Option<String>,
 }
 
 /// What every dns-01 provider shares.
@@ -131,6 +198,7 @@ pub(super) fn validate_challenge(
         dns_api_key_env: None,
         dns_server_id: None,
         dns_alias: None,
+        dns_api_key_id: None,
     });
     let listen = |default: &str, problems: &mut Problems| -> SocketAddr {
         let text = raw.listen.as_deref().unwrap_or(default);
@@ -216,13 +284,19 @@ pub(super) fn validate_challenge(
                     Some(api) => ChallengeConfig::Dns01PowerDns { api, dns },
                     None => blank,
                 },
-                (other, _) => {
-                    problems.push((
-                        key.clone().key("dns_provider"),
-                        format!("\"{other}\": the available dns-01 providers are exec, rfc2136 and powerdns"),
-                    ));
-                    blank
-                }
+                (other, _) => match CloudVendor::ALL.into_iter().find(|v| v.name() == other) {
+                    Some(vendor) => match validate_cloud(vendor, &raw, key, base, problems) {
+                        Some(api) => ChallengeConfig::Dns01Cloud { api, dns },
+                        None => blank,
+                    },
+                    None => {
+                        problems.push((
+                            key.clone().key("dns_provider"),
+                            format!("\"{other}\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod and alidns"),
+                        ));
+                        blank
+                    }
+                },
             }
         }
         other => {
@@ -320,52 +394,14 @@ fn validate_powerdns(
     problems: &mut Problems,
 ) -> Option<PowerDns> {
     let before = problems.len();
-    let api_url = match raw.dns_api_url.as_deref() {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            url.trim_end_matches('/').to_string()
-        }
-        Some(_) => {
-            problems.push((
-                key.clone().key("dns_api_url"),
-                "must be an http:// or https:// URL (the PowerDNS webserver, e.g. http://127.0.0.1:8081)"
-                    .into(),
-            ));
-            String::new()
-        }
-        None => {
-            problems.push((
-                key.clone().key("dns_api_url"),
-                "the powerdns provider needs dns_api_url (the server's API, e.g. http://127.0.0.1:8081)"
-                    .into(),
-            ));
-            String::new()
-        }
-    };
-    if raw.dns_api_key_file.is_none() && raw.dns_api_key_env.is_none() {
-        problems.push((
-            key.clone().key("dns_api_key_file"),
-            "the powerdns provider needs dns_api_key_file or dns_api_key_env (the server's api-key)"
-                .into(),
-        ));
-    }
-    let api_key = read_secret(
-        raw.dns_api_key_file.as_deref(),
-        raw.dns_api_key_env.as_deref(),
+    let api_url = api_url(raw, key, problems, None, "http://127.0.0.1:8081");
+    let api_key = read_api_key(
+        raw,
         key,
-        ("dns_api_key_file", "dns_api_key_env"),
         base,
         problems,
-    )
-    .and_then(|(at, text)| {
-        let text = text.trim().to_string();
-        if text.is_empty() || !text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-            // Never echo the key.
-            problems.push((at, "an API key is visible ASCII without spaces".into()));
-            None
-        } else {
-            Some(Secret::new(text.into_bytes()))
-        }
-    });
+        ("powerdns", "the server's api-key"),
+    );
     let server_id = raw
         .dns_server_id
         .clone()
@@ -385,6 +421,126 @@ fn validate_powerdns(
         api_url,
         api_key,
         server_id,
+        zone: raw.dns_zone.clone(),
+    })
+}
+
+/// An API key or token from `dns_api_key_file`/`dns_api_key_env`: visible ASCII, never echoed.
+fn read_api_key(
+    raw: &RawChallenge,
+    key: &KeyPath,
+    base: &Path,
+    problems: &mut Problems,
+    (provider, needs): (&str, &str),
+) -> Option<Secret> {
+    if raw.dns_api_key_file.is_none() && raw.dns_api_key_env.is_none() {
+        problems.push((
+            key.clone().key("dns_api_key_file"),
+            format!("the {provider} provider needs dns_api_key_file or dns_api_key_env ({needs})"),
+        ));
+    }
+    read_secret(
+        raw.dns_api_key_file.as_deref(),
+        raw.dns_api_key_env.as_deref(),
+        key,
+        ("dns_api_key_file", "dns_api_key_env"),
+        base,
+        problems,
+    )
+    .and_then(|(at, text)| {
+        let text = text.trim().to_string();
+        if text.is_empty() || !text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            // Never echo the key.
+            problems.push((at, "an API key is visible ASCII without spaces".into()));
+            None
+        } else {
+            Some(Secret::new(text.into_bytes()))
+        }
+    })
+}
+
+/// `dns_api_url`, checked: an http(s) URL without a trailing slash.
+fn api_url(
+    raw: &RawChallenge,
+    key: &KeyPath,
+    problems: &mut Problems,
+    default: Option<&str>,
+    example: &str,
+) -> String {
+    match raw.dns_api_url.as_deref().or(default) {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            url.trim_end_matches('/').to_string()
+        }
+        Some(_) => {
+            problems.push((
+                key.clone().key("dns_api_url"),
+                format!("must be an http:// or https:// URL (e.g. {example})"),
+            ));
+            String::new()
+        }
+        None => {
+            problems.push((
+                key.clone().key("dns_api_url"),
+                format!(
+                    "the powerdns provider needs dns_api_url (the server's API, e.g. {example})"
+                ),
+            ));
+            String::new()
+        }
+    }
+}
+
+/// A DNS hosting provider's settings: endpoint (the vendor's unless `dns_api_url` is set),
+/// credential and optional zone.
+fn validate_cloud(
+    vendor: CloudVendor,
+    raw: &RawChallenge,
+    key: &KeyPath,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<CloudDns> {
+    let before = problems.len();
+    let api_url = api_url(
+        raw,
+        key,
+        problems,
+        Some(vendor.default_url()),
+        vendor.default_url(),
+    );
+    let (id_name, secret_name) = vendor.credential_names();
+    let key_id = match (id_name, raw.dns_api_key_id.as_deref()) {
+        (Some(_), Some(id)) if !id.trim().is_empty() => Some(id.trim().to_string()),
+        (Some(what), _) => {
+            problems.push((
+                key.clone().key("dns_api_key_id"),
+                format!(
+                    "the {} provider needs dns_api_key_id ({what})",
+                    vendor.name()
+                ),
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            problems.push((
+                key.clone().key("dns_api_key_id"),
+                format!("the {} provider takes no key id: its token is dns_api_key_file or dns_api_key_env", vendor.name()),
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    if raw.dns_server_id.is_some() {
+        problems.push((
+            key.clone().key("dns_server_id"),
+            "applies only to dns_provider = \"powerdns\"".into(),
+        ));
+    }
+    let secret = read_api_key(raw, key, base, problems, (vendor.name(), secret_name))?;
+    (problems.len() == before).then(|| CloudDns {
+        vendor,
+        api_url,
+        key_id,
+        secret,
         zone: raw.dns_zone.clone(),
     })
 }

@@ -672,6 +672,58 @@ mod tests {
     }
 
     #[test]
+    fn cloud_dns_providers_need_their_credentials() {
+        let base = "[acme.accounts.le]\ndirectory = \"https://acme.example/dir\"\nagree_tos = true\n[[certificate]]\nname = \"w\"\ndomains = [\"w.example.com\"]\n[certificate.challenge]\ntype = \"dns-01\"\n";
+        let cases = [
+            (
+                "dns_provider = \"route53\"\n",
+                vec![
+                    "the route53 provider needs dns_api_key_id (the access key id)",
+                    "the route53 provider needs dns_api_key_file or dns_api_key_env (the secret access key)",
+                ],
+            ),
+            (
+                "dns_provider = \"cloudflare\"\ndns_api_key_id = \"x\"\ndns_api_key_env = \"CERTCTL_TEST_UNSET_TOKEN\"\n",
+                vec![
+                    "the cloudflare provider takes no key id",
+                    "CERTCTL_TEST_UNSET_TOKEN",
+                ],
+            ),
+            (
+                "dns_provider = \"dnspod\"\ndns_api_key_id = \"AKID\"\ndns_api_key_env = \"PATH\"\ndns_api_url = \"ftp://x\"\ndns_server_id = \"a\"\n",
+                vec![
+                    "dns_api_url: must be an http:// or https:// URL (e.g. https://dnspod.tencentcloudapi.com)",
+                    "dns_server_id: applies only to dns_provider = \"powerdns\"",
+                ],
+            ),
+            (
+                "dns_provider = \"gandi\"\n",
+                vec![
+                    "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod and alidns",
+                ],
+            ),
+        ];
+        for (extra, wanted) in cases {
+            let err = parse(&format!("{base}{extra}")).expect_err("invalid");
+            for want in wanted {
+                assert!(err.to_string().contains(want), "{want:?} not in {err}");
+            }
+        }
+        let ok = parse(&format!(
+            "{base}dns_provider = \"alidns\"\ndns_api_key_id = \"LTAI\"\ndns_api_key_env = \"PATH\"\ndns_zone = \"example.com\"\n"
+        ))
+        .expect("valid");
+        let challenge = &ok.certificates[0].challenge;
+        let acme::ChallengeConfig::Dns01Cloud { api, .. } = challenge else {
+            panic!("{challenge:?}")
+        };
+        assert_eq!(api.vendor, acme::CloudVendor::AliDns);
+        assert_eq!(api.api_url, "https://alidns.aliyuncs.com");
+        assert_eq!(api.key_id.as_deref(), Some("LTAI"));
+        assert_eq!(api.zone.as_deref(), Some("example.com"));
+    }
+
+    #[test]
     fn type_errors_name_the_line() {
         let err = parse("[scan]\n\nconcurrency = \"many\"\n").expect_err("invalid");
         assert!(err.to_string().contains("t.toml:3:"), "{err}");

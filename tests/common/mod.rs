@@ -4,6 +4,7 @@
 
 pub mod acme_proxy;
 pub mod bind;
+pub mod cloud_api;
 pub mod pdns;
 pub mod pebble;
 pub mod receiver;
@@ -426,7 +427,6 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Runs the certctl binary with `--config CONFIG` (no ambient store or config, no colour).
 /// Asserts that a command exited 0, showing its output otherwise; returns the output.
 pub fn ok(out: Output) -> Output {
     assert_eq!(
@@ -439,9 +439,16 @@ pub fn ok(out: Output) -> Output {
     out
 }
 
+/// Runs the certctl binary with `--config CONFIG` (no ambient store or config, no colour).
 pub fn certctl_config(config: &Path, args: &[&str]) -> Output {
+    certctl_config_env(config, args, &[])
+}
+
+/// [`certctl_config`] with extra environment (e.g. `SSL_CERT_FILE` for a test API's root).
+pub fn certctl_config_env(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_certctl"))
         .args(args)
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(config)
         .env_remove("CERTCTL_STORE")

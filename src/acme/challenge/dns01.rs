@@ -119,3 +119,72 @@ impl DnsSolver {
         errors
     }
 }
+
+/// A provider's cache, usable after a panic elsewhere (it only ever holds complete entries).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The zones that could hold `fqdn`, longest first: the name itself, then each parent down to
+/// two labels (APIs that look zones up by exact name are asked in this order).
+pub fn zone_candidates(fqdn: &str) -> Vec<String> {
+    let name = fqdn.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = name.split('.').collect();
+    (0..labels.len().saturating_sub(1))
+        .map(|i| labels[i..].join("."))
+        .collect()
+}
+
+/// The longest of `zones` (with or without trailing dots) that contains `fqdn`, without its
+/// trailing dot, lower case.
+pub fn longest_zone<'a>(fqdn: &str, zones: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let name = fqdn.trim_end_matches('.').to_ascii_lowercase();
+    zones
+        .into_iter()
+        .map(|z| z.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|z| name == *z || name.ends_with(&format!(".{z}")))
+        .max_by_key(String::len)
+}
+
+/// `fqdn` relative to `zone` (`_acme-challenge.www` in `example.com`; `@` at the apex), as
+/// the record APIs of DNSPod and Alibaba Cloud name records.
+pub fn relative_name(fqdn: &str, zone: &str) -> String {
+    let name = fqdn.trim_end_matches('.').to_ascii_lowercase();
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    match name.strip_suffix(&format!(".{zone}")) {
+        Some(rest) => rest.to_string(),
+        None => "@".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_and_relative_names() {
+        assert_eq!(
+            zone_candidates("_acme-challenge.www.Example.com."),
+            [
+                "_acme-challenge.www.example.com",
+                "www.example.com",
+                "example.com"
+            ]
+        );
+        assert_eq!(zone_candidates("com."), Vec::<String>::new());
+        assert_eq!(
+            longest_zone(
+                "_acme-challenge.a.b.example.com.",
+                ["example.com.", "b.example.com", "ample.com", "other.org"]
+            )
+            .as_deref(),
+            Some("b.example.com")
+        );
+        assert_eq!(longest_zone("x.example.com.", ["example.org"]), None);
+        assert_eq!(
+            relative_name("_acme-challenge.www.example.com.", "example.com"),
+            "_acme-challenge.www"
+        );
+        assert_eq!(relative_name("example.com.", "example.com."), "@");
+    }
+}

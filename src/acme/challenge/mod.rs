@@ -4,10 +4,15 @@
 //! ready or has failed, so nothing is left behind either way (a listener stopped, a webroot file
 //! or a DNS record removed).
 
+mod alidns;
+mod cloudflare;
 mod dns01;
+mod dnspod;
 mod http01;
 mod powerdns;
 mod rfc2136;
+mod route53;
+pub mod signing;
 mod tls_alpn01;
 
 use std::collections::HashMap;
@@ -20,7 +25,7 @@ pub use dns01::{DnsProvider, ExecProvider};
 pub use rfc2136::Rfc2136Provider;
 
 use super::AcmeError;
-use crate::config::acme::ChallengeConfig;
+use crate::config::acme::{ChallengeConfig, CloudVendor};
 
 /// What one challenge needs published.
 #[derive(Debug, Clone)]
@@ -103,6 +108,17 @@ impl Solver {
                 Box::new(powerdns::PowerDnsProvider::new(api.clone())),
                 dns.clone(),
             )),
+            ChallengeConfig::Dns01Cloud { api, dns } => {
+                let provider: Box<dyn DnsProvider> = match api.vendor {
+                    CloudVendor::Cloudflare => {
+                        Box::new(cloudflare::CloudflareProvider::new(api.clone()))
+                    }
+                    CloudVendor::Route53 => Box::new(route53::Route53Provider::new(api.clone())),
+                    CloudVendor::DnsPod => Box::new(dnspod::DnsPodProvider::new(api.clone())),
+                    CloudVendor::AliDns => Box::new(alidns::AliDnsProvider::new(api.clone())),
+                };
+                Solver::Dns(dns01::DnsSolver::new(provider, dns.clone()))
+            }
         })
     }
 

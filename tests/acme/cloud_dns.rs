@@ -1,0 +1,888 @@
+//! The cloud dns-01 providers (Cloudflare, Route 53, DNSPod, Alibaba Cloud DNS), verified by
+//! contract: each vendor's API is played by a local HTTPS server that implements the documented
+//! operations certctl uses, with the documented request and answer shapes, and checks every
+//! request's credentials and signature (recomputed with the signer that passes the vendors'
+//! published test vectors). Records it accepts are mirrored into pebble-challtestsrv's DNS, so
+//! a real Pebble validates them: a wildcard is issued end to end and nothing is left behind.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use certctl::acme::challenge::signing::{Unsigned, acs3, sha256_hex, sigv4, tc3};
+use serde_json::{Value, json};
+
+use super::common::cloud_api::{Answer, ApiRequest, CloudApi};
+use super::common::pebble::{Pebble, PebbleOptions};
+use super::common::*;
+use super::{Setup, openssl_verify};
+
+const ZONE: &str = "example.test";
+
+/// The TXT records a double holds, by id, mirrored into challtestsrv's DNS on every change.
+struct Records {
+    next: u64,
+    by_id: BTreeMap<u64, (String, String)>,
+    set_url: String,
+    clear_url: String,
+}
+
+impl Records {
+    fn new(pebble: &Pebble) -> Arc<Mutex<Records>> {
+        Arc::new(Mutex::new(Records {
+            next: 160,
+            by_id: BTreeMap::new(),
+            set_url: pebble.challtest_url("set-txt"),
+            clear_url: pebble.challtest_url("clear-txt"),
+        }))
+    }
+
+    fn add(&mut self, name: &str, value: &str) -> u64 {
+        self.next += 1;
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.by_id
+            .insert(self.next, (name.clone(), value.to_string()));
+        self.mirror(&name);
+        self.next
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        match self.by_id.remove(&id) {
+            Some((name, _)) => {
+                self.mirror(&name);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn at(&self, name: &str) -> Vec<(u64, String)> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.by_id
+            .iter()
+            .filter(|(_, (n, _))| *n == name)
+            .map(|(id, (_, v))| (*id, v.clone()))
+            .collect()
+    }
+
+    fn mirror(&self, name: &str) {
+        let host = format!("{name}.");
+        post(&self.clear_url, &json!({ "host": host }));
+        for (_, value) in self.at(name) {
+            post(&self.set_url, &json!({ "host": host, "value": value }));
+        }
+    }
+}
+
+fn post(url: &str, body: &Value) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "-d", &body.to_string(), url])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `[[certificate]]` solved by `provider` at `api`.
+fn certificate(
+    name: &str,
+    provider: &str,
+    api: &CloudApi,
+    base: &str,
+    credentials: &str,
+) -> String {
+    format!(
+        "[[certificate]]\nname = \"{name}\"\ndomains = [\"{name}.example.test\", \"*.{name}.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"{provider}\"\ndns_api_url = \"{}\"\n{credentials}",
+        api.url(base)
+    )
+}
+
+/// Issues `wild` through the double, checks the chain and that the zone is clean, then tries
+/// again with a wrong secret: a clear error naming the provider, no secret in the output.
+fn issue_and_refuse(
+    provider: &str,
+    api: &CloudApi,
+    base: &str,
+    pebble: &Pebble,
+    records: &Mutex<Records>,
+    (key_id, secret): (Option<&str>, &str),
+    refused: &str,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let credentials = |secret: &str, file: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, format!("{secret}\n")).expect("secret");
+        let id = key_id
+            .map(|id| format!("dns_api_key_id = \"{id}\"\n"))
+            .unwrap_or_default();
+        format!("{id}dns_api_key_file = \"{}\"\n", path.display())
+    };
+    let setup = Setup::new(
+        pebble,
+        "",
+        &certificate(
+            "wild",
+            provider,
+            api,
+            base,
+            &credentials(secret, "good.key"),
+        ),
+    );
+    let env = [("SSL_CERT_FILE", api.ca_file())];
+    let env: Vec<(&str, &std::path::Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let out = certctl_config_env(&setup.config, &["issue", "wild"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}\n{}\n{:#?}",
+        stdout(&out),
+        stderr(&out),
+        pebble.log(),
+        api.requests()
+    );
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("wild"));
+    assert!(
+        records.lock().expect("lock").by_id.is_empty(),
+        "records left behind: {:?}\n{}",
+        records.lock().expect("lock").by_id,
+        stderr(&out)
+    );
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains(secret), "secret leaked: {text}");
+    }
+
+    let setup = Setup::new(
+        pebble,
+        "",
+        &certificate(
+            "other",
+            provider,
+            api,
+            base,
+            &credentials("wrong-secret-value", "bad.key"),
+        ),
+    );
+    let out = certctl_config_env(&setup.config, &["issue", "other"], &env);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let expected = format!(
+        "{provider} adding TXT _acme-challenge.other.example.test. at {}",
+        api.url(base)
+    );
+    assert!(err.contains(&expected), "wanted {expected:?} in:\n{err}");
+    assert!(err.contains(refused), "wanted {refused:?} in:\n{err}");
+    assert!(!err.contains("wrong-secret-value"), "{err}");
+    assert!(records.lock().expect("lock").by_id.is_empty());
+    assert!(!setup.current("other").exists());
+}
+
+fn answer(status: u16, body: Value) -> Answer {
+    (status, "application/json", body.to_string())
+}
+
+#[test]
+fn cloudflare_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    const ZONE_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        let fail = |status, code, message: &str| {
+            answer(
+                status,
+                json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null}),
+            )
+        };
+        if req.header("authorization") != "Bearer cf-token-0123456789" {
+            return fail(403, 9109, "Invalid access token");
+        }
+        let ok = |result: Value| {
+            answer(
+                200,
+                json!({"success": true, "errors": [], "messages": [], "result": result}),
+            )
+        };
+        let records_path = format!("/client/v4/zones/{ZONE_ID}/dns_records");
+        let mut state = state.lock().expect("lock");
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/client/v4/zones") => match req.param("name").as_deref() {
+                Some(ZONE) => ok(json!([{"id": ZONE_ID, "name": ZONE, "status": "active"}])),
+                _ => ok(json!([])),
+            },
+            ("POST", p) if p == records_path => {
+                let body = req.json();
+                let ttl = body["ttl"].as_u64().unwrap_or(0);
+                if req.header("content-type") != "application/json"
+                    || body["type"] != "TXT"
+                    || !body["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(ZONE) && !n.ends_with('.'))
+                    || body["content"].as_str().is_none_or(str::is_empty)
+                    || !(ttl == 1 || (60..=86400).contains(&ttl))
+                {
+                    return fail(400, 9005, &format!("invalid record {body}"));
+                }
+                let name = body["name"].as_str().unwrap_or_default();
+                let content = body["content"].as_str().unwrap_or_default();
+                let id = state.add(name, content);
+                ok(
+                    json!({"id": format!("{id:032x}"), "type": "TXT", "name": name, "content": content, "ttl": ttl, "proxied": false}),
+                )
+            }
+            ("GET", p) if p == records_path => {
+                let name = req.param("name").unwrap_or_default();
+                let list: Vec<Value> = state
+                    .at(&name)
+                    .into_iter()
+                    .map(|(id, v)| json!({"id": format!("{id:032x}"), "type": "TXT", "name": name, "content": v}))
+                    .collect();
+                ok(Value::Array(list))
+            }
+            ("DELETE", p) if p.starts_with(&format!("{records_path}/")) => {
+                let id = u64::from_str_radix(p.rsplit('/').next().unwrap_or(""), 16).unwrap_or(0);
+                if state.remove(id) {
+                    ok(json!({"id": format!("{id:032x}")}))
+                } else {
+                    fail(404, 81044, "Record does not exist.")
+                }
+            }
+            _ => fail(404, 7003, "Could not route to the requested path"),
+        }
+    });
+    issue_and_refuse(
+        "cloudflare",
+        &api,
+        "/client/v4",
+        &pebble,
+        &records,
+        (None, "cf-token-0123456789"),
+        "HTTP 403: the API token was refused (it needs Zone:Read and DNS:Edit): Invalid access token (code 9109)",
+    );
+    let requests = api.requests();
+    assert!(
+        requests.iter().any(|r| r.method == "DELETE"),
+        "{requests:#?}"
+    );
+    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 2);
+}
+
+/// Route 53's XML error answer.
+fn aws_error(status: u16, code: &str, message: &str) -> Answer {
+    (
+        status,
+        "text/xml",
+        format!(
+            "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>a1b2</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+/// Checks a SigV4 `authorization` header by recomputing it over the headers it names.
+fn aws_signature_ok(req: &ApiRequest, key_id: &str, secret: &str) -> Result<(), Answer> {
+    let auth = req.header("authorization");
+    let credential = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(',').next())
+        .unwrap_or("");
+    if credential.split('/').next() != Some(key_id) {
+        return Err(aws_error(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ));
+    }
+    let date = req.header("x-amz-date");
+    let signed: Vec<&str> = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("")
+        .split(';')
+        .collect();
+    if !signed.contains(&"host")
+        || !signed.contains(&"x-amz-date")
+        || !credential.ends_with("/us-east-1/route53/aws4_request")
+    {
+        return Err(aws_error(
+            403,
+            "IncompleteSignature",
+            "host and x-amz-date must be signed for route53 in us-east-1",
+        ));
+    }
+    let at = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
+        .map(|t| t.and_utc().timestamp())
+        .unwrap_or(0);
+    if (chrono::Utc::now().timestamp() - at).abs() > 300 {
+        return Err(aws_error(403, "SignatureDoesNotMatch", "Signature expired"));
+    }
+    let query: Vec<(String, String)> = req
+        .query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, _) = p.split_once('=').unwrap_or((p, ""));
+            let k = super::common::cloud_api::decoded(k);
+            let v = req.param(&k).unwrap_or_default();
+            (k, v)
+        })
+        .collect();
+    let expected = sigv4(
+        &Unsigned {
+            method: &req.method,
+            path: &req.path,
+            query: &query,
+            headers: &req.header_pairs(&signed),
+            payload: &req.body,
+        },
+        key_id,
+        secret.as_bytes(),
+        "us-east-1",
+        "route53",
+        date,
+    );
+    if expected != auth {
+        return Err(aws_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    Ok(())
+}
+
+/// The text of every `<tag>` in `xml`, in order (the request bodies are small and flat).
+fn tags(xml: &str, tag: &str) -> Vec<String> {
+    xml.split(&format!("<{tag}>"))
+        .skip(1)
+        .filter_map(|s| s.split(&format!("</{tag}>")).next())
+        .map(|s| s.replace("&quot;", "\""))
+        .collect()
+}
+
+#[test]
+fn route53_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    let ttls: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let xml = |body: String| -> Answer {
+        (
+            200,
+            "text/xml",
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
+        )
+    };
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        if let Err(refused) = aws_signature_ok(req, KEY_ID, SECRET) {
+            return refused;
+        }
+        let ns = "xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"";
+        let zone = |id: &str, private: bool| {
+            format!(
+                "<HostedZone><Id>/hostedzone/{id}</Id><Name>{ZONE}.</Name><CallerReference>r</CallerReference><Config><PrivateZone>{private}</PrivateZone></Config><ResourceRecordSetCount>4</ResourceRecordSetCount></HostedZone>"
+            )
+        };
+        let mut state = state.lock().expect("lock");
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/2013-04-01/hostedzonesbyname") => {
+                // Zones are listed in order from `dnsname`: a private and a public zone of the
+                // same name, or whatever follows a name that is not a zone.
+                let asked = req.param("dnsname").unwrap_or_default();
+                let zones = if asked == ZONE {
+                    format!(
+                        "{}{}",
+                        zone("ZPRIVATE0000001", true),
+                        zone("Z1D633PJN98FT9", false)
+                    )
+                } else {
+                    "<HostedZone><Id>/hostedzone/ZOTHER</Id><Name>zzz.test.</Name><CallerReference>r</CallerReference><Config><PrivateZone>false</PrivateZone></Config></HostedZone>".to_string()
+                };
+                xml(format!(
+                    "<ListHostedZonesByNameResponse {ns}><HostedZones>{zones}</HostedZones><DNSName>{asked}</DNSName><IsTruncated>false</IsTruncated><MaxItems>10</MaxItems></ListHostedZonesByNameResponse>"
+                ))
+            }
+            ("GET", "/2013-04-01/hostedzone/Z1D633PJN98FT9/rrset") => {
+                let name = req.param("name").unwrap_or_default();
+                let found = state.at(&name);
+                let set = if found.is_empty() || req.param("type").as_deref() != Some("TXT") {
+                    // The next set in the zone, as the API answers for a name with none.
+                    format!(
+                        "<ResourceRecordSet><Name>www.{ZONE}.</Name><Type>A</Type><TTL>300</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+                    )
+                } else {
+                    let ttl = ttls
+                        .lock()
+                        .expect("lock")
+                        .get(&name.trim_end_matches('.').to_ascii_lowercase())
+                        .copied()
+                        .unwrap_or(300);
+                    let values: String = found
+                        .iter()
+                        .map(|(_, v)| {
+                            format!("<ResourceRecord><Value>\"{v}\"</Value></ResourceRecord>")
+                        })
+                        .collect();
+                    format!(
+                        "<ResourceRecordSet><Name>{name}</Name><Type>TXT</Type><TTL>{ttl}</TTL><ResourceRecords>{values}</ResourceRecords></ResourceRecordSet>"
+                    )
+                };
+                xml(format!(
+                    "<ListResourceRecordSetsResponse {ns}><ResourceRecordSets>{set}</ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems></ListResourceRecordSetsResponse>"
+                ))
+            }
+            ("POST", "/2013-04-01/hostedzone/Z1D633PJN98FT9/rrset") => {
+                let body = String::from_utf8_lossy(&req.body).into_owned();
+                let (action, name, kind, ttl) = (
+                    tags(&body, "Action"),
+                    tags(&body, "Name"),
+                    tags(&body, "Type"),
+                    tags(&body, "TTL"),
+                );
+                let values = tags(&body, "Value");
+                if !body.contains("<ChangeResourceRecordSetsRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">")
+                    || action.len() != 1 || name.len() != 1 || kind != ["TXT"] || ttl.len() != 1
+                    || values.is_empty() || !values.iter().all(|v| v.starts_with('"') && v.ends_with('"'))
+                {
+                    return aws_error(400, "InvalidInput", &format!("malformed change batch: {body}"));
+                }
+                let name = name[0].trim_end_matches('.').to_ascii_lowercase();
+                let current: Vec<String> = state
+                    .at(&name)
+                    .into_iter()
+                    .map(|(_, v)| format!("\"{v}\""))
+                    .collect();
+                let ttl: u32 = ttl[0].parse().unwrap_or(0);
+                match action[0].as_str() {
+                    "UPSERT" => {}
+                    "DELETE"
+                        if current == values
+                            && ttls.lock().expect("lock").get(&name) == Some(&ttl) => {}
+                    "DELETE" => {
+                        return aws_error(
+                            400,
+                            "InvalidChangeBatch",
+                            "Tried to delete resource record set but the values provided do not match the current values",
+                        );
+                    }
+                    _ => return aws_error(400, "InvalidInput", "unknown action"),
+                }
+                for (id, _) in state.at(&name) {
+                    state.remove(id);
+                }
+                if action[0] == "UPSERT" {
+                    for v in &values {
+                        state.add(&name, v.trim_matches('"'));
+                    }
+                    ttls.lock().expect("lock").insert(name, ttl);
+                }
+                xml(format!(
+                    "<ChangeResourceRecordSetsResponse {ns}><ChangeInfo><Id>/change/C2682N5HXP0BZ4</Id><Status>PENDING</Status><SubmittedAt>2026-12-04T00:00:00.000Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>"
+                ))
+            }
+            ("GET", "/2013-04-01/change/C2682N5HXP0BZ4") => xml(format!(
+                "<GetChangeResponse {ns}><ChangeInfo><Id>/change/C2682N5HXP0BZ4</Id><Status>INSYNC</Status><SubmittedAt>2026-12-04T00:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+            )),
+            _ => aws_error(404, "NoSuchHostedZone", "No hosted zone found"),
+        }
+    });
+    issue_and_refuse(
+        "route53",
+        &api,
+        "",
+        &pebble,
+        &records,
+        (Some(KEY_ID), SECRET),
+        "HTTP 403: the credentials were refused (check dns_api_key_id and the secret access key): SignatureDoesNotMatch",
+    );
+    let requests = api.requests();
+    // One set holds both values of the wildcard order; the emptied set was DELETEd exactly.
+    let bodies: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("<Action>UPSERT</Action>") && tags(b, "Value").len() == 2),
+        "{bodies:#?}"
+    );
+    assert!(
+        bodies.iter().any(|b| b.contains("<Action>DELETE</Action>")),
+        "{bodies:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.starts_with("/2013-04-01/change/"))
+    );
+    assert!(
+        !requests.iter().any(|r| r.path.contains("ZPRIVATE")),
+        "the private zone was used"
+    );
+}
+
+fn tencent_error(code: &str, message: &str) -> Answer {
+    answer(
+        200,
+        json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "6ef60bec-0242-43af-bb20-270359fb54a7"}}),
+    )
+}
+
+#[test]
+fn dnspod_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    const SECRET_ID: &str = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE";
+    const SECRET_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        let auth = req.header("authorization").to_string();
+        let signed: Vec<&str> = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("")
+            .split(';')
+            .collect();
+        let timestamp: i64 = req.header("x-tc-timestamp").parse().unwrap_or(0);
+        if req.method != "POST"
+            || req.path != "/"
+            || req.header("content-type") != "application/json; charset=utf-8"
+            || req.header("x-tc-version") != "2021-03-23"
+        {
+            return tencent_error(
+                "InvalidParameter",
+                "POST / with JSON and X-TC-Version 2021-03-23",
+            );
+        }
+        if !auth.starts_with(&format!("TC3-HMAC-SHA256 Credential={SECRET_ID}/")) {
+            return tencent_error("AuthFailure.SecretIdNotFound", "The SecretId is not found.");
+        }
+        if !signed.contains(&"content-type")
+            || !signed.contains(&"host")
+            || (chrono::Utc::now().timestamp() - timestamp).abs() > 300
+        {
+            return tencent_error(
+                "AuthFailure.SignatureExpire",
+                "Signature expired or incomplete.",
+            );
+        }
+        // Tencent lower-cases the signed header values.
+        let headers: Vec<(String, String)> = req
+            .header_pairs(&signed)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_ascii_lowercase()))
+            .collect();
+        let expected = tc3(
+            &Unsigned {
+                method: "POST",
+                path: "/",
+                query: &[],
+                headers: &headers,
+                payload: &req.body,
+            },
+            SECRET_ID,
+            SECRET_KEY.as_bytes(),
+            "dnspod",
+            timestamp,
+        );
+        if expected != auth {
+            return tencent_error(
+                "AuthFailure.SignatureFailure",
+                "The provided credentials could not be validated. Please check your signature is correct.",
+            );
+        }
+        let ok = |mut body: Value| {
+            body["RequestId"] = json!("ab4f1426-ea15-4192-a8b7-a2d4b2e9a7e3");
+            answer(200, json!({"Response": body}))
+        };
+        let params = req.json();
+        let mut state = state.lock().expect("lock");
+        match req.header("x-tc-action") {
+            "DescribeDomainList" => ok(
+                json!({"DomainCountInfo": {"AllTotal": 2}, "DomainList": [{"DomainId": 62, "Name": "test"}, {"DomainId": 63, "Name": ZONE}]}),
+            ),
+            "CreateRecord" => {
+                let ttl = params["TTL"].as_u64().unwrap_or(600);
+                if params["Domain"] != ZONE
+                    || params["RecordType"] != "TXT"
+                    || params["RecordLine"] != "默认"
+                    || !(600..=604800).contains(&ttl)
+                {
+                    return tencent_error("InvalidParameter", &format!("bad record {params}"));
+                }
+                let sub = params["SubDomain"].as_str().unwrap_or("@");
+                let id = state.add(
+                    &format!("{sub}.{ZONE}"),
+                    params["Value"].as_str().unwrap_or(""),
+                );
+                ok(json!({"RecordId": id}))
+            }
+            "DescribeRecordList" => {
+                let sub = params["Subdomain"].as_str().unwrap_or("");
+                let list: Vec<Value> = state.at(&format!("{sub}.{ZONE}")).into_iter().map(|(id, v)| json!({"RecordId": id, "Name": sub, "Type": "TXT", "Value": v, "Line": "默认"})).collect();
+                if list.is_empty() {
+                    return tencent_error("ResourceNotFound.NoDataOfRecord", "记录列表为空。");
+                }
+                ok(json!({"RecordCountInfo": {"TotalCount": list.len()}, "RecordList": list}))
+            }
+            "DeleteRecord" => match params["Domain"] == ZONE
+                && state.remove(params["RecordId"].as_u64().unwrap_or(0))
+            {
+                true => ok(json!({})),
+                false => tencent_error("InvalidParameter.RecordIdInvalid", "记录编号错误。"),
+            },
+            other => tencent_error("InvalidAction", &format!("{other} is not an action")),
+        }
+    });
+    issue_and_refuse(
+        "dnspod",
+        &api,
+        "",
+        &pebble,
+        &records,
+        (Some(SECRET_ID), SECRET_KEY),
+        "DescribeDomainList: AuthFailure.SignatureFailure: The provided credentials could not be validated. Please check your signature is correct. (check dns_api_key_id and the SecretKey)",
+    );
+    let actions: Vec<String> = api
+        .requests()
+        .iter()
+        .map(|r| r.header("x-tc-action").to_string())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "CreateRecord").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "DeleteRecord").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+fn alibaba_error(status: u16, code: &str, message: &str) -> Answer {
+    answer(
+        status,
+        json!({"RequestId": "536E9CAD-DB30-4647-AC87-AA5CC38C5382", "HostId": "alidns.aliyuncs.com", "Code": code, "Message": message}),
+    )
+}
+
+#[test]
+fn alidns_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    let nonces: Arc<Mutex<HashSet<String>>> = Arc::default();
+    const KEY_ID: &str = "LTAI5tExampleKeyId01";
+    const SECRET: &str = "ExampleSecretValue0123456789ab";
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        let auth = req.header("authorization").to_string();
+        if req.method != "POST"
+            || req.path != "/"
+            || req.header("x-acs-version") != "2015-01-09"
+            || req.header("x-acs-content-sha256") != sha256_hex(&req.body)
+        {
+            return alibaba_error(
+                400,
+                "MissingParameter",
+                "POST / with x-acs-version 2015-01-09 and the body's hash",
+            );
+        }
+        if !auth.starts_with(&format!("ACS3-HMAC-SHA256 Credential={KEY_ID},")) {
+            return alibaba_error(
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "Specified access key is not found.",
+            );
+        }
+        if !nonces
+            .lock()
+            .expect("lock")
+            .insert(req.header("x-acs-signature-nonce").to_string())
+        {
+            return alibaba_error(
+                400,
+                "SignatureNonceUsed",
+                "Specified signature nonce was used already.",
+            );
+        }
+        let signed: Vec<&str> = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("")
+            .split(';')
+            .collect();
+        for needed in [
+            "host",
+            "x-acs-action",
+            "x-acs-content-sha256",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-version",
+        ] {
+            if !signed.contains(&needed) {
+                return alibaba_error(
+                    400,
+                    "IncompleteSignature",
+                    &format!("{needed} is not signed"),
+                );
+            }
+        }
+        let query: Vec<(String, String)> = req
+            .query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let k = super::common::cloud_api::decoded(
+                    p.split_once('=').map(|(k, _)| k).unwrap_or(p),
+                );
+                let v = req.param(&k).unwrap_or_default();
+                (k, v)
+            })
+            .collect();
+        let expected = acs3(
+            &Unsigned {
+                method: "POST",
+                path: "/",
+                query: &query,
+                headers: &req.header_pairs(&signed),
+                payload: &req.body,
+            },
+            KEY_ID,
+            SECRET.as_bytes(),
+        );
+        if expected != auth {
+            return alibaba_error(
+                400,
+                "SignatureDoesNotMatch",
+                "Specified signature is not matched with our calculation.",
+            );
+        }
+        let param = |name: &str| req.param(name).unwrap_or_default();
+        let ok = |mut body: Value| {
+            body["RequestId"] = json!("536E9CAD-DB30-4647-AC87-AA5CC38C5382");
+            answer(200, body)
+        };
+        let mut state = state.lock().expect("lock");
+        match req.header("x-acs-action") {
+            "DescribeDomains" => ok(
+                json!({"TotalCount": 2, "PageNumber": 1, "PageSize": 100, "Domains": {"Domain": [{"DomainName": "test", "DomainId": "00"}, {"DomainName": ZONE, "DomainId": "01"}]}}),
+            ),
+            "AddDomainRecord" => {
+                let ttl: u64 = param("TTL").parse().unwrap_or(600);
+                if param("DomainName") != ZONE
+                    || param("Type") != "TXT"
+                    || param("RR").is_empty()
+                    || !(600..=86400).contains(&ttl)
+                {
+                    return alibaba_error(
+                        400,
+                        "InvalidParameter",
+                        &format!("bad record {}", req.query),
+                    );
+                }
+                let id = state.add(&format!("{}.{ZONE}", param("RR")), &param("Value"));
+                ok(json!({"RecordId": id.to_string()}))
+            }
+            "DescribeDomainRecords" => {
+                let rr = param("RRKeyWord");
+                let list: Vec<Value> = state.at(&format!("{rr}.{ZONE}")).into_iter().map(|(id, v)| json!({"RecordId": id.to_string(), "RR": rr, "Type": "TXT", "Value": v, "DomainName": ZONE})).collect();
+                ok(json!({"TotalCount": list.len(), "DomainRecords": {"Record": list}}))
+            }
+            "DeleteDomainRecord" => match state.remove(param("RecordId").parse().unwrap_or(0)) {
+                true => ok(json!({"RecordId": param("RecordId")})),
+                false => alibaba_error(
+                    400,
+                    "DomainRecordNotBelongToUser",
+                    "The DNS record does not exist.",
+                ),
+            },
+            other => alibaba_error(
+                404,
+                "InvalidAction.NotFound",
+                &format!("{other} cannot be found"),
+            ),
+        }
+    });
+    issue_and_refuse(
+        "alidns",
+        &api,
+        "",
+        &pebble,
+        &records,
+        (Some(KEY_ID), SECRET),
+        "DescribeDomains: HTTP 400: SignatureDoesNotMatch: Specified signature is not matched with our calculation. (check dns_api_key_id and the AccessKey secret)",
+    );
+    let actions: Vec<String> = api
+        .requests()
+        .iter()
+        .map(|r| r.header("x-acs-action").to_string())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "AddDomainRecord").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "DeleteDomainRecord")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+/// An API that answers garbage (an HTML error page from a proxy) is a clear error for every
+/// provider, naming the provider, the record and the endpoint; nothing is issued.
+#[test]
+fn a_garbage_answer_is_a_clear_error_for_every_provider() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let api = CloudApi::start(|_: &ApiRequest| {
+        (
+            502,
+            "text/html",
+            "<html><body>Bad Gateway</body></html>".to_string(),
+        )
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cr3t-value\n").expect("secret");
+    for (provider, id) in [
+        ("cloudflare", ""),
+        ("route53", "dns_api_key_id = \"AKIA\"\n"),
+        ("dnspod", "dns_api_key_id = \"AKID\"\n"),
+        ("alidns", "dns_api_key_id = \"LTAI\"\n"),
+    ] {
+        let credentials = format!("{id}dns_api_key_file = \"{}\"\n", secret.display());
+        let setup = Setup::new(
+            &pebble,
+            "",
+            &certificate("junk", provider, &api, "", &credentials),
+        );
+        let env = [("SSL_CERT_FILE", api.ca_file())];
+        let env: Vec<(&str, &std::path::Path)> =
+            env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        let out = certctl_config_env(&setup.config, &["issue", "junk"], &env);
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{provider} adding TXT _acme-challenge.junk.example.test. at {}",
+                api.url("")
+            )) && err.contains("502")
+                && err.contains("Bad Gateway"),
+            "{provider}: {err}"
+        );
+        assert!(!err.contains("s3cr3t-value"), "{err}");
+        assert!(!setup.current("junk").exists());
+    }
+}
