@@ -849,3 +849,89 @@ fn dns01_rfc2136_wrong_key_fails_clearly_and_leaves_nothing() {
     assert!(bind.txt("_acme-challenge.www.example.test").is_empty());
     assert!(!setup.current("www").exists());
 }
+
+/// The propagation check against a zone served as on the Internet, by a primary and a secondary
+/// on port 53 that the zone's NS records name: issuance waits until both serve the values, and
+/// a secondary that never gets them fails the order before the CA is asked, naming the server.
+#[test]
+fn dns01_propagation_check_asks_every_authoritative_server() {
+    // The secondary is told of each change at once (NOTIFY): both servers serve the values.
+    let (primary, secondary) = Bind::start_authorities("example.test", true);
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(primary.addr()),
+        ..PebbleOptions::default()
+    });
+    let check = "dns_wait = \"60s\"\ndns_resolvers = [\"127.0.0.1\"]\n";
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &format!(
+            "{}{check}",
+            rfc2136(
+                "wild",
+                "\"wild.example.test\", \"*.wild.example.test\"",
+                &primary,
+                &primary.key_file()
+            )
+        ),
+    );
+    let out = setup.run(&["-v", "issue", "wild"]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{err}\n{}\n{}",
+        stdout(&out),
+        primary.log(),
+        secondary.log()
+    );
+    assert!(
+        err.contains("dns-01: TXT _acme-challenge.wild.example.test. served by all 2 authoritative servers of example.test. (ns1.example.test. (127.0.0.1), ns2.example.test. (::1))"),
+        "{err}"
+    );
+    assert!(
+        secondary.log().contains("notify from "),
+        "{}",
+        secondary.log()
+    );
+    openssl_verify(&pebble.issuer_root_pem(), &setup.current("wild"));
+    // Pebble logs each validation it makes (the same log is read for its absence below).
+    assert!(
+        pebble.log().contains("wild.example.test"),
+        "{}",
+        pebble.log()
+    );
+    drop((primary, secondary));
+
+    // A secondary that lags (no NOTIFY, refresh in an hour): the check gives up at dns_wait,
+    // names it, and removes the record; the CA validated nothing.
+    let (primary, secondary) = Bind::start_authorities("example.test", false);
+    let pebble = Pebble::start(PebbleOptions {
+        dns_server: Some(primary.addr()),
+        ..PebbleOptions::default()
+    });
+    let check = "dns_wait = \"5s\"\ndns_resolvers = [\"127.0.0.1:53\"]\n";
+    let setup = Setup::new(
+        &pebble,
+        "",
+        &format!(
+            "{}{check}",
+            rfc2136("www", "\"www.example.test\"", &primary, &primary.key_file())
+        ),
+    );
+    let out = setup.run(&["issue", "www"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("dns-01 propagation: TXT _acme-challenge.www.example.test. is not served by ns2.example.test. (::1) after 5s (dns_wait); the CA was not asked to validate"),
+        "{err}"
+    );
+    assert!(primary.txt("_acme-challenge.www.example.test").is_empty());
+    assert!(
+        !pebble.log().contains("_acme-challenge.www.example.test"),
+        "{}",
+        pebble.log()
+    );
+    assert!(!setup.current("www").exists());
+    drop(secondary);
+}

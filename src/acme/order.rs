@@ -212,7 +212,7 @@ async fn run_challenges(order: &mut PlacedOrder, solver: &mut Solver) -> Result<
             ready_urls.push(challenge.url.clone());
         }
     }
-    solver.settle().await;
+    solver.settle().await?;
     // Pass 2: tell the CA to validate. From here on the CA may be fetching the proofs, so a
     // rejected nonce is retried in place: bailing out would clean the proofs up under it.
     let mut rejected = 0;

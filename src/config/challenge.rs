@@ -31,6 +31,8 @@ pub struct RawChallenge {
     pub dns_server_id: Option<String>,
     pub dns_alias: Option<String>,
     pub dns_api_key_id: Option<String>,
+    pub dns_propagation: Option<String>,
+    pub dns_resolvers: Option<Vec<String>>,
 }
 
 /// How ownership of the domains is proven.
@@ -119,12 +121,22 @@ pub struct CloudDns {
 /// What every dns-01 provider shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsOptions {
-    /// How long to wait after publishing before asking the CA to validate.
+    /// With `check`, the most time the propagation check may take; otherwise how long to
+    /// sleep after publishing before asking the CA to validate.
     pub wait: Duration,
+    /// Ask every authoritative server until it serves each value (`dns_propagation =
+    /// "check"`, the default) instead of only sleeping `wait`.
+    pub check: bool,
+    /// Recursive resolvers that find the zone's name servers (empty: /etc/resolv.conf's).
+    pub resolvers: Vec<SocketAddr>,
     /// CNAME alias mode (acme.sh's challenge alias): `_acme-challenge.<domain>` is a CNAME to
     /// this name, in a zone the provider may change, and the records are written there.
     pub alias: Option<String>,
 }
+
+/// How long the propagation check may take unless `dns_wait` says otherwise (lego: 60 s; DNS
+/// providers that replicate to many sites can take a minute or two).
+pub const DEFAULT_CHECK_BOUND: Duration = Duration::from_secs(120);
 
 /// Where the PowerDNS API is and how to use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +211,8 @@ pub(super) fn validate_challenge(
         dns_server_id: None,
         dns_alias: None,
         dns_api_key_id: None,
+        dns_propagation: None,
+        dns_resolvers: None,
     });
     let listen = |default: &str, problems: &mut Problems| -> SocketAddr {
         let text = raw.listen.as_deref().unwrap_or(default);
@@ -234,6 +248,17 @@ pub(super) fn validate_challenge(
             listen: listen("0.0.0.0:443", problems),
         },
         "dns-01" => {
+            let check = match raw.dns_propagation.as_deref().unwrap_or("check") {
+                "check" => true,
+                "sleep" => false,
+                other => {
+                    problems.push((
+                        key.clone().key("dns_propagation"),
+                        format!("\"{other}\": use check (ask every authoritative server) or sleep (wait dns_wait)"),
+                    ));
+                    true
+                }
+            };
             let wait = raw
                 .dns_wait
                 .as_deref()
@@ -243,7 +268,40 @@ pub(super) fn validate_challenge(
                         Duration::ZERO
                     })
                 })
-                .unwrap_or(Duration::ZERO);
+                .unwrap_or(if check {
+                    DEFAULT_CHECK_BOUND
+                } else {
+                    Duration::ZERO
+                });
+            let resolvers = raw
+                .dns_resolvers
+                .iter()
+                .flatten()
+                .filter_map(|r| {
+                    let parsed = r.parse::<SocketAddr>().or_else(|_| {
+                        r.parse::<std::net::IpAddr>()
+                            .map(|ip| SocketAddr::new(ip, 53))
+                    });
+                    match parsed {
+                        Ok(addr) => Some(addr),
+                        Err(_) => {
+                            problems.push((
+                                key.clone().key("dns_resolvers"),
+                                format!(
+                                    "\"{r}\" is not an address such as 192.0.2.53 or 192.0.2.53:53"
+                                ),
+                            ));
+                            None
+                        }
+                    }
+                })
+                .collect();
+            if raw.dns_resolvers.is_some() && !check {
+                problems.push((
+                    key.clone().key("dns_resolvers"),
+                    "applies only to dns_propagation = \"check\"".into(),
+                ));
+            }
             let alias = raw.dns_alias.as_deref().map(|a| {
                 let name = a.trim().trim_end_matches('.').to_ascii_lowercase();
                 let label_ok = |l: &str| {
@@ -259,7 +317,12 @@ pub(super) fn validate_challenge(
                 }
                 format!("{name}.")
             });
-            let dns = DnsOptions { wait, alias };
+            let dns = DnsOptions {
+                wait,
+                check,
+                resolvers,
+                alias,
+            };
             let blank = ChallengeConfig::Dns01Exec {
                 program: PathBuf::new(),
                 dns: dns.clone(),

@@ -697,6 +697,13 @@ mod tests {
                 ],
             ),
             (
+                "dns_exec = \"/bin/true\"\ndns_propagation = \"pray\"\ndns_resolvers = [\"resolver.example\"]\n",
+                vec![
+                    "dns_propagation: \"pray\": use check (ask every authoritative server) or sleep (wait dns_wait)",
+                    "dns_resolvers: \"resolver.example\" is not an address such as 192.0.2.53 or 192.0.2.53:53",
+                ],
+            ),
+            (
                 "dns_provider = \"gandi\"\n",
                 vec![
                     "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod and alidns",

@@ -73,6 +73,18 @@ impl Bind {
             .expect("zone file");
         }
         std::fs::write(dir.path().join("named.conf"), conf).expect("named.conf");
+        Bind::launch(dir, port, zone, key_name, secret, "running")
+    }
+
+    /// Runs `named` on `dir`'s named.conf and waits until its log shows `ready`.
+    fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        zone: &str,
+        key_name: &str,
+        secret: String,
+        ready: &str,
+    ) -> Bind {
         let child = Command::new("named")
             .args(["-g", "-n", "1", "-c"])
             .arg(dir.path().join("named.conf"))
@@ -91,15 +103,64 @@ impl Bind {
             secret,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !bind.log().contains("running") {
+        while !bind.log().contains(ready) {
             assert!(
                 Instant::now() < deadline,
-                "named did not start:\n{}",
+                "named did not get to {ready:?}:\n{}",
                 bind.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
         bind
+    }
+
+    /// A zone served as the Internet serves one: a primary at 127.0.0.1:53 (updatable with the
+    /// TSIG key, also on 127.0.0.1:`port` for the tests' own queries) and a secondary at
+    /// [::1]:53 that transfers it, both named by the zone's NS records (BIND listens only on
+    /// addresses the machine has, so the two servers are told apart by address family). With
+    /// `notify` the primary tells the secondary of each change at once; without, the secondary
+    /// keeps its first copy (refresh: an hour), as a lagging server does. Port 53 needs root.
+    pub fn start_authorities(zone: &str, notify: bool) -> (Bind, Bind) {
+        use base64::Engine;
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).expect("random TSIG secret");
+        let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+        let key_name = "certctl-update.";
+        let options = |d: &str, listen: &str, notify: bool| {
+            format!(
+                "options {{\n  directory \"{d}\";\n  {listen}\n  pid-file \"{d}/named.pid\";\n  recursion no;\n  dnssec-validation no;\n  allow-query {{ any; }};\n  allow-transfer {{ any; }};\n  allow-notify {{ any; }};\n  notify {};\n}};\ncontrols {{ }};\nkey \"{key_name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n",
+                if notify { "yes" } else { "no" }
+            )
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        std::fs::write(
+            dir.path().join("zone.db"),
+            format!("$TTL 60\n@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60\n@ IN NS ns1.{zone}.\n@ IN NS ns2.{zone}.\nns1 IN A 127.0.0.1\nns2 IN AAAA ::1\n"),
+        )
+        .expect("zone file");
+        let listen = format!(
+            "listen-on port 53 {{ 127.0.0.1; }};\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};"
+        );
+        let conf = format!(
+            "{}zone \"{zone}\" {{ type primary; file \"{d}/zone.db\"; update-policy {{ grant {key_name} zonesub TXT; }}; }};\n",
+            options(&d, &listen, notify)
+        );
+        std::fs::write(dir.path().join("named.conf"), conf).expect("named.conf");
+        let first = Bind::launch(dir, port, zone, key_name, secret.clone(), "running");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        let listen =
+            format!("listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 port 53 {{ ::1; }};");
+        let conf = format!(
+            "{}zone \"{zone}\" {{ type secondary; file \"{d}/zone.db\"; primaries {{ 127.0.0.1; }}; }};\n",
+            options(&d, &listen, false)
+        );
+        std::fs::write(dir.path().join("named.conf"), conf).expect("named.conf");
+        let second = Bind::launch(dir, port, zone, key_name, secret, "Transfer completed");
+        (first, second)
     }
 
     pub fn addr(&self) -> SocketAddr {

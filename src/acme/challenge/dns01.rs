@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::Proof;
+use super::wire::propagation::{self, PropagationError};
 use crate::acme::AcmeError;
 use crate::config::acme::DnsOptions;
 
@@ -75,6 +76,8 @@ impl DnsProvider for ExecProvider {
 pub struct DnsSolver {
     provider: Box<dyn DnsProvider>,
     wait: Duration,
+    check: bool,
+    resolvers: Vec<std::net::SocketAddr>,
     /// CNAME alias mode: every record is written at this name instead.
     alias: Option<String>,
     published: Vec<(String, String)>,
@@ -85,6 +88,8 @@ impl DnsSolver {
         DnsSolver {
             provider,
             wait: options.wait,
+            check: options.check,
+            resolvers: options.resolvers,
             alias: options.alias,
             published: Vec::new(),
         }
@@ -102,10 +107,47 @@ impl DnsSolver {
         Ok(())
     }
 
-    /// Waits for propagation, if configured.
-    pub async fn settle(&self) {
-        if !self.wait.is_zero() {
-            tokio::time::sleep(self.wait).await;
+    /// Waits until the records are served: by every authoritative server (the check, bounded
+    /// by `dns_wait`), or for `dns_wait` (sleep). A check that cannot find the servers (a name
+    /// public DNS does not know) is skipped with a warning; one that times out fails the order
+    /// before the CA is asked, naming the servers that lag.
+    pub async fn settle(&self) -> Result<(), AcmeError> {
+        if self.published.is_empty() {
+            return Ok(());
+        }
+        if !self.check {
+            if !self.wait.is_zero() {
+                tokio::time::sleep(self.wait).await;
+            }
+            return Ok(());
+        }
+        let resolvers = if self.resolvers.is_empty() {
+            propagation::system_resolvers()
+        } else {
+            self.resolvers.clone()
+        };
+        let started = std::time::Instant::now();
+        match propagation::wait_until_served(&self.published, &resolvers, self.wait).await {
+            Ok(served) => {
+                for (fqdn, zone, servers) in served.records {
+                    tracing::info!(
+                        "dns-01: TXT {fqdn} served by all {} authoritative servers of {zone} ({}) after {:.1}s",
+                        servers.len(),
+                        servers.join(", "),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok(())
+            }
+            Err(PropagationError::Unknown(why)) => {
+                tracing::warn!(
+                    "dns-01: propagation not checked ({why}); asking the CA to validate now"
+                );
+                Ok(())
+            }
+            Err(PropagationError::NotServed(what)) => Err(AcmeError::Challenge(format!(
+                "dns-01 propagation: {what}; the CA was not asked to validate"
+            ))),
         }
     }
 

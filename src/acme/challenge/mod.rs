@@ -10,10 +10,10 @@ mod dns01;
 mod dnspod;
 mod http01;
 mod powerdns;
-mod rfc2136;
 mod route53;
 pub mod signing;
 mod tls_alpn01;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use instant_acme::ChallengeType;
 
 pub use dns01::{DnsProvider, ExecProvider};
-pub use rfc2136::Rfc2136Provider;
+pub use wire::rfc2136::Rfc2136Provider;
 
 use super::AcmeError;
 use crate::config::acme::{ChallengeConfig, CloudVendor};
@@ -149,9 +149,10 @@ impl Solver {
     }
 
     /// Called once everything is presented, before the CA is told to validate.
-    pub async fn settle(&self) {
-        if let Solver::Dns(s) = self {
-            s.settle().await;
+    pub async fn settle(&self) -> Result<(), AcmeError> {
+        match self {
+            Solver::Dns(s) => s.settle().await,
+            _ => Ok(()),
         }
     }
 

@@ -1,6 +1,6 @@
 //! dns-01 through RFC 2136 dynamic updates signed with TSIG (RFC 8945): what certbot's
 //! `dns-rfc2136` and lego's `rfc2136` do, for BIND, Knot, PowerDNS or any primary that accepts
-//! signed updates. hickory-client is used here and nowhere else.
+//! signed updates.
 //!
 //! Each record is added to (and later removed from) the TXT RRset by value, so the two values of
 //! a wildcard order (`example.com` and `*.example.com` share one name) live side by side. After
@@ -20,7 +20,7 @@ use hickory_client::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_client::proto::runtime::TokioRuntimeProvider;
 use hickory_client::proto::udp::UdpClientStream;
 
-use super::dns01::{DnsProvider, ProviderFuture};
+use super::super::dns01::{DnsProvider, ProviderFuture};
 use crate::acme::AcmeError;
 use crate::config::acme::{Rfc2136, TsigAlgorithm};
 
