@@ -295,13 +295,7 @@ fn aws_signature_ok(req: &ApiRequest, key_id: &str, secret: &str) -> Result<(), 
         ));
     }
     let date = req.header("x-amz-date");
-    let signed: Vec<&str> = auth
-        .split("SignedHeaders=")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("")
-        .split(';')
-        .collect();
+    let signed = req.signed_headers();
     if !signed.contains(&"host")
         || !signed.contains(&"x-amz-date")
         || !credential.ends_with("/us-east-1/route53/aws4_request")
@@ -318,17 +312,7 @@ fn aws_signature_ok(req: &ApiRequest, key_id: &str, secret: &str) -> Result<(), 
     if (chrono::Utc::now().timestamp() - at).abs() > 300 {
         return Err(aws_error(403, "SignatureDoesNotMatch", "Signature expired"));
     }
-    let query: Vec<(String, String)> = req
-        .query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, _) = p.split_once('=').unwrap_or((p, ""));
-            let k = super::common::cloud_api::decoded(k);
-            let v = req.param(&k).unwrap_or_default();
-            (k, v)
-        })
-        .collect();
+    let query = req.query_pairs();
     let expected = sigv4(
         &Unsigned {
             method: &req.method,
@@ -543,13 +527,7 @@ fn dnspod_issues_a_wildcard_through_the_documented_api() {
     const SECRET_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
     let api = CloudApi::start(move |req: &ApiRequest| {
         let auth = req.header("authorization").to_string();
-        let signed: Vec<&str> = auth
-            .split("SignedHeaders=")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("")
-            .split(';')
-            .collect();
+        let signed = req.signed_headers();
         let timestamp: i64 = req.header("x-tc-timestamp").parse().unwrap_or(0);
         if req.method != "POST"
             || req.path != "/"
@@ -713,13 +691,7 @@ fn alidns_issues_a_wildcard_through_the_documented_api() {
                 "Specified signature nonce was used already.",
             );
         }
-        let signed: Vec<&str> = auth
-            .split("SignedHeaders=")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("")
-            .split(';')
-            .collect();
+        let signed = req.signed_headers();
         for needed in [
             "host",
             "x-acs-action",
@@ -736,18 +708,7 @@ fn alidns_issues_a_wildcard_through_the_documented_api() {
                 );
             }
         }
-        let query: Vec<(String, String)> = req
-            .query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let k = super::common::cloud_api::decoded(
-                    p.split_once('=').map(|(k, _)| k).unwrap_or(p),
-                );
-                let v = req.param(&k).unwrap_or_default();
-                (k, v)
-            })
-            .collect();
+        let query = req.query_pairs();
         let expected = acs3(
             &Unsigned {
                 method: "POST",

@@ -35,6 +35,29 @@ impl ApiRequest {
         })
     }
 
+    /// Every query parameter, percent-decoded, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decoded(k), decoded(v))
+            })
+            .collect()
+    }
+
+    /// The `SignedHeaders=` list of the `authorization` header (SigV4, TC3, ACS3 alike).
+    pub fn signed_headers(&self) -> Vec<&str> {
+        self.header("authorization")
+            .split("SignedHeaders=")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("")
+            .split(';')
+            .collect()
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or("")
     }

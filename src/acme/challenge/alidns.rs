@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::dns01::{DnsProvider, ProviderFuture, lock, longest_zone, relative_name};
+use super::dns01::{RecordApi, lock, longest_zone, relative_name};
 use super::signing::{Unsigned, acs3, authority, sha256_hex};
-use crate::acme::AcmeError;
 use crate::config::acme::CloudDns;
 
 /// The lowest TTL Alibaba Cloud DNS accepts below the enterprise editions.
@@ -40,13 +39,6 @@ impl AliDnsProvider {
             timeout: Duration::from_secs(30),
             records: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn fail(&self, what: &str, fqdn: &str, reason: impl std::fmt::Display) -> AcmeError {
-        AcmeError::Challenge(format!(
-            "alidns {what} TXT {fqdn} at {}: {reason}",
-            self.settings.api_url
-        ))
     }
 
     /// One signed action (parameters in the query, empty body): the JSON answer, or Alibaba's
@@ -163,7 +155,7 @@ impl AliDnsProvider {
         })
     }
 
-    async fn present(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn create(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let zone = self.zone(fqdn).await?;
         let created = self
             .call(
@@ -185,7 +177,7 @@ impl AliDnsProvider {
         Ok(())
     }
 
-    async fn cleanup(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn delete(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let known = lock(&self.records).remove(&(fqdn.to_string(), value.to_string()));
         let ids = match known {
             Some(id) => vec![id],
@@ -223,20 +215,18 @@ impl AliDnsProvider {
     }
 }
 
-impl DnsProvider for AliDnsProvider {
-    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            AliDnsProvider::present(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("adding", fqdn, e))
-        })
+impl RecordApi for AliDnsProvider {
+    const NAME: &'static str = "alidns";
+
+    fn endpoint(&self) -> &str {
+        &self.settings.api_url
     }
 
-    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            AliDnsProvider::cleanup(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("removing", fqdn, e))
-        })
+    async fn add(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.create(fqdn, value).await
+    }
+
+    async fn remove(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.delete(fqdn, value).await
     }
 }

@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::dns01::{DnsProvider, ProviderFuture, lock, zone_candidates};
-use crate::acme::AcmeError;
+use super::dns01::{RecordApi, lock, zone_candidates};
 use crate::config::acme::CloudDns;
 
 /// TTL of the published records: 120 s is the lowest Cloudflare accepts on every plan.
@@ -38,13 +37,6 @@ impl CloudflareProvider {
             zones: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn fail(&self, what: &str, fqdn: &str, reason: impl std::fmt::Display) -> AcmeError {
-        AcmeError::Challenge(format!(
-            "cloudflare {what} TXT {fqdn} at {}: {reason}",
-            self.settings.api_url
-        ))
     }
 
     /// One API call: the envelope's `result`, or Cloudflare's own error messages.
@@ -131,7 +123,7 @@ impl CloudflareProvider {
         ))
     }
 
-    async fn present(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn create(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let zone = self.zone_id(fqdn).await?;
         let name = fqdn.trim_end_matches('.');
         let created = self
@@ -149,7 +141,7 @@ impl CloudflareProvider {
         Ok(())
     }
 
-    async fn cleanup(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn delete(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let known = lock(&self.records).remove(&(fqdn.to_string(), value.to_string()));
         let (zone, ids) = match known {
             Some((zone, id)) => (zone, vec![id]),
@@ -185,20 +177,18 @@ impl CloudflareProvider {
     }
 }
 
-impl DnsProvider for CloudflareProvider {
-    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            CloudflareProvider::present(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("adding", fqdn, e))
-        })
+impl RecordApi for CloudflareProvider {
+    const NAME: &'static str = "cloudflare";
+
+    fn endpoint(&self) -> &str {
+        &self.settings.api_url
     }
 
-    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            CloudflareProvider::cleanup(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("removing", fqdn, e))
-        })
+    async fn add(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.create(fqdn, value).await
+    }
+
+    async fn remove(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.delete(fqdn, value).await
     }
 }

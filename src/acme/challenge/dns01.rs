@@ -24,6 +24,44 @@ pub trait DnsProvider: Send + Sync {
     fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a>;
 }
 
+/// An HTTP API that keeps TXT records (PowerDNS, Cloudflare, Route 53, ...): each implements
+/// the two changes, and gets [`DnsProvider`] with errors that name the provider, the record
+/// and the endpoint (`cloudflare adding TXT _acme-challenge.example.com. at https://...: ...`).
+pub trait RecordApi: Send + Sync {
+    /// The `dns_provider` name.
+    const NAME: &'static str;
+    /// The API's base URL, shown in errors.
+    fn endpoint(&self) -> &str;
+    fn add(&self, fqdn: &str, value: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn remove(&self, fqdn: &str, value: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl<T: RecordApi> DnsProvider for T {
+    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
+        Box::pin(async move {
+            self.add(fqdn, value).await.map_err(|e| {
+                AcmeError::Challenge(format!(
+                    "{} adding TXT {fqdn} at {}: {e}",
+                    T::NAME,
+                    self.endpoint()
+                ))
+            })
+        })
+    }
+
+    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
+        Box::pin(async move {
+            self.remove(fqdn, value).await.map_err(|e| {
+                AcmeError::Challenge(format!(
+                    "{} removing TXT {fqdn} at {}: {e}",
+                    T::NAME,
+                    self.endpoint()
+                ))
+            })
+        })
+    }
+}
+
 /// lego's `exec` provider: runs `PROGRAM present FQDN VALUE` and `PROGRAM cleanup FQDN VALUE`.
 pub struct ExecProvider {
     program: PathBuf,

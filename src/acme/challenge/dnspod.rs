@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::dns01::{DnsProvider, ProviderFuture, lock, longest_zone, relative_name};
+use super::dns01::{RecordApi, lock, longest_zone, relative_name};
 use super::signing::{Unsigned, authority, tc3};
-use crate::acme::AcmeError;
 use crate::config::acme::CloudDns;
 
 /// The lowest TTL DNSPod's free plan accepts.
@@ -39,13 +38,6 @@ impl DnsPodProvider {
             timeout: Duration::from_secs(30),
             records: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn fail(&self, what: &str, fqdn: &str, reason: impl std::fmt::Display) -> AcmeError {
-        AcmeError::Challenge(format!(
-            "dnspod {what} TXT {fqdn} at {}: {reason}",
-            self.settings.api_url
-        ))
     }
 
     /// One signed action: its `Response`, or Tencent's error code and message.
@@ -130,7 +122,7 @@ impl DnsPodProvider {
         })
     }
 
-    async fn present(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn create(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let zone = self.zone(fqdn).await?;
         let created = self
             .call(
@@ -153,7 +145,7 @@ impl DnsPodProvider {
         Ok(())
     }
 
-    async fn cleanup(&self, fqdn: &str, value: &str) -> Result<(), String> {
+    async fn delete(&self, fqdn: &str, value: &str) -> Result<(), String> {
         let known = lock(&self.records).remove(&(fqdn.to_string(), value.to_string()));
         let (zone, ids) = match known {
             Some((zone, id)) => (zone, vec![id]),
@@ -188,20 +180,18 @@ impl DnsPodProvider {
     }
 }
 
-impl DnsProvider for DnsPodProvider {
-    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            DnsPodProvider::present(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("adding", fqdn, e))
-        })
+impl RecordApi for DnsPodProvider {
+    const NAME: &'static str = "dnspod";
+
+    fn endpoint(&self) -> &str {
+        &self.settings.api_url
     }
 
-    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            DnsPodProvider::cleanup(self, fqdn, value)
-                .await
-                .map_err(|e| self.fail("removing", fqdn, e))
-        })
+    async fn add(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.create(fqdn, value).await
+    }
+
+    async fn remove(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.delete(fqdn, value).await
     }
 }

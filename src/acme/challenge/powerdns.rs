@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::dns01::{DnsProvider, ProviderFuture};
-use crate::acme::AcmeError;
+use super::dns01::{RecordApi, lock, longest_zone};
 use crate::config::acme::PowerDns;
 
 /// TTL of the published TXT records: short, they only live for one validation.
@@ -38,13 +37,6 @@ impl PowerDnsProvider {
             timeout: Duration::from_secs(30),
             zones: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn fail(&self, what: &str, fqdn: &str, reason: impl std::fmt::Display) -> AcmeError {
-        AcmeError::Challenge(format!(
-            "powerdns {what} TXT {fqdn} at {}: {reason}",
-            self.settings.api_url
-        ))
     }
 
     fn server_url(&self) -> String {
@@ -94,30 +86,24 @@ impl PowerDnsProvider {
         if let Some(zone) = &self.settings.zone {
             return Ok(absolute(zone));
         }
-        if let Some(zone) = self.lock().get(fqdn) {
+        if let Some(zone) = lock(&self.zones).get(fqdn) {
             return Ok(zone.clone());
         }
         let listing = self
             .call("GET", &format!("{}/zones", self.server_url()), None)
             .await?;
-        let name = fqdn.to_ascii_lowercase();
-        let zone = listing
+        let names = listing
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|z| z.get("name").and_then(Value::as_str))
-            .map(|z| absolute(&z.to_ascii_lowercase()))
-            .filter(|z| name == *z || name.ends_with(&format!(".{z}")))
-            .max_by_key(String::len)
+            .filter_map(|z| z.get("name").and_then(Value::as_str));
+        let zone = longest_zone(fqdn, names)
+            .map(|z| absolute(&z))
             .ok_or_else(|| {
                 format!("the server hosts no zone containing {fqdn} (set dns_zone if it should)")
             })?;
-        self.lock().insert(fqdn.to_string(), zone.clone());
+        lock(&self.zones).insert(fqdn.to_string(), zone.clone());
         Ok(zone)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.zones.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The TXT values now at `fqdn` in `zone` (with their quotes, as PowerDNS stores them).
@@ -177,20 +163,18 @@ fn absolute(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }
 
-impl DnsProvider for PowerDnsProvider {
-    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            self.change(fqdn, value, true)
-                .await
-                .map_err(|e| self.fail("adding", fqdn, e))
-        })
+impl RecordApi for PowerDnsProvider {
+    const NAME: &'static str = "powerdns";
+
+    fn endpoint(&self) -> &str {
+        &self.settings.api_url
     }
 
-    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            self.change(fqdn, value, false)
-                .await
-                .map_err(|e| self.fail("removing", fqdn, e))
-        })
+    async fn add(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.change(fqdn, value, true).await
+    }
+
+    async fn remove(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.change(fqdn, value, false).await
     }
 }

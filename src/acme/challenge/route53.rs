@@ -16,9 +16,8 @@ use std::time::Duration;
 use quick_xml::escape::escape;
 use serde::Deserialize;
 
-use super::dns01::{DnsProvider, ProviderFuture, lock, zone_candidates};
+use super::dns01::{RecordApi, lock, zone_candidates};
 use super::signing::{Unsigned, authority, sigv4};
-use crate::acme::AcmeError;
 use crate::config::acme::CloudDns;
 
 const TTL: u32 = 60;
@@ -137,13 +136,6 @@ impl Route53Provider {
             timeout: Duration::from_secs(30),
             zones: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn fail(&self, what: &str, fqdn: &str, reason: impl std::fmt::Display) -> AcmeError {
-        AcmeError::Challenge(format!(
-            "route53 {what} TXT {fqdn} at {}: {reason}",
-            self.settings.api_url
-        ))
     }
 
     /// One signed API call; the XML answer, or Route 53's error code and message.
@@ -353,21 +345,19 @@ impl Route53Provider {
     }
 }
 
-impl DnsProvider for Route53Provider {
-    fn present<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            self.change(fqdn, value, true)
-                .await
-                .map_err(|e| self.fail("adding", fqdn, e))
-        })
+impl RecordApi for Route53Provider {
+    const NAME: &'static str = "route53";
+
+    fn endpoint(&self) -> &str {
+        &self.settings.api_url
     }
 
-    fn cleanup<'a>(&'a self, fqdn: &'a str, value: &'a str) -> ProviderFuture<'a> {
-        Box::pin(async move {
-            self.change(fqdn, value, false)
-                .await
-                .map_err(|e| self.fail("removing", fqdn, e))
-        })
+    async fn add(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.change(fqdn, value, true).await
+    }
+
+    async fn remove(&self, fqdn: &str, value: &str) -> Result<(), String> {
+        self.change(fqdn, value, false).await
     }
 }
 
