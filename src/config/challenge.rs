@@ -61,14 +61,16 @@ pub enum CloudVendor {
     Route53,
     DnsPod,
     AliDns,
+    HuaweiDns,
 }
 
 impl CloudVendor {
-    pub const ALL: [CloudVendor; 4] = [
+    pub const ALL: [CloudVendor; 5] = [
         CloudVendor::Cloudflare,
         CloudVendor::Route53,
         CloudVendor::DnsPod,
         CloudVendor::AliDns,
+        CloudVendor::HuaweiDns,
     ];
 
     /// The `dns_provider` value.
@@ -78,6 +80,7 @@ impl CloudVendor {
             CloudVendor::Route53 => "route53",
             CloudVendor::DnsPod => "dnspod",
             CloudVendor::AliDns => "alidns",
+            CloudVendor::HuaweiDns => "huaweidns",
         }
     }
 
@@ -88,6 +91,7 @@ impl CloudVendor {
             CloudVendor::Route53 => "https://route53.amazonaws.com",
             CloudVendor::DnsPod => "https://dnspod.tencentcloudapi.com",
             CloudVendor::AliDns => "https://alidns.aliyuncs.com",
+            CloudVendor::HuaweiDns => "https://dns.myhuaweicloud.com",
         }
     }
 
@@ -99,6 +103,7 @@ impl CloudVendor {
             CloudVendor::Route53 => (Some("the access key id"), "the secret access key"),
             CloudVendor::DnsPod => (Some("the SecretId"), "the SecretKey"),
             CloudVendor::AliDns => (Some("the AccessKey ID"), "the AccessKey secret"),
+            CloudVendor::HuaweiDns => (Some("the access key (AK)"), "the secret access key (SK)"),
         }
     }
 }
@@ -355,7 +360,7 @@ pub(super) fn validate_challenge(
                     None => {
                         problems.push((
                             key.clone().key("dns_provider"),
-                            format!("\"{other}\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod and alidns"),
+                            format!("\"{other}\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns and huaweidns"),
                         ));
                         blank
                     }

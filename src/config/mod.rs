@@ -706,7 +706,7 @@ mod tests {
             (
                 "dns_provider = \"gandi\"\n",
                 vec![
-                    "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod and alidns",
+                    "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns and huaweidns",
                 ],
             ),
         ];

@@ -1,4 +1,5 @@
-//! The cloud dns-01 providers (Cloudflare, Route 53, DNSPod, Alibaba Cloud DNS), verified by
+//! The cloud dns-01 providers (Cloudflare, Route 53, DNSPod, Alibaba Cloud DNS, Huawei Cloud
+//! DNS), verified by
 //! contract: each vendor's API is played by a local HTTPS server that implements the documented
 //! operations certctl uses, with the documented request and answer shapes, and checks every
 //! request's credentials and signature (recomputed with the signer that passes the vendors'
@@ -8,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use certctl::acme::challenge::signing::{Unsigned, acs3, sha256_hex, sigv4, tc3};
+use certctl::acme::challenge::signing::{Unsigned, acs3, sdk_hmac_sha256, sha256_hex, sigv4, tc3};
 use serde_json::{Value, json};
 
 use super::common::cloud_api::{Answer, ApiRequest, CloudApi};
@@ -822,6 +823,7 @@ fn a_garbage_answer_is_a_clear_error_for_every_provider() {
         ("route53", "dns_api_key_id = \"AKIA\"\n"),
         ("dnspod", "dns_api_key_id = \"AKID\"\n"),
         ("alidns", "dns_api_key_id = \"LTAI\"\n"),
+        ("huaweidns", "dns_api_key_id = \"AK\"\n"),
     ] {
         let credentials = format!("{id}dns_api_key_file = \"{}\"\n", secret.display());
         let setup = Setup::new(
@@ -845,5 +847,193 @@ fn a_garbage_answer_is_a_clear_error_for_every_provider() {
         );
         assert!(!err.contains("s3cr3t-value"), "{err}");
         assert!(!setup.current("junk").exists());
+    }
+}
+
+fn huawei_error(status: u16, code: &str, message: &str) -> Answer {
+    answer(
+        status,
+        json!({"error_code": code, "error_msg": message, "request_id": "b7e4d1a0"}),
+    )
+}
+
+#[test]
+fn huaweidns_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    let sets: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    const AK: &str = "QTWAOYTTINDUT2QVKYUC";
+    const SK: &str = "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc";
+    const ZONE_ID: &str = "ff8080825b8fc86c015b94bc6f8712c3";
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        let auth = req.header("authorization").to_string();
+        if !auth.starts_with(&format!("SDK-HMAC-SHA256 Access={AK}, ")) {
+            return huawei_error(
+                401,
+                "APIGW.0301",
+                "Incorrect IAM authentication information: ak not found",
+            );
+        }
+        let signed = req.signed_headers();
+        let date = req.header("x-sdk-date");
+        let at = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(0);
+        if !signed.contains(&"host")
+            || !signed.contains(&"x-sdk-date")
+            || (chrono::Utc::now().timestamp() - at).abs() > 900
+        {
+            return huawei_error(
+                401,
+                "APIGW.0303",
+                "Incorrect app authentication information: signature expired or incomplete",
+            );
+        }
+        let query = req.query_pairs();
+        let expected = sdk_hmac_sha256(
+            &Unsigned {
+                method: &req.method,
+                path: &req.path,
+                query: &query,
+                headers: &req.header_pairs(&signed),
+                payload: &req.body,
+            },
+            AK,
+            SK.as_bytes(),
+            date,
+        );
+        if expected != auth {
+            return huawei_error(
+                401,
+                "APIGW.0301",
+                "Incorrect IAM authentication information: verify aksk signature fail",
+            );
+        }
+        let sets_path = format!("/v2/zones/{ZONE_ID}/recordsets");
+        let mut state = state.lock().expect("lock");
+        let mut sets = sets.lock().expect("lock");
+        let set_json = |id: &str, name: &str, values: &[String]| json!({"id": id, "name": format!("{name}."), "type": "TXT", "ttl": 300, "zone_id": ZONE_ID, "records": values, "status": "ACTIVE"});
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/v2/zones") => {
+                // `name` matches fuzzily, as Huawei documents.
+                let asked = req.param("name").unwrap_or_default();
+                let zones = if req.param("type").as_deref() == Some("public")
+                    && format!("{ZONE}.").contains(&asked)
+                {
+                    json!([{"id": ZONE_ID, "name": format!("{ZONE}."), "zone_type": "public", "status": "ACTIVE"}])
+                } else {
+                    json!([])
+                };
+                answer(
+                    200,
+                    json!({"zones": zones, "metadata": {"total_count": zones.as_array().map_or(0, Vec::len)}}),
+                )
+            }
+            ("GET", p) if p == sets_path => {
+                let name = req
+                    .param("name")
+                    .unwrap_or_default()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                let list: Vec<Value> = sets
+                    .iter()
+                    .filter(|(n, _)| n.contains(&name))
+                    .map(|(n, id)| {
+                        let values: Vec<String> = state
+                            .at(n)
+                            .into_iter()
+                            .map(|(_, v)| format!("\"{v}\""))
+                            .collect();
+                        set_json(id, n, &values)
+                    })
+                    .collect();
+                answer(
+                    200,
+                    json!({"recordsets": list, "metadata": {"total_count": list.len()}}),
+                )
+            }
+            (method @ ("POST" | "PUT"), p)
+                if p == sets_path || p.starts_with(&format!("{sets_path}/")) =>
+            {
+                let body = req.json();
+                let values: Vec<String> = body["records"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                let name = body["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                if body["type"] != "TXT"
+                    || values.is_empty()
+                    || !values
+                        .iter()
+                        .all(|v| v.starts_with('"') && v.ends_with('"'))
+                    || !name.ends_with(ZONE)
+                {
+                    return huawei_error(400, "DNS.0303", &format!("invalid record set {body}"));
+                }
+                let id = if method == "POST" {
+                    if sets.contains_key(&name) {
+                        return huawei_error(400, "DNS.0312", "The record set already exists.");
+                    }
+                    format!("rs{:030x}", state.next)
+                } else {
+                    let id = p.rsplit('/').next().unwrap_or("").to_string();
+                    if sets.get(&name) != Some(&id) {
+                        return huawei_error(404, "DNS.0304", "The record set does not exist.");
+                    }
+                    id
+                };
+                for (rid, _) in state.at(&name) {
+                    state.remove(rid);
+                }
+                for v in &values {
+                    state.add(&name, v.trim_matches('"'));
+                }
+                sets.insert(name.clone(), id.clone());
+                let mut set = set_json(&id, &name, &values);
+                set["status"] = json!(if method == "POST" {
+                    "PENDING_CREATE"
+                } else {
+                    "PENDING_UPDATE"
+                });
+                answer(202, set)
+            }
+            ("DELETE", p) if p.starts_with(&format!("{sets_path}/")) => {
+                let id = p.rsplit('/').next().unwrap_or("");
+                let Some(name) = sets.iter().find(|(_, i)| *i == id).map(|(n, _)| n.clone()) else {
+                    return huawei_error(404, "DNS.0304", "The record set does not exist.");
+                };
+                sets.remove(&name);
+                for (rid, _) in state.at(&name) {
+                    state.remove(rid);
+                }
+                answer(202, json!({"id": id, "status": "PENDING_DELETE"}))
+            }
+            _ => huawei_error(
+                404,
+                "APIGW.0101",
+                "The API does not exist or has not been published in the environment",
+            ),
+        }
+    });
+    issue_and_refuse(
+        "huaweidns",
+        &api,
+        "",
+        &pebble,
+        &records,
+        (Some(AK), SK),
+        "HTTP 401: APIGW.0301: Incorrect IAM authentication information: verify aksk signature fail (check dns_api_key_id and the secret access key)",
+    );
+    let methods: Vec<String> = api.requests().iter().map(|r| r.method.clone()).collect();
+    // Created, updated with the second value, updated without the first, deleted.
+    for m in ["POST", "PUT", "DELETE"] {
+        assert!(methods.iter().any(|x| x == m), "{methods:?}");
     }
 }

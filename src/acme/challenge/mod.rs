@@ -9,6 +9,7 @@ mod cloudflare;
 mod dns01;
 mod dnspod;
 mod http01;
+mod huaweidns;
 mod powerdns;
 mod route53;
 pub mod signing;
@@ -116,6 +117,9 @@ impl Solver {
                     CloudVendor::Route53 => Box::new(route53::Route53Provider::new(api.clone())),
                     CloudVendor::DnsPod => Box::new(dnspod::DnsPodProvider::new(api.clone())),
                     CloudVendor::AliDns => Box::new(alidns::AliDnsProvider::new(api.clone())),
+                    CloudVendor::HuaweiDns => {
+                        Box::new(huaweidns::HuaweiDnsProvider::new(api.clone()))
+                    }
                 };
                 Solver::Dns(dns01::DnsSolver::new(provider, dns.clone()))
             }
