@@ -1,7 +1,7 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
 //! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
-//! a PagerDuty routing key, a Telegram bot token, an SMTP password, a Cloudflare API token and
-//! an AWS secret access key)
+//! a PagerDuty routing key, a Telegram bot token, an SMTP password, a Cloudflare API token, an
+//! AWS secret access key and a Google service account's private key)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -46,6 +46,35 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::write(secrets_dir.join("cf.token"), CF_TOKEN).expect("cf");
     let api_down = free_port();
     let smtp_down = free_port();
+    // A Google service account key: its PEM lines are the planted secret.
+    let gc_pem = secrets_dir.join("gc.pem");
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&gc_pem)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let gc_pem = std::fs::read_to_string(&gc_pem).expect("pem");
+    std::fs::write(
+        secrets_dir.join("gc.json"),
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": "planted",
+            "private_key_id": "0a1b2c3d",
+            "private_key": gc_pem,
+            "client_email": "dns@planted.iam.gserviceaccount.com",
+            "token_uri": format!("http://127.0.0.1:{api_down}/token"),
+        })
+        .to_string(),
+    )
+    .expect("gc");
     let tsig = bind.key_file();
     let metrics = free_port();
     // The TSIG key goes to a BIND that Pebble does not use: the rfc2136 certificate is only
@@ -57,6 +86,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [[certificate]]\nname = \"dns\"\ndomains = [\"dns.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_server = \"127.0.0.1:{bp}\"\ntsig_key = \"{bk}\"\ntsig_secret_file = \"{tsig}\"\n\
 [[certificate]]\nname = \"cf\"\ndomains = [\"cf.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"cloudflare\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_file = \"{s}/cf.token\"\n\
 [[certificate]]\nname = \"r53\"\ndomains = [\"r53.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"route53\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"AKIAPLANTED\"\ndns_api_key_env = \"R53_SECRET\"\n\
+[[certificate]]\nname = \"gc\"\ndomains = [\"gc.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"gcloud\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_file = \"{s}/gc.json\"\n\
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n\
@@ -106,6 +136,7 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         // The DNS APIs are down: the errors name them, never the credentials.
         vec!["-vv", "issue", "cf"],
         vec!["-vv", "issue", "r53"],
+        vec!["-vv", "issue", "gc"],
         vec!["show", "cf", "-o", "json"],
         vec!["-vv", "alerts", "test", "ops"],
         vec!["-vv", "alerts", "test", "ding"],
@@ -185,7 +216,15 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         bind.secret.clone(),
         b64(EAB_HMAC),
         b64(DING_SECRET),
-    ];
+    ]
+    .into_iter()
+    .chain(
+        gc_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+            .map(String::from),
+    )
+    .collect::<Vec<_>>();
     assert!(outputs.len() > 15);
     for (what, text) in &outputs {
         for secret in &planted {
@@ -196,7 +235,11 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         }
     }
     // The DNS credentials were loaded and used (the APIs were tried), yet nothing shows them.
-    for (args, provider) in [("-vv issue cf", "cloudflare"), ("-vv issue r53", "route53")] {
+    for (args, provider) in [
+        ("-vv issue cf", "cloudflare"),
+        ("-vv issue r53", "route53"),
+        ("-vv issue gc", "gcloud"),
+    ] {
         let (_, text) = outputs.iter().find(|(w, _)| w == args).expect("recorded");
         assert!(
             text.contains(&format!("{provider} adding TXT _acme-challenge.")),

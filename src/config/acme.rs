@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::challenge::{
-    ChallengeConfig, CloudDns, CloudVendor, DnsOptions, PowerDns, Rfc2136, TsigAlgorithm,
+    ChallengeConfig, CloudDns, CloudVendor, DnsOptions, GoogleAccount, PowerDns, Rfc2136,
+    TsigAlgorithm,
 };
 use super::challenge::{RawChallenge, validate_challenge};
 pub use super::secret::{Problems, Secret};

@@ -62,15 +62,17 @@ pub enum CloudVendor {
     DnsPod,
     AliDns,
     HuaweiDns,
+    GoogleDns,
 }
 
 impl CloudVendor {
-    pub const ALL: [CloudVendor; 5] = [
+    pub const ALL: [CloudVendor; 6] = [
         CloudVendor::Cloudflare,
         CloudVendor::Route53,
         CloudVendor::DnsPod,
         CloudVendor::AliDns,
         CloudVendor::HuaweiDns,
+        CloudVendor::GoogleDns,
     ];
 
     /// The `dns_provider` value.
@@ -81,6 +83,7 @@ impl CloudVendor {
             CloudVendor::DnsPod => "dnspod",
             CloudVendor::AliDns => "alidns",
             CloudVendor::HuaweiDns => "huaweidns",
+            CloudVendor::GoogleDns => "gcloud",
         }
     }
 
@@ -92,6 +95,7 @@ impl CloudVendor {
             CloudVendor::DnsPod => "https://dnspod.tencentcloudapi.com",
             CloudVendor::AliDns => "https://alidns.aliyuncs.com",
             CloudVendor::HuaweiDns => "https://dns.myhuaweicloud.com",
+            CloudVendor::GoogleDns => "https://dns.googleapis.com/dns/v1",
         }
     }
 
@@ -104,6 +108,7 @@ impl CloudVendor {
             CloudVendor::DnsPod => (Some("the SecretId"), "the SecretKey"),
             CloudVendor::AliDns => (Some("the AccessKey ID"), "the AccessKey secret"),
             CloudVendor::HuaweiDns => (Some("the access key (AK)"), "the secret access key (SK)"),
+            CloudVendor::GoogleDns => (None, "a service account's JSON key"),
         }
     }
 }
@@ -121,6 +126,22 @@ pub struct CloudDns {
     pub secret: Secret,
     /// The zone to change; found through the API when not set.
     pub zone: Option<String>,
+    /// Google Cloud DNS: the service account whose JSON key `secret` is the private key of.
+    pub google: Option<GoogleAccount>,
+}
+
+/// The public fields of a Google service account key (the JSON file `gcloud iam
+/// service-accounts keys create` writes); its `private_key` is [`CloudDns::secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleAccount {
+    /// The project whose managed zones are changed.
+    pub project_id: String,
+    /// The account's e-mail address, the JWT's issuer.
+    pub client_email: String,
+    /// The key's id, sent as the JWT's `kid`.
+    pub private_key_id: Option<String>,
+    /// Where the signed JWT is exchanged for an access token.
+    pub token_uri: String,
 }
 
 /// What every dns-01 provider shares.
@@ -360,7 +381,7 @@ pub(super) fn validate_challenge(
                     None => {
                         problems.push((
                             key.clone().key("dns_provider"),
-                            format!("\"{other}\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns and huaweidns"),
+                            format!("\"{other}\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns, huaweidns and gcloud"),
                         ));
                         blank
                     }
@@ -603,14 +624,91 @@ fn validate_cloud(
             "applies only to dns_provider = \"powerdns\"".into(),
         ));
     }
-    let secret = read_api_key(raw, key, base, problems, (vendor.name(), secret_name))?;
+    let (secret, google) = if vendor == CloudVendor::GoogleDns {
+        let (at, text) = read_secret(
+            raw.dns_api_key_file.as_deref(),
+            raw.dns_api_key_env.as_deref(),
+            key,
+            ("dns_api_key_file", "dns_api_key_env"),
+            base,
+            problems,
+        )
+        .or_else(|| {
+            if raw.dns_api_key_file.is_none() && raw.dns_api_key_env.is_none() {
+                problems.push((
+                    key.clone().key("dns_api_key_file"),
+                    format!("the gcloud provider needs dns_api_key_file or dns_api_key_env ({secret_name})"),
+                ));
+            }
+            None
+        })?;
+        match google_account(&text) {
+            Ok((secret, account)) => (secret, Some(account)),
+            Err(e) => {
+                problems.push((at, e));
+                return None;
+            }
+        }
+    } else {
+        (
+            read_api_key(raw, key, base, problems, (vendor.name(), secret_name))?,
+            None,
+        )
+    };
     (problems.len() == before).then(|| CloudDns {
         vendor,
         api_url,
         key_id,
         secret,
         zone: raw.dns_zone.clone(),
+        google,
     })
+}
+
+/// A Google service account key (JSON): its private key and public fields, checked without
+/// ever echoing the text (serde_json's errors carry only a line and column).
+fn google_account(text: &str) -> Result<(Secret, GoogleAccount), String> {
+    #[derive(serde::Deserialize)]
+    struct Key {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        project_id: Option<String>,
+        private_key_id: Option<String>,
+        private_key: Option<String>,
+        client_email: Option<String>,
+        token_uri: Option<String>,
+    }
+    let key: Key =
+        serde_json::from_str(text).map_err(|e| format!("not a service account's JSON key: {e}"))?;
+    if key.kind.as_deref() != Some("service_account") {
+        return Err(format!(
+            "a service account's JSON key has \"type\": \"service_account\", this one {}",
+            key.kind
+                .map(|k| format!("has {k:?} (gcloud auth's user credentials are not accepted)"))
+                .unwrap_or_else(|| "has none".into())
+        ));
+    }
+    let field = |value: Option<String>, name: &str| {
+        value
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("the service account key has no {name}"))
+    };
+    let private_key = field(key.private_key, "private_key")?;
+    if !private_key.contains("-----BEGIN PRIVATE KEY-----") {
+        return Err("the service account key's private_key is not a PKCS#8 PEM key".into());
+    }
+    let account = GoogleAccount {
+        project_id: field(key.project_id, "project_id")?,
+        client_email: field(key.client_email, "client_email")?,
+        private_key_id: key.private_key_id.filter(|k| !k.is_empty()),
+        token_uri: key
+            .token_uri
+            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+    };
+    if !account.token_uri.starts_with("https://") && !account.token_uri.starts_with("http://") {
+        return Err("the service account key's token_uri is not an http(s) URL".into());
+    }
+    Ok((Secret::new(private_key.into_bytes()), account))
 }
 
 /// A TSIG secret: bare base64, or a BIND `key "name" { algorithm ...; secret "..."; };` clause,
@@ -637,6 +735,62 @@ fn parse_tsig_secret(text: &str) -> Option<(Secret, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Google key is checked field by field; errors name the field, never a value.
+    #[test]
+    fn google_service_account_keys() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+        let key = |edit: Edit| {
+            let mut v = serde_json::json!({
+                "type": "service_account",
+                "project_id": "proj-1",
+                "private_key_id": "abc",
+                "private_key": pem,
+                "client_email": "dns@proj-1.iam.gserviceaccount.com",
+            });
+            edit(&mut v);
+            google_account(&v.to_string())
+        };
+        let (secret, account) = key(&|_| {}).expect("valid");
+        assert_eq!(secret.expose(), pem.as_bytes());
+        assert_eq!(account.project_id, "proj-1");
+        assert_eq!(account.private_key_id.as_deref(), Some("abc"));
+        assert_eq!(account.token_uri, "https://oauth2.googleapis.com/token");
+        let cases: [(Edit, &str); 5] = [
+            (
+                &|v| v["type"] = "authorized_user".into(),
+                "has \"authorized_user\" (gcloud auth's user credentials are not accepted)",
+            ),
+            (&|v| v["client_email"] = "".into(), "has no client_email"),
+            (
+                &|v| {
+                    v.as_object_mut().map(|o| o.remove("project_id"));
+                },
+                "has no project_id",
+            ),
+            (
+                &|v| v["private_key"] = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".into(),
+                "private_key is not a PKCS#8 PEM key",
+            ),
+            (
+                &|v| v["token_uri"] = "file:///etc/passwd".into(),
+                "token_uri is not an http(s) URL",
+            ),
+        ];
+        for (edit, want) in cases {
+            let err = key(edit).expect_err(want);
+            assert!(err.contains(want), "{want:?} not in {err}");
+            assert!(!err.contains("MIIEvQ"), "{err}");
+        }
+        let err = google_account("{\"type\": \"service_account\", \"private_key\": \"MIIEvQ")
+            .expect_err("cut");
+        assert!(
+            err.starts_with("not a service account's JSON key: EOF while parsing"),
+            "{err}"
+        );
+        assert!(!err.contains("MIIEvQ"), "{err}");
+    }
 
     #[test]
     fn tsig_secrets_bare_or_as_bind_key_clauses() {

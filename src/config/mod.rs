@@ -704,9 +704,22 @@ mod tests {
                 ],
             ),
             (
+                "dns_provider = \"gcloud\"\ndns_api_key_id = \"proj\"\ndns_api_key_env = \"PATH\"\n",
+                vec![
+                    "dns_api_key_id: the gcloud provider takes no key id",
+                    "dns_api_key_env: not a service account's JSON key: expected value at line 1 column 1",
+                ],
+            ),
+            (
+                "dns_provider = \"gcloud\"\n",
+                vec![
+                    "dns_api_key_file: the gcloud provider needs dns_api_key_file or dns_api_key_env (a service account's JSON key)",
+                ],
+            ),
+            (
                 "dns_provider = \"gandi\"\n",
                 vec![
-                    "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns and huaweidns",
+                    "\"gandi\": the available dns-01 providers are exec, rfc2136, powerdns, cloudflare, route53, dnspod, alidns, huaweidns and gcloud",
                 ],
             ),
         ];

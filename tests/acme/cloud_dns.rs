@@ -1,9 +1,8 @@
 //! The cloud dns-01 providers (Cloudflare, Route 53, DNSPod, Alibaba Cloud DNS, Huawei Cloud
-//! DNS), verified by
-//! contract: each vendor's API is played by a local HTTPS server that implements the documented
-//! operations certctl uses, with the documented request and answer shapes, and checks every
-//! request's credentials and signature (recomputed with the signer that passes the vendors'
-//! published test vectors). Records it accepts are mirrored into pebble-challtestsrv's DNS, so
+//! DNS, Google Cloud DNS), verified by contract: each vendor's API is played by a local HTTPS
+//! server that implements the documented operations certctl uses, with the documented request
+//! and answer shapes, and checks every request's credentials and signature (recomputed with the
+//! signer that passes the vendors' published test vectors; Google's JWT verified by openssl). Records it accepts are mirrored into pebble-challtestsrv's DNS, so
 //! a real Pebble validates them: a wildcard is issued end to end and nothing is left behind.
 
 use std::collections::{BTreeMap, HashSet};
@@ -111,6 +110,39 @@ fn issue_and_refuse(
     (key_id, secret): (Option<&str>, &str),
     refused: &str,
 ) {
+    issue_and_refuse_with(
+        provider,
+        api,
+        base,
+        pebble,
+        records,
+        (key_id, secret, "wrong-secret-value"),
+        refused,
+    )
+}
+
+/// The pieces of a secret that must never appear in output: every run of 16 or more
+/// base64/token characters (a PEM key's lines inside a JSON key file, or the whole token).
+fn secret_marks(secret: &str) -> Vec<String> {
+    // JSON escapes the PEM's line breaks.
+    secret
+        .replace("\\n", "\n")
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "/+=-_".contains(c)))
+        .filter(|t| t.len() >= 16)
+        .map(String::from)
+        .collect()
+}
+
+/// [`issue_and_refuse`] with the refused run's credential given (`wrong`).
+fn issue_and_refuse_with(
+    provider: &str,
+    api: &CloudApi,
+    base: &str,
+    pebble: &Pebble,
+    records: &Mutex<Records>,
+    (key_id, secret, wrong): (Option<&str>, &str, &str),
+    refused: &str,
+) {
     let dir = tempfile::tempdir().expect("dir");
     let credentials = |secret: &str, file: &str| {
         let path = dir.path().join(file);
@@ -150,20 +182,21 @@ fn issue_and_refuse(
         records.lock().expect("lock").by_id,
         stderr(&out)
     );
+    let marks = secret_marks(secret);
+    assert!(!marks.is_empty());
     for text in [stdout(&out), stderr(&out)] {
-        assert!(!text.contains(secret), "secret leaked: {text}");
+        for mark in &marks {
+            assert!(
+                !text.contains(mark.as_str()),
+                "secret leaked ({mark}): {text}"
+            );
+        }
     }
 
     let setup = Setup::new(
         pebble,
         "",
-        &certificate(
-            "other",
-            provider,
-            api,
-            base,
-            &credentials("wrong-secret-value", "bad.key"),
-        ),
+        &certificate("other", provider, api, base, &credentials(wrong, "bad.key")),
     );
     let out = certctl_config_env(&setup.config, &["issue", "other"], &env);
     let err = stderr(&out);
@@ -174,7 +207,9 @@ fn issue_and_refuse(
     );
     assert!(err.contains(&expected), "wanted {expected:?} in:\n{err}");
     assert!(err.contains(refused), "wanted {refused:?} in:\n{err}");
-    assert!(!err.contains("wrong-secret-value"), "{err}");
+    for mark in secret_marks(wrong) {
+        assert!(!err.contains(&mark), "secret leaked ({mark}): {err}");
+    }
     assert!(records.lock().expect("lock").by_id.is_empty());
     assert!(!setup.current("other").exists());
 }
@@ -824,7 +859,17 @@ fn a_garbage_answer_is_a_clear_error_for_every_provider() {
         ("dnspod", "dns_api_key_id = \"AKID\"\n"),
         ("alidns", "dns_api_key_id = \"LTAI\"\n"),
         ("huaweidns", "dns_api_key_id = \"AK\"\n"),
+        ("gcloud", ""),
     ] {
+        let secret = if provider == "gcloud" {
+            // Its token endpoint is the same garbage-answering server.
+            let (key, _) = google_key(dir.path(), "junk", &api.url("/token"));
+            let path = dir.path().join("junk.json");
+            std::fs::write(&path, key).expect("key");
+            path
+        } else {
+            secret.clone()
+        };
         let credentials = format!("{id}dns_api_key_file = \"{}\"\n", secret.display());
         let setup = Setup::new(
             &pebble,
@@ -1036,4 +1081,392 @@ fn huaweidns_issues_a_wildcard_through_the_documented_api() {
     for m in ["POST", "PUT", "DELETE"] {
         assert!(methods.iter().any(|x| x == m), "{methods:?}");
     }
+}
+
+/// Google's JSON error answer.
+fn google_error(status: u16, reason: &str, message: &str) -> Answer {
+    answer(
+        status,
+        json!({"error": {"code": status, "message": message, "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+    )
+}
+
+/// A service account key file, as `gcloud iam service-accounts keys create` writes it, for a
+/// fresh RSA key (made by openssl) whose public half is returned as PEM.
+fn google_key(dir: &std::path::Path, name: &str, token_uri: &str) -> (String, std::path::PathBuf) {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ],
+        vec![
+            "pkey",
+            "-pubout",
+            "-in",
+            key.to_str().expect("utf-8"),
+            "-out",
+        ],
+    ] {
+        let target = if args[0] == "genpkey" { &key } else { &public };
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .arg(target)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json = json!({
+        "type": "service_account",
+        "project_id": "certctl-test",
+        "private_key_id": "5e0a5b2c1f8d4e7a9b3c6d0e1f2a3b4c5d6e7f80",
+        "private_key": std::fs::read_to_string(&key).expect("key"),
+        "client_email": "certctl-dns@certctl-test.iam.gserviceaccount.com",
+        "client_id": "104236548901234567890",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    });
+    (serde_json::to_string_pretty(&json).expect("json"), public)
+}
+
+/// Checks a service-account JWT as Google's token endpoint does: RS256 over `header.claims`
+/// (verified by openssl with the account's public key), the account as issuer, the token
+/// endpoint as audience, the Cloud DNS scope, at most an hour's lifetime, issued just now.
+fn google_jwt_ok(assertion: &str, public: &std::path::Path, token_uri: &str) -> Result<(), String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err("Invalid JWT: not three parts".into());
+    };
+    let decode = |part: &str| -> Result<Value, String> {
+        let bytes = b64.decode(part).map_err(|e| format!("Invalid JWT: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("Invalid JWT: {e}"))
+    };
+    let (header_json, claims_json) = (decode(header)?, decode(claims)?);
+    if header_json["alg"] != "RS256"
+        || header_json["kid"] != "5e0a5b2c1f8d4e7a9b3c6d0e1f2a3b4c5d6e7f80"
+    {
+        return Err(format!("Invalid JWT header {header_json}"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let iat = claims_json["iat"].as_i64().unwrap_or(0);
+    let exp = claims_json["exp"].as_i64().unwrap_or(0);
+    if claims_json["iss"] != "certctl-dns@certctl-test.iam.gserviceaccount.com"
+        || claims_json["aud"] != token_uri
+        || claims_json["scope"] != "https://www.googleapis.com/auth/ndev.clouddns.readwrite"
+        || (now - iat).abs() > 300
+        || exp <= iat
+        || exp - iat > 3600
+    {
+        return Err(format!("Invalid JWT claims {claims_json}"));
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (input, sig) = (dir.path().join("input"), dir.path().join("sig"));
+    std::fs::write(&input, format!("{header}.{claims}")).map_err(|e| e.to_string())?;
+    std::fs::write(&sig, b64.decode(signature).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let verified = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&input)
+        .output()
+        .map_err(|e| e.to_string())?;
+    match verified.status.success() {
+        true => Ok(()),
+        false => Err("Invalid JWT Signature.".into()),
+    }
+}
+
+#[test]
+fn gcloud_issues_a_wildcard_through_the_documented_api() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let records = Records::new(&pebble);
+    let state = Arc::clone(&records);
+    let dir = tempfile::tempdir().expect("dir");
+    let token_uri: Arc<Mutex<String>> = Arc::default();
+    let public: Arc<Mutex<std::path::PathBuf>> = Arc::default();
+    // Record sets by name: (ttl, rrdatas); changes by id: polled once as pending, then done.
+    type RecordSet = (u64, Vec<String>);
+    let sets: Arc<Mutex<BTreeMap<String, RecordSet>>> = Arc::default();
+    let changes: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    let tokens: Arc<Mutex<HashSet<String>>> = Arc::default();
+    const PROJECT: &str = "/dns/v1/projects/certctl-test";
+    let (uri, key_path) = (Arc::clone(&token_uri), Arc::clone(&public));
+    let polled = Arc::clone(&changes);
+    let api = CloudApi::start(move |req: &ApiRequest| {
+        if req.path == "/token" {
+            let form: BTreeMap<String, String> = String::from_utf8_lossy(&req.body)
+                .split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_string(), super::common::cloud_api::decoded(v)))
+                .collect();
+            if req.method != "POST"
+                || req.header("content-type") != "application/x-www-form-urlencoded"
+                || form.get("grant_type").map(String::as_str)
+                    != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+            {
+                return answer(
+                    400,
+                    json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}),
+                );
+            }
+            let uri = uri.lock().expect("lock").clone();
+            let public = key_path.lock().expect("lock").clone();
+            return match google_jwt_ok(
+                form.get("assertion").map_or("", String::as_str),
+                &public,
+                &uri,
+            ) {
+                Ok(()) => {
+                    let mut tokens = tokens.lock().expect("lock");
+                    let token = format!("ya29.c.b0Aa{:08}", tokens.len() + 1);
+                    tokens.insert(token.clone());
+                    answer(
+                        200,
+                        json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
+                    )
+                }
+                Err(why) => answer(
+                    400,
+                    json!({"error": "invalid_grant", "error_description": why}),
+                ),
+            };
+        }
+        let bearer = req
+            .header("authorization")
+            .strip_prefix("Bearer ")
+            .unwrap_or("");
+        if !tokens.lock().expect("lock").contains(bearer) {
+            return google_error(
+                401,
+                "authError",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            );
+        }
+        let zone_path = format!("{PROJECT}/managedZones/example-test");
+        let mut state = state.lock().expect("lock");
+        let mut sets = sets.lock().expect("lock");
+        let mut changes = polled.lock().expect("lock");
+        let set_json = |name: &str, (ttl, rrdatas): &RecordSet| json!({"kind": "dns#resourceRecordSet", "name": format!("{name}."), "type": "TXT", "ttl": ttl, "rrdatas": rrdatas});
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", p) if p == format!("{PROJECT}/managedZones") => {
+                let zones = match req.param("dnsName").as_deref() {
+                    // A private zone of the same name comes first: it must be passed over.
+                    Some("example.test.") => json!([
+                        {"kind": "dns#managedZone", "name": "example-test-internal", "dnsName": "example.test.", "visibility": "private", "id": "7034212436851939013"},
+                        {"kind": "dns#managedZone", "name": "example-test", "dnsName": "example.test.", "visibility": "public", "id": "7034212436851939012"},
+                    ]),
+                    _ => json!([]),
+                };
+                answer(
+                    200,
+                    json!({"kind": "dns#managedZonesListResponse", "managedZones": zones}),
+                )
+            }
+            ("GET", p) if p == format!("{zone_path}/rrsets") => {
+                let name = req.param("name").unwrap_or_default();
+                if req.param("type").as_deref() != Some("TXT") || !name.ends_with('.') {
+                    return google_error(
+                        400,
+                        "invalid",
+                        &format!("Invalid value for 'name': '{name}'"),
+                    );
+                }
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                let list: Vec<Value> = sets
+                    .get(&name)
+                    .map(|s| set_json(&name, s))
+                    .into_iter()
+                    .collect();
+                answer(
+                    200,
+                    json!({"kind": "dns#resourceRecordSetsListResponse", "rrsets": list}),
+                )
+            }
+            ("POST", p) if p == format!("{zone_path}/changes") => {
+                let body = req.json();
+                let list = |key: &str| body[key].as_array().cloned().unwrap_or_default();
+                let (deletions, additions) = (list("deletions"), list("additions"));
+                if deletions.is_empty() && additions.is_empty() {
+                    return google_error(
+                        400,
+                        "required",
+                        "The 'entity.change' parameter is required but was missing.",
+                    );
+                }
+                for d in &deletions {
+                    let name = d["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase();
+                    match sets.get(&name) {
+                        Some(set)
+                            if set_json(&name, set)["rrdatas"] == d["rrdatas"]
+                                && d["ttl"] == set.0
+                                && d["type"] == "TXT" => {}
+                        _ => {
+                            return google_error(
+                                412,
+                                "conditionNotMet",
+                                &format!(
+                                    "Precondition not met for 'entity.change.deletions[{name}.][TXT]'"
+                                ),
+                            );
+                        }
+                    }
+                }
+                for a in &additions {
+                    let name = a["name"].as_str().unwrap_or("");
+                    let rrdatas: Vec<String> = a["rrdatas"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect();
+                    let key = name.trim_end_matches('.').to_ascii_lowercase();
+                    if a["type"] != "TXT"
+                        || !name.ends_with(&format!("{ZONE}."))
+                        || rrdatas.is_empty()
+                        || !rrdatas
+                            .iter()
+                            .all(|v| v.len() > 2 && v.starts_with('"') && v.ends_with('"'))
+                        || a["ttl"].as_u64().is_none()
+                    {
+                        return google_error(
+                            400,
+                            "invalid",
+                            &format!("Invalid value for 'entity.change.additions[{name}][TXT]'"),
+                        );
+                    }
+                    let deleted = deletions.iter().any(|d| {
+                        d["name"]
+                            .as_str()
+                            .is_some_and(|n| n.trim_end_matches('.').eq_ignore_ascii_case(&key))
+                    });
+                    if sets.contains_key(&key) && !deleted {
+                        return google_error(
+                            409,
+                            "alreadyExists",
+                            &format!(
+                                "The resource 'entity.change.additions[{name}][TXT]' named '{name} (TXT)' already exists"
+                            ),
+                        );
+                    }
+                }
+                for d in &deletions {
+                    let name = d["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase();
+                    sets.remove(&name);
+                    for (rid, _) in state.at(&name) {
+                        state.remove(rid);
+                    }
+                }
+                for a in &additions {
+                    let name = a["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase();
+                    let rrdatas: Vec<String> = a["rrdatas"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect();
+                    for v in &rrdatas {
+                        state.add(&name, v.trim_matches('"'));
+                    }
+                    sets.insert(name, (a["ttl"].as_u64().unwrap_or(0), rrdatas));
+                }
+                let id = (changes.len() + 1).to_string();
+                changes.insert(id.clone(), 0);
+                answer(
+                    200,
+                    json!({"kind": "dns#change", "id": id, "status": "pending", "additions": additions, "deletions": deletions, "startTime": chrono::Utc::now().to_rfc3339()}),
+                )
+            }
+            ("GET", p) if p.starts_with(&format!("{zone_path}/changes/")) => {
+                let id = p.rsplit('/').next().unwrap_or("");
+                match changes.get_mut(id) {
+                    Some(polls) => {
+                        *polls += 1;
+                        answer(
+                            200,
+                            json!({"kind": "dns#change", "id": id, "status": "done"}),
+                        )
+                    }
+                    None => google_error(
+                        404,
+                        "notFound",
+                        &format!("The 'parameters.changeId' resource named '{id}' does not exist."),
+                    ),
+                }
+            }
+            _ => google_error(
+                404,
+                "notFound",
+                "The requested URL was not found on this server.",
+            ),
+        }
+    });
+    let uri = api.url("/token");
+    *token_uri.lock().expect("lock") = uri.clone();
+    let (good, public_pem) = google_key(dir.path(), "account", &uri);
+    *public.lock().expect("lock") = public_pem;
+    // The same account with a key Google does not know (deleted, or another account's).
+    let (wrong, _) = google_key(dir.path(), "stale", &uri);
+    issue_and_refuse_with(
+        "gcloud",
+        &api,
+        "/dns/v1",
+        &pebble,
+        &records,
+        (None, &good, &wrong),
+        &format!(
+            "token request to {uri} for certctl-dns@certctl-test.iam.gserviceaccount.com refused, HTTP 400: invalid_grant: Invalid JWT Signature."
+        ),
+    );
+    let requests = api.requests();
+    // One token for the whole order; every change rewrote the set and was polled to done.
+    assert_eq!(
+        requests.iter().filter(|r| r.path == "/token").count(),
+        2,
+        "{requests:#?}"
+    );
+    let posted: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/changes"))
+        .map(ApiRequest::json)
+        .collect();
+    assert_eq!(posted.len(), 4, "{posted:#?}");
+    assert!(
+        posted[1]["deletions"][0]["rrdatas"]
+            .as_array()
+            .is_some_and(|d| d.len() == 1),
+        "{posted:#?}"
+    );
+    assert!(
+        posted[1]["additions"][0]["rrdatas"]
+            .as_array()
+            .is_some_and(|d| d.len() == 2),
+        "{posted:#?}"
+    );
+    assert!(posted[3].get("additions").is_none(), "{posted:#?}");
+    assert!(changes.lock().expect("lock").values().all(|p| *p >= 1));
 }

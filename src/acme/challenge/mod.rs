@@ -8,6 +8,7 @@ mod alidns;
 mod cloudflare;
 mod dns01;
 mod dnspod;
+mod googledns;
 mod http01;
 mod huaweidns;
 mod powerdns;
@@ -119,6 +120,9 @@ impl Solver {
                     CloudVendor::AliDns => Box::new(alidns::AliDnsProvider::new(api.clone())),
                     CloudVendor::HuaweiDns => {
                         Box::new(huaweidns::HuaweiDnsProvider::new(api.clone()))
+                    }
+                    CloudVendor::GoogleDns => {
+                        Box::new(googledns::GoogleDnsProvider::new(api.clone()))
                     }
                 };
                 Solver::Dns(dns01::DnsSolver::new(provider, dns.clone()))
