@@ -1,7 +1,8 @@
 //! Security checks across the whole tool: planted secrets (an EAB HMAC key, a TSIG key, a
 //! Standard Webhooks secret, a chat webhook's signing secret and the access token in its URL,
-//! a PagerDuty routing key, a Telegram bot token, an SMTP password, a Cloudflare API token, an
-//! AWS secret access key and a Google service account's private key)
+//! a PagerDuty routing key, a Telegram bot token, an ntfy and an Alertmanager bearer token, a
+//! Teams workflow URL's `sig`, an SMTP password, a Cloudflare API token, AWS, Tencent, Alibaba
+//! and Huawei secret keys and a Google service account's private key)
 //! never appear in anything certctl prints or logs (at -vv, and as the daemon), in `--output
 //! json`, in `show`, in config errors, or in the store's files; and private material is created
 //! with the right modes (keys and credentials 0600, state directories 0700).
@@ -25,6 +26,12 @@ const TG_TOKEN: &str = "123456789:planted0telegram0bot0token0xyz";
 const SMTP_PASSWORD: &str = "planted0smtp0password0value";
 const CF_TOKEN: &str = "planted0cloudflare0api0token0000";
 const AWS_SECRET: &str = "planted0aws0secret0access0key0000000000";
+const DNSPOD_SECRET: &str = "planted0tencent0secret0key000000";
+const ALI_SECRET: &str = "planted0alibaba0accesskey0secret";
+const HUAWEI_SECRET: &str = "planted0huawei0secret0access0key0000000";
+const NTFY_TOKEN: &str = "tk_planted0ntfy0access0token00000";
+const AM_TOKEN: &str = "planted0alertmanager0bearer0token";
+const TEAMS_SIG: &str = "planted0teams0workflow0url0signature0";
 
 #[test]
 fn planted_secrets_never_leak_and_private_files_are_private() {
@@ -44,6 +51,11 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
     std::fs::write(secrets_dir.join("tg.token"), TG_TOKEN).expect("tg");
     std::fs::write(secrets_dir.join("smtp.pw"), SMTP_PASSWORD).expect("smtp");
     std::fs::write(secrets_dir.join("cf.token"), CF_TOKEN).expect("cf");
+    std::fs::write(secrets_dir.join("dp.key"), DNSPOD_SECRET).expect("dp");
+    std::fs::write(secrets_dir.join("ali.key"), ALI_SECRET).expect("ali");
+    std::fs::write(secrets_dir.join("hw.key"), HUAWEI_SECRET).expect("hw");
+    std::fs::write(secrets_dir.join("ntfy.token"), NTFY_TOKEN).expect("ntfy");
+    std::fs::write(secrets_dir.join("am.token"), AM_TOKEN).expect("am");
     let api_down = free_port();
     let smtp_down = free_port();
     // A Google service account key: its PEM lines are the planted secret.
@@ -87,9 +99,15 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
 [[certificate]]\nname = \"cf\"\ndomains = [\"cf.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"cloudflare\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_file = \"{s}/cf.token\"\n\
 [[certificate]]\nname = \"r53\"\ndomains = [\"r53.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"route53\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"AKIAPLANTED\"\ndns_api_key_env = \"R53_SECRET\"\n\
 [[certificate]]\nname = \"gc\"\ndomains = [\"gc.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"gcloud\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_file = \"{s}/gc.json\"\n\
+[[certificate]]\nname = \"dp\"\ndomains = [\"dp.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"dnspod\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"AKIDPLANTED\"\ndns_api_key_file = \"{s}/dp.key\"\n\
+[[certificate]]\nname = \"ali\"\ndomains = [\"ali.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"alidns\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"LTAIPLANTED\"\ndns_api_key_file = \"{s}/ali.key\"\n\
+[[certificate]]\nname = \"hw\"\ndomains = [\"hw.example.test\"]\n[certificate.challenge]\ntype = \"dns-01\"\ndns_provider = \"huaweidns\"\ndns_api_url = \"http://127.0.0.1:{api_down}\"\ndns_api_key_id = \"AKPLANTED\"\ndns_api_key_file = \"{s}/hw.key\"\n\
 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{hook}\"\nsecret_file = \"{s}/ops.whsec\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"ding\"\nformat = \"dingtalk\"\nurl = \"{hook}?access_token={URL_TOKEN}\"\nsecret_env = \"DING_SECRET\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"pd\"\nformat = \"pagerduty\"\nurl = \"{hook}\"\nsecret_file = \"{s}/pd.key\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"ntfy\"\nformat = \"ntfy\"\nurl = \"{hook}/certs\"\nsecret_file = \"{s}/ntfy.token\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"{hook}\"\nsecret_file = \"{s}/am.token\"\ntimeout = \"2s\"\n\
+[[webhook]]\nname = \"teams\"\nformat = \"teams\"\nurl = \"{hook}/workflows/1/triggers/manual/paths/invoke?api-version=1&sig={TEAMS_SIG}\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"tg\"\nformat = \"telegram\"\nurl = \"{hook}\"\nchat_id = \"-1001\"\nsecret_file = \"{s}/tg.token\"\ntimeout = \"2s\"\n\
 [[webhook]]\nname = \"mail\"\nformat = \"email\"\nurl = \"smtp://127.0.0.1:{smtp_down}\"\nfrom = \"certctl@example.test\"\nto = [\"ops@example.test\"]\nusername = \"certctl\"\nsecret_file = \"{s}/smtp.pw\"\ntimeout = \"2s\"\n",
         d = d.display(),
@@ -137,10 +155,16 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         vec!["-vv", "issue", "cf"],
         vec!["-vv", "issue", "r53"],
         vec!["-vv", "issue", "gc"],
+        vec!["-vv", "issue", "dp"],
+        vec!["-vv", "issue", "ali"],
+        vec!["-vv", "issue", "hw"],
         vec!["show", "cf", "-o", "json"],
         vec!["-vv", "alerts", "test", "ops"],
         vec!["-vv", "alerts", "test", "ding"],
         vec!["-vv", "alerts", "test", "tg"],
+        vec!["-vv", "alerts", "test", "ntfy"],
+        vec!["-vv", "alerts", "test", "am"],
+        vec!["-vv", "alerts", "test", "teams"],
         vec!["-vv", "alerts", "test", "mail"],
         vec!["alerts", "list", "-o", "json"],
         vec!["history"],
@@ -210,6 +234,12 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         SMTP_PASSWORD.to_string(),
         CF_TOKEN.to_string(),
         AWS_SECRET.to_string(),
+        DNSPOD_SECRET.to_string(),
+        ALI_SECRET.to_string(),
+        HUAWEI_SECRET.to_string(),
+        NTFY_TOKEN.to_string(),
+        AM_TOKEN.to_string(),
+        TEAMS_SIG.to_string(),
         b64(SMTP_PASSWORD),
         b64(&format!("\0certctl\0{SMTP_PASSWORD}")),
         "planted0telegram0bot0token0xyz".to_string(),
@@ -239,6 +269,9 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
         ("-vv issue cf", "cloudflare"),
         ("-vv issue r53", "route53"),
         ("-vv issue gc", "gcloud"),
+        ("-vv issue dp", "dnspod"),
+        ("-vv issue ali", "alidns"),
+        ("-vv issue hw", "huaweidns"),
     ] {
         let (_, text) = outputs.iter().find(|(w, _)| w == args).expect("recorded");
         assert!(
@@ -256,6 +289,19 @@ fn planted_secrets_never_leak_and_private_files_are_private() {
             .iter()
             .any(|r| r.path == format!("/hook/bot{TG_TOKEN}/sendMessage")),
         "the telegram test request arrived with its bot token"
+    );
+    for token in [NTFY_TOKEN, AM_TOKEN] {
+        let bearer = format!("Bearer {token}");
+        assert!(
+            rx.requests()
+                .iter()
+                .any(|r| r.headers.get("authorization") == Some(&bearer)),
+            "the ntfy and alertmanager test requests arrived with their bearer tokens"
+        );
+    }
+    assert!(
+        rx.requests().iter().any(|r| r.path.contains(TEAMS_SIG)),
+        "the teams test request arrived with its sig"
     );
     // Nor are they written anywhere in the state directory (store, accounts, certificates).
     let state = d.join("state");
