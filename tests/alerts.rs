@@ -501,3 +501,107 @@ fn redirects_are_not_followed_and_filters_apply() {
         "{d}"
     );
 }
+
+/// A webhook that accepts connections and never answers holds at most half the delivery
+/// slots: the healthy webhook's deliveries all go out without waiting behind its timeouts, and
+/// once it has timed out its remaining deliveries wait for their retry untried, instead of
+/// each waiting out the same timeout.
+#[test]
+fn a_hanging_webhook_never_delays_the_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pki = Pki::new();
+    const N: usize = 24;
+    let mut files = String::new();
+    for i in 0..N {
+        let leaf = pki.leaf(
+            &[&format!("p{i}.example.test")],
+            -100,
+            10,
+            SignedBy::Intermediate,
+        );
+        let cert = d.join(format!("p{i}.pem"));
+        std::fs::write(&cert, &leaf.pem).expect("cert");
+        files.push_str(&format!(
+            "[[files]]\npath = \"{}\"\nname = \"p{i}\"\n",
+            cert.display()
+        ));
+    }
+    // The black hole: every connection accepted, held open, never answered.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hole_url = format!("http://{}/hook", hole.local_addr().expect("addr"));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let first_accept: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
+    {
+        let (accepted, first_accept) = (Arc::clone(&accepted), Arc::clone(&first_accept));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in hole.incoming().flatten() {
+                first_accept
+                    .lock()
+                    .expect("lock")
+                    .get_or_insert_with(std::time::Instant::now);
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+    }
+    let rx = Receiver::start();
+    let config = write_config(
+        d,
+        &format!(
+            "[store]\npath = \"{d}/store\"\n[alerts]\nretry_initial = \"1m\"\nconcurrency = 8\n{files}\
+             [[webhook]]\nname = \"hole\"\nformat = \"generic\"\nurl = \"{hole_url}\"\ntimeout = \"5s\"\n\
+             [[webhook]]\nname = \"ok\"\nformat = \"generic\"\nurl = \"{}\"\ntimeout = \"5s\"\n",
+            rx.url("/hook"),
+            d = d.display()
+        ),
+    );
+    let out = certctl_config(&config, &["scan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ok = rx.wait_for(N, Duration::from_secs(5));
+    assert_eq!(
+        ok.len(),
+        N,
+        "every delivery of the healthy webhook went out"
+    );
+    let first = first_accept
+        .lock()
+        .expect("lock")
+        .expect("the hole was tried");
+    let last_ok = ok.iter().map(|r| r.at).max().expect("requests");
+    assert!(
+        last_ok < first + Duration::from_secs(5),
+        "a healthy delivery waited behind the hanging webhook's 5 s timeout"
+    );
+    // Half of the 8 slots while the healthy deliveries wait, all 8 once they are done (no one
+    // else waits), then nothing more in this pass: not 24 connections, one timeout after another.
+    assert_eq!(accepted.load(Ordering::SeqCst), 8);
+    let listed = json(&certctl_config(&config, &["alerts", "list", "-o", "json"]));
+    let holes: Vec<&serde_json::Value> = listed["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["webhook"] == "hole")
+        .collect();
+    assert_eq!(holes.len(), N, "{listed:#}");
+    let untried = holes
+        .iter()
+        .filter(|d| {
+            d["state"] == "pending"
+                && d["attempts"] == 0
+                && d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e == "no answer within 5s (not tried again in this pass)")
+        })
+        .count();
+    let timed_out = holes
+        .iter()
+        .filter(|d| d["state"] == "retrying" && d["last_error"] == "no answer within 5s")
+        .count();
+    assert_eq!(timed_out, 8, "{listed:#}");
+    assert_eq!(untried, N - 8, "{listed:#}");
+}

@@ -7,7 +7,12 @@
 //! in `certctl alerts list`, and `certctl alerts retry` re-queues it. An `exec` webhook's
 //! program decides by its exit status: 0 delivered, 75 (or a timeout) retried, any other a
 //! permanent failure (dead at once).
+//!
+//! One channel never holds up another: a webhook holds at most half the slots while others'
+//! deliveries wait, and one that gives no answer (refused, timed out) is down for the rest of
+//! the pass, its other deliveries rescheduled untried with its first failure's retry time.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -225,6 +230,13 @@ pub async fn deliver_due(
         .map(|(n, _)| n)
         .collect();
     let concurrency = config.alerts.concurrency.max(1);
+    // No webhook may hold more than half the slots while another webhook's deliveries wait,
+    // so one that hangs until its timeout cannot hold up the others.
+    let per_hook = concurrency.div_ceil(2);
+    // Webhooks that gave no answer in this pass (refused, timed out), with the error and the
+    // time their first failure was rescheduled for: their other deliveries wait until then
+    // instead of each waiting out the same timeout.
+    let mut down: HashMap<String, (Option<String>, UnixSeconds)> = HashMap::new();
     // Due when the pass began: a delivery retried during the pass is due after that, so a
     // pass that outlasts the retry delay (a slow receiver) still tries each delivery once.
     let due = crate::clock::now();
@@ -236,13 +248,33 @@ pub async fn deliver_due(
         let mut delivered = Vec::new();
         let mut updated = Vec::new();
         let mut newly_disabled: Vec<(String, String)> = Vec::new();
-        let mut pending = page.into_iter();
+        let mut pending: VecDeque<Delivery> = page.into();
+        defer_down(&mut pending, &down, &mut updated, &mut report);
+        // Deliveries still waiting, by webhook.
+        let mut waiting = waiting_by_hook(&pending);
+        let mut in_flight: HashMap<String, usize> = HashMap::new();
         let mut running = tokio::task::JoinSet::new();
         loop {
             while running.len() < concurrency {
-                let Some(delivery) = pending.next() else {
+                // The first delivery whose webhook has slots to spare; only when every waiting
+                // delivery's webhook is at its share, the oldest anyway (no one else waits).
+                let under = |name: &str| in_flight.get(name).copied().unwrap_or(0) < per_hook;
+                let at = match pending.front() {
+                    Some(d)
+                        if !under(&d.webhook)
+                            && waiting.iter().any(|(w, n)| *n > 0 && under(w)) =>
+                    {
+                        pending.iter().position(|d| under(&d.webhook)).unwrap_or(0)
+                    }
+                    _ => 0,
+                };
+                let Some(delivery) = pending.remove(at) else {
                     break;
                 };
+                if let Some(n) = waiting.get_mut(&delivery.webhook) {
+                    *n = n.saturating_sub(1);
+                }
+                *in_flight.entry(delivery.webhook.clone()).or_default() += 1;
                 let hook = config
                     .webhooks
                     .iter()
@@ -274,6 +306,9 @@ pub async fn deliver_due(
             let Ok((mut delivery, configured, result)) = joined else {
                 continue;
             };
+            if let Some(n) = in_flight.get_mut(&delivery.webhook) {
+                *n = n.saturating_sub(1);
+            }
             let now = crate::clock::now();
             delivery.attempts += 1;
             match result {
@@ -329,6 +364,14 @@ pub async fn deliver_due(
                     } else {
                         delivery.next_attempt_at = next;
                     }
+                    if r.status.is_none()
+                        && r.exit.is_none()
+                        && !down.contains_key(&delivery.webhook)
+                    {
+                        down.insert(delivery.webhook.clone(), (r.error.clone(), next));
+                        defer_down(&mut pending, &down, &mut updated, &mut report);
+                        waiting = waiting_by_hook(&pending);
+                    }
                     tracing::warn!(
                         webhook = %delivery.webhook,
                         delivery = delivery.id,
@@ -361,6 +404,44 @@ pub async fn deliver_due(
         store.settle_deliveries(&delivered, &updated)?;
     }
     Ok(report)
+}
+
+fn waiting_by_hook(pending: &VecDeque<Delivery>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for d in pending {
+        *counts.entry(d.webhook.clone()).or_default() += 1;
+    }
+    counts
+}
+
+/// Takes the deliveries to webhooks found down out of `pending`: they wait, untried, for the
+/// retry time of their webhook's first failure, keeping its error.
+fn defer_down(
+    pending: &mut VecDeque<Delivery>,
+    down: &HashMap<String, (Option<String>, UnixSeconds)>,
+    updated: &mut Vec<Delivery>,
+    report: &mut DispatchReport,
+) {
+    if down.is_empty() {
+        return;
+    }
+    let (deferred, kept): (Vec<Delivery>, Vec<Delivery>) = pending
+        .drain(..)
+        .partition(|d| down.contains_key(&d.webhook));
+    *pending = kept.into();
+    for mut delivery in deferred {
+        // Partitioned on exactly this: the webhook is in `down`.
+        let Some((error, next)) = down.get(&delivery.webhook) else {
+            continue;
+        };
+        delivery.next_attempt_at = delivery.next_attempt_at.max(*next);
+        delivery.last_status = None;
+        delivery.last_error = error
+            .as_ref()
+            .map(|e| format!("{e} (not tried again in this pass)"));
+        report.retrying += 1;
+        updated.push(delivery);
+    }
 }
 
 /// The Standard Webhooks message id of a delivery: stable across its retries.
