@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -81,18 +82,30 @@ fn leaf(pki: &Pki, spec: &Spec<'_>) -> Leaf {
 /// CRL, and three hostile paths: `/garbage`, `/huge` (a 100 MB body) and `/silent`.
 struct Responder {
     addr: SocketAddr,
+    /// Requests received.
+    hits: Arc<AtomicUsize>,
+    /// While set, every connection is closed unanswered (the responder is down).
+    down: Arc<AtomicBool>,
 }
 
 fn responder(dir: PathBuf, pki_dir: PathBuf, crl: Arc<Vec<u8>>) -> Responder {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let down = Arc::new(AtomicBool::new(false));
+    let (counted, refusing) = (hits.clone(), down.clone());
     std::thread::spawn(move || {
         for (n, stream) in listener.incoming().flatten().enumerate() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            if refusing.load(Ordering::SeqCst) {
+                drop(stream);
+                continue;
+            }
             let (dir, pki_dir, crl) = (dir.clone(), pki_dir.clone(), crl.clone());
             std::thread::spawn(move || serve(stream, n, &dir, &pki_dir, &crl));
         }
     });
-    Responder { addr }
+    Responder { addr, hits, down }
 }
 
 fn serve(mut stream: TcpStream, n: usize, dir: &Path, pki_dir: &Path, crl: &[u8]) {
@@ -602,4 +615,154 @@ fn a_stapled_response_is_read_and_satisfies_must_staple() {
     let mut found = codes(&ok);
     found.retain(|c| c != "no_tls13");
     assert_eq!(found, Vec::<String>::new(), "{ok:#}");
+}
+
+/// Verified answers outlive the process: the next `certctl scan` (a cron run, a restarted
+/// daemon) reads the OCSP responses and the CRL kept in the store, verified again, instead of
+/// asking; with the responder down it still knows what is good and what is revoked. A store
+/// without them (a fresh one) sees the outage as `revocation_unknown`.
+#[test]
+fn revocation_answers_are_kept_in_the_store_across_runs() {
+    let pki = Pki::new();
+    std::fs::write(
+        pki.dir.path().join("intermediate.key"),
+        pki.intermediate_key_pem(),
+    )
+    .expect("key");
+    let work = tempfile::tempdir().expect("tempdir");
+    let revoked_serial = [0x11, 3, (std::process::id() & 0xff) as u8, 0x5a];
+    let now = OffsetDateTime::now_utc();
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now - time::Duration::hours(1),
+        next_update: now + time::Duration::days(1),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&revoked_serial),
+            revocation_time: now - time::Duration::hours(2),
+            reason_code: Some(rcgen::RevocationReason::Superseded),
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&pki.intermediate)
+    .expect("crl");
+    let host = responder(
+        work.path().to_path_buf(),
+        pki.dir.path().to_path_buf(),
+        Arc::new(crl.der().to_vec()),
+    );
+    let (ocsp, crl_url) = (
+        format!("http://{}/ocsp", host.addr),
+        format!("http://{}/crl", host.addr),
+    );
+    let good = leaf(
+        &pki,
+        &Spec {
+            serial: 1,
+            ocsp: Some(&ocsp),
+            crl: None,
+            must_staple: false,
+        },
+    );
+    let revoked_ocsp = leaf(
+        &pki,
+        &Spec {
+            serial: 2,
+            ocsp: Some(&ocsp),
+            crl: None,
+            must_staple: false,
+        },
+    );
+    let revoked_crl = leaf(
+        &pki,
+        &Spec {
+            serial: 3,
+            ocsp: None,
+            crl: Some(&crl_url),
+            must_staple: false,
+        },
+    );
+    let index = format!(
+        "V\t301231235959Z\t\t{}\tunknown\t/CN=127.0.0.1\nR\t301231235959Z\t260101000000Z,keyCompromise\t{}\tunknown\t/CN=127.0.0.1\n",
+        good.serial_hex.to_ascii_uppercase(),
+        revoked_ocsp.serial_hex.to_ascii_uppercase()
+    );
+    std::fs::write(work.path().join("index.txt"), index).expect("index");
+    std::fs::write(work.path().join("index.txt.attr"), "unique_subject = no\n").expect("attr");
+    let files = work.path().join("certs");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    for (name, l) in [
+        ("good", &good),
+        ("ocsp", &revoked_ocsp),
+        ("crl", &revoked_crl),
+    ] {
+        std::fs::write(
+            files.join(format!("{name}.pem")),
+            format!("{}{}", l.pem, pki.intermediate.pem()),
+        )
+        .expect("write");
+    }
+    let config = write_config(
+        work.path(),
+        &format!(
+            "[scan]\nrevocation_timeout = \"2s\"\nca_files = [\"{}\"]\n",
+            pki.root_path().display()
+        ),
+    );
+    let scan = |store: &Path| -> Value {
+        certctl_json(
+            store,
+            &[
+                "scan",
+                "-c",
+                config.to_str().expect("utf8"),
+                files.to_str().expect("utf8"),
+                "-o",
+                "json",
+            ],
+        )
+    };
+    let codes_of = |doc: &Value, name: &str| -> Vec<String> {
+        let target = files.join(format!("{name}.pem")).display().to_string();
+        let loc = doc["locations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|l| l["target"] == target).cloned())
+            .unwrap_or_else(|| panic!("{target} in {doc:#}"));
+        codes(&loc)
+    };
+    let store = work.path().join("store");
+    let first = scan(&store);
+    assert_eq!(codes_of(&first, "good"), Vec::<String>::new(), "{first:#}");
+    assert_eq!(codes_of(&first, "ocsp"), vec!["revoked"], "{first:#}");
+    assert_eq!(codes_of(&first, "crl"), vec!["revoked"], "{first:#}");
+    let asked = host.hits.load(Ordering::SeqCst);
+    assert_eq!(asked, 3, "two OCSP requests and one CRL");
+
+    // The responder goes down; the next run answers from the store, asking nothing.
+    host.down.store(true, Ordering::SeqCst);
+    let second = scan(&store);
+    assert_eq!(
+        host.hits.load(Ordering::SeqCst),
+        asked,
+        "nothing was asked again"
+    );
+    assert_eq!(
+        codes_of(&second, "good"),
+        Vec::<String>::new(),
+        "{second:#}"
+    );
+    assert_eq!(codes_of(&second, "ocsp"), vec!["revoked"], "{second:#}");
+    assert_eq!(codes_of(&second, "crl"), vec!["revoked"], "{second:#}");
+
+    // A store without the answers asks, and the outage is what it can say.
+    let fresh = scan(&work.path().join("fresh"));
+    assert!(host.hits.load(Ordering::SeqCst) > asked);
+    for name in ["good", "ocsp", "crl"] {
+        assert_eq!(
+            codes_of(&fresh, name),
+            vec!["revocation_unknown"],
+            "{name}: {fresh:#}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod file;
 pub mod legacy;
 pub mod local;
 pub mod revocation;
+pub use revocation::AnswerCache;
 pub mod starttls;
 pub mod target;
 pub mod trust;
@@ -71,10 +72,17 @@ pub struct Scanner {
     revocation: Option<Arc<revocation::RevocationChecker>>,
     /// `(timeout, anchors)` to make one from, when revocation checks are on.
     revocation_settings: Option<(std::time::Duration, Vec<Vec<u8>>)>,
+    /// Where revocation answers are kept across runs (the store), if anywhere.
+    answers: Option<Arc<dyn AnswerCache>>,
 }
 
 impl Scanner {
-    pub fn new(settings: &ScanSettings, with_endpoints: bool) -> Result<Scanner, TrustError> {
+    /// `answers` keeps verified revocation answers across runs (see [`revocation`]).
+    pub fn new(
+        settings: &ScanSettings,
+        with_endpoints: bool,
+        answers: Option<Arc<dyn AnswerCache>>,
+    ) -> Result<Scanner, TrustError> {
         let mut revocation = None;
         let endpoints = if with_endpoints {
             let trust = Arc::new(TrustJudge::new(&settings.extra_roots)?);
@@ -84,6 +92,7 @@ impl Scanner {
                 let checker = Arc::new(revocation::RevocationChecker::new(
                     timeout,
                     settings.extra_roots.clone(),
+                    answers.clone(),
                 ));
                 revocation = Some(checker.clone());
                 scanner = scanner.with_revocation(checker);
@@ -99,6 +108,7 @@ impl Scanner {
             revocation_settings: settings
                 .revocation_timeout
                 .map(|t| (t, settings.extra_roots.clone())),
+            answers,
         })
     }
 
@@ -122,6 +132,7 @@ impl Scanner {
             (None, Some((timeout, anchors))) => Arc::new(revocation::RevocationChecker::new(
                 *timeout,
                 anchors.clone(),
+                self.answers.clone(),
             )),
             (None, None) => return,
         };

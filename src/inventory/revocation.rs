@@ -7,6 +7,10 @@
 //! and a CA's CRL is fetched once for all its certificates. An answer that cannot be verified,
 //! a responder that is down, or an issuer that was not presented is `revocation_unknown`
 //! (information), never `revoked`.
+//!
+//! With an [`AnswerCache`] (the store), the bytes of every answer that verified are kept there
+//! too, until the same expiry, and verified again when read: a restarted daemon or the next
+//! `certctl scan` uses them instead of asking again. Failures are remembered in memory only.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +34,15 @@ type Cached<T> = (Result<T, String>, UnixSeconds);
 /// OCSP answers by (responder URL, fingerprint of the leaf).
 type OcspCache = HashMap<(String, Vec<u8>), Cached<Answer>>;
 
+/// Where verified answers outlive the process. `key` names the question (`ocsp <url> <leaf
+/// fingerprint>` or `crl <url>`); a cache that fails is a miss.
+pub trait AnswerCache: Send + Sync {
+    /// The body kept under `key`, if it is still current at `now`.
+    fn get(&self, key: &str, now: UnixSeconds) -> Option<Vec<u8>>;
+    /// Keeps `body` under `key` until `until`.
+    fn put(&self, key: &str, body: &[u8], until: UnixSeconds);
+}
+
 /// Checks revocation with a shared cache.
 pub struct RevocationChecker {
     client: HttpClient,
@@ -39,16 +52,23 @@ pub struct RevocationChecker {
     /// OCSP answers by (URL, fingerprint of the leaf), CRL bodies by URL; each with its expiry.
     ocsp: Mutex<OcspCache>,
     crls: Mutex<HashMap<String, Cached<Vec<u8>>>>,
+    /// Answers kept across runs, if any.
+    kept: Option<std::sync::Arc<dyn AnswerCache>>,
 }
 
 impl RevocationChecker {
-    pub fn new(timeout: Duration, anchors: Vec<Vec<u8>>) -> RevocationChecker {
+    pub fn new(
+        timeout: Duration,
+        anchors: Vec<Vec<u8>>,
+        kept: Option<std::sync::Arc<dyn AnswerCache>>,
+    ) -> RevocationChecker {
         RevocationChecker {
             client: crate::http::client(),
             timeout,
             anchors,
             ocsp: Mutex::new(HashMap::new()),
             crls: Mutex::new(HashMap::new()),
+            kept,
         }
     }
 
@@ -128,11 +148,23 @@ impl RevocationChecker {
         issuer: &[u8],
         now: UnixSeconds,
     ) -> Result<Answer, String> {
-        let key = (url.to_string(), crate::x509::sha256_hex(leaf).into_bytes());
+        let fingerprint = crate::x509::sha256_hex(leaf);
+        let key = (url.to_string(), fingerprint.clone().into_bytes());
         if let Some((cached, until)) = lock(&self.ocsp).get(&key)
             && *until > now
         {
             return cached.clone();
+        }
+        let kept_key = format!("ocsp {url} {fingerprint}");
+        if let Some(answer) = self
+            .kept
+            .as_ref()
+            .and_then(|k| k.get(&kept_key, now))
+            .and_then(|body| rx::ocsp_response(&body, leaf, issuer, now).ok())
+        {
+            let until = expiry(&Ok(answer.clone()), now);
+            lock(&self.ocsp).insert(key, (Ok(answer.clone()), until));
+            return Ok(answer);
         }
         let result = async {
             let request = rx::ocsp_request(leaf, issuer).map_err(|e| e.to_string())?;
@@ -145,9 +177,17 @@ impl RevocationChecker {
             )
             .await
             .map_err(|e| e.to_string())?;
-            rx::ocsp_response(&body, leaf, issuer, now).map_err(|e| e.to_string())
+            rx::ocsp_response(&body, leaf, issuer, now)
+                .map(|answer| (answer, body))
+                .map_err(|e| e.to_string())
         }
         .await;
+        let result = result.map(|(answer, body)| {
+            if let Some(kept) = &self.kept {
+                kept.put(&kept_key, &body, expiry(&Ok(answer.clone()), now));
+            }
+            answer
+        });
         let until = expiry(&result, now);
         lock(&self.ocsp).insert(key, (result.clone(), until));
         result
@@ -164,18 +204,40 @@ impl RevocationChecker {
             .get(url)
             .filter(|(_, until)| *until > now)
             .map(|(body, _)| body.clone());
+        let kept_key = format!("crl {url}");
         let body = match cached {
             Some(body) => body?,
             None => {
-                let fetched = fetch(&self.client, url, None, MAX_CRL, self.timeout)
-                    .await
-                    .map_err(|e| e.to_string());
-                let until = match &fetched {
-                    Ok(body) => match rx::crl(body, leaf, issuer, now) {
-                        Ok(answer) => expiry(&Ok(answer), now),
-                        Err(_) => now + FAILURE_TTL,
-                    },
-                    Err(_) => now + FAILURE_TTL,
+                // A kept CRL that still verifies for this leaf stands in for a fetch.
+                let kept = self
+                    .kept
+                    .as_ref()
+                    .and_then(|k| k.get(&kept_key, now))
+                    .and_then(|body| {
+                        let answer = rx::crl(&body, leaf, issuer, now).ok()?;
+                        Some((body, expiry(&Ok(answer), now)))
+                    });
+                let (fetched, until) = match kept {
+                    Some((body, until)) => (Ok(body), until),
+                    None => {
+                        let fetched = fetch(&self.client, url, None, MAX_CRL, self.timeout)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let until = match &fetched {
+                            Ok(body) => match rx::crl(body, leaf, issuer, now) {
+                                Ok(answer) => {
+                                    let until = expiry(&Ok(answer), now);
+                                    if let Some(kept) = &self.kept {
+                                        kept.put(&kept_key, body, until);
+                                    }
+                                    until
+                                }
+                                Err(_) => now + FAILURE_TTL,
+                            },
+                            Err(_) => now + FAILURE_TTL,
+                        };
+                        (fetched, until)
+                    }
                 };
                 lock(&self.crls).insert(url.to_string(), (fetched.clone(), until));
                 fetched?

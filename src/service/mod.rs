@@ -95,7 +95,10 @@ pub async fn scan_and_record(
     scope: Scope,
     mut on_result: impl FnMut(&Scanned),
 ) -> Result<Vec<View>, ServiceError> {
-    let scanner = Scanner::new(&config.scan, !endpoints.is_empty())?;
+    let answers = store.map(|s| {
+        std::sync::Arc::new(s.clone()) as std::sync::Arc<dyn crate::inventory::AnswerCache>
+    });
+    let scanner = Scanner::new(&config.scan, !endpoints.is_empty(), answers)?;
     let installed = installed_for_endpoints(config);
     let mut views = Vec::new();
     let mut store_error: Option<StoreError> = None;
@@ -165,6 +168,11 @@ pub async fn scan_and_record(
             let gone = retire_unseen(s, &seen)?;
             if gone > 0 {
                 tracing::info!("retired {gone} location(s) no longer in the config");
+            }
+            // Answers no certificate will ask for again (or that expired) go with the run.
+            let swept = s.sweep_answers(crate::clock::now())?;
+            if swept > 0 {
+                tracing::debug!("dropped {swept} expired revocation answer(s)");
             }
         }
         s.flush()?;

@@ -16,6 +16,7 @@
 //! not an outage.
 
 mod alerts;
+mod answers;
 mod audit;
 mod codec;
 mod convert;
@@ -128,6 +129,8 @@ pub struct Store {
     /// Per managed certificate: the CA's last Retry-After (Unix seconds), kept apart from the
     /// renewal state so that stores written before it need no migration.
     retry_hints: sled::Tree,
+    /// Revocation answers (OCSP responses, CRLs) kept across runs (`answers.rs`).
+    answers: sled::Tree,
     /// Serialises audit appends (each needs the previous entry's hash).
     audit_lock: std::sync::Arc<std::sync::Mutex<()>>,
     /// Per-certificate renewal exclusion, shared by every clone.
@@ -213,6 +216,7 @@ impl Store {
             audit: tree("audit")?,
             rows: tree("rows")?,
             retry_hints: tree("retry_hints")?,
+            answers: tree("revocation_answers")?,
             audit_lock: std::sync::Arc::default(),
             leases: lease::Leases::default(),
             db,
