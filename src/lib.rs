@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod durable;
 pub mod errors;
+pub mod fleet;
 pub mod http;
 pub mod inventory;
 pub mod lifecycle;

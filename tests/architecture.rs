@@ -147,7 +147,7 @@ fn the_top_level_modules_import_each_other_without_cycles() {
 
 #[test]
 fn each_crate_with_a_rule_is_imported_by_its_module_only() {
-    let rules: [(&str, &[&str]); 12] = [
+    let rules: [(&str, &[&str]); 14] = [
         ("sled", &["store/"]),
         // Records are encoded in one place, as the store's own frozen types; listings travel
         // through the control socket as a binary body.
@@ -162,6 +162,9 @@ fn each_crate_with_a_rule_is_imported_by_its_module_only() {
         ("hickory_client", &["acme/challenge/wire/"]),
         ("quick_xml", &["acme/challenge/route53.rs"]),
         ("der_parser", &["inventory/starttls/"]),
+        // Fleet mode's shared store: PostgreSQL through tokio-postgres and its rustls glue.
+        ("tokio_postgres", &["fleet/"]),
+        ("tokio_postgres_rustls", &["fleet/connect.rs"]),
     ];
     let mut wrong = Vec::new();
     for file in rust_files(&src()) {
@@ -181,5 +184,6 @@ fn each_crate_with_a_rule_is_imported_by_its_module_only() {
     // The rule is live: the owners really do import their crates.
     let store = code(&src().join("store/mod.rs"));
     assert!(uses_crate(&store, "sled"));
+    assert!(uses_crate(&code(&src().join("fleet/connect.rs")), "tokio_postgres"));
     assert!(!uses_crate("x509_parser::der_parser::ber", "der_parser"));
 }

@@ -1,0 +1,161 @@
+//! The node registry: which certctl processes make up the fleet, with which config, and when
+//! each was last heard from.
+//!
+//! A node registers when it starts and heartbeats while it runs. Two processes under one node
+//! name would each believe they deploy that node's servers, so a name held by a live process
+//! (heartbeat within `stale_after`) is refused. Nodes whose shared config differs (a hash of
+//! everything but the per-node keys) would judge and renew differently: registration reports
+//! them, so the daemon says so at start and `certctl fleet status` shows it, instead of a
+//! silent split.
+
+use std::time::Duration;
+
+use super::{Fleet, FleetError};
+
+/// A node as the store shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub instance: String,
+    pub version: String,
+    pub config_hash: String,
+    /// Seconds since it started and since its last heartbeat, by the database clock.
+    pub started_ago: f64,
+    pub heartbeat_ago: f64,
+}
+
+/// What a node learns when it registers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// Live nodes whose config hash differs from this node's.
+    pub drift: Vec<NodeInfo>,
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+impl Fleet {
+    /// Registers this process as its node, with the hash of its shared config; refuses a name
+    /// a live process holds ([`FleetError::NameInUse`]).
+    pub async fn register(
+        &self,
+        config_hash: &str,
+        stale_after: Duration,
+    ) -> Result<Registration, FleetError> {
+        let taken = self
+            .bounded(
+                "register the node",
+                self.client().query_opt(
+                    "INSERT INTO nodes AS n (name, instance, version, config_hash, started_at,
+                                             heartbeat_at)
+                     VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())
+                     ON CONFLICT (name) DO UPDATE
+                        SET instance = excluded.instance, version = excluded.version,
+                            config_hash = excluded.config_hash, started_at = excluded.started_at,
+                            heartbeat_at = excluded.heartbeat_at
+                      WHERE n.instance = excluded.instance
+                         OR n.heartbeat_at < clock_timestamp() - $5::float8 * interval '1 second'
+                     RETURNING 1",
+                    &[
+                        &self.node(),
+                        &self.instance(),
+                        &env!("CARGO_PKG_VERSION"),
+                        &config_hash,
+                        &seconds(stale_after),
+                    ],
+                ),
+            )
+            .await?;
+        if taken.is_none() {
+            let holder = self
+                .nodes()
+                .await?
+                .into_iter()
+                .find(|n| n.name == self.node());
+            return Err(FleetError::NameInUse {
+                node: self.node().to_string(),
+                instance: holder
+                    .as_ref()
+                    .map(|n| n.instance.clone())
+                    .unwrap_or_default(),
+                age: holder.map(|n| n.heartbeat_ago as i64).unwrap_or_default(),
+            });
+        }
+        let drift = self
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| {
+                n.name != self.node()
+                    && n.config_hash != config_hash
+                    && n.heartbeat_ago < seconds(stale_after)
+            })
+            .collect();
+        Ok(Registration { drift })
+    }
+
+    /// Records that this process is alive; [`FleetError::NameInUse`] when another process has
+    /// since taken this node's name (this one must stop acting as the node).
+    pub async fn heartbeat(&self) -> Result<(), FleetError> {
+        let beat = self
+            .bounded(
+                "heartbeat",
+                self.client().execute(
+                    "UPDATE nodes SET heartbeat_at = clock_timestamp()
+                      WHERE name = $1 AND instance = $2",
+                    &[&self.node(), &self.instance()],
+                ),
+            )
+            .await?;
+        if beat == 0 {
+            return Err(FleetError::NameInUse {
+                node: self.node().to_string(),
+                instance: "another process".into(),
+                age: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every node that ever registered, by name.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, FleetError> {
+        let rows = self
+            .bounded(
+                "list the nodes",
+                self.client().query(
+                    "SELECT name, instance, version, config_hash,
+                            extract(epoch from clock_timestamp() - started_at)::float8,
+                            extract(epoch from clock_timestamp() - heartbeat_at)::float8
+                       FROM nodes ORDER BY name",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| NodeInfo {
+                name: r.get(0),
+                instance: r.get(1),
+                version: r.get(2),
+                config_hash: r.get(3),
+                started_ago: r.get(4),
+                heartbeat_ago: r.get(5),
+            })
+            .collect())
+    }
+
+    /// The schema version the store is at.
+    pub async fn schema_version(&self) -> Result<i32, FleetError> {
+        let row = self
+            .bounded(
+                "read the schema version",
+                self.client().query_one(
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+}

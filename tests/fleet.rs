@@ -1,0 +1,459 @@
+//! Fleet mode's coordination core against a real PostgreSQL (a throwaway cluster made with
+//! initdb on 127.0.0.1): migrations applied once by nodes starting together, a newer schema
+//! refused, leases with one holder at a time and growing fencing tokens, fenced writes refused
+//! after a takeover, a cut-off holder's lease taken over after its TTL, exclusive node names,
+//! config drift reported, the fleet key checked, TLS verified, and an unreachable or silent
+//! store a clear bounded error.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use certctl::fleet::{Fleet, FleetError, FleetKey, FleetSettings};
+use common::servers::{self, Material};
+use common::*;
+
+fn settings(port: u16, node: &str) -> FleetSettings {
+    FleetSettings {
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"),
+        password: None,
+        ca_file: None,
+        node: node.into(),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+/// A cluster on a free port, and the first node's connection (retried while the server
+/// finishes starting up).
+async fn cluster() -> (servers::Server, u16) {
+    let port = free_port();
+    let server = servers::postgres(None, port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Fleet::connect(&settings(port, "probe")).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("PostgreSQL did not come up: {e}\n{}", server.log_text()),
+        }
+    }
+    (server, port)
+}
+
+async fn node(port: u16, name: &str) -> Fleet {
+    Fleet::connect(&settings(port, name))
+        .await
+        .unwrap_or_else(|e| panic!("node {name}: {e}"))
+}
+
+/// A plain connection for the test's own statements.
+async fn admin(port: u16) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("admin connection");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let port = free_port();
+    let _server = servers::postgres(None, port);
+    // Three nodes race on an empty database (retrying while the server starts up).
+    let start = |name: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match Fleet::connect(&settings(port, name)).await {
+                Ok(f) => return f,
+                Err(e) if Instant::now() > deadline => panic!("{name}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    let (a, b, c) = tokio::join!(start("a"), start("b"), start("c"));
+    for f in [&a, &b, &c] {
+        assert_eq!(f.schema_version().await.expect("version"), 1);
+    }
+    let db = admin(port).await;
+    let applied: i64 = db
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(applied, 1, "each version applied exactly once");
+
+    // A later certctl migrated this store: this one must not write to it.
+    db.execute(
+        "INSERT INTO schema_migrations (version, name, applied_by) VALUES (2, 'future', 'z')",
+        &[],
+    )
+    .await
+    .expect("insert");
+    let e = Fleet::connect(&settings(port, "old"))
+        .await
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        matches!(
+            e,
+            FleetError::NewerSchema {
+                found: 2,
+                known: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("version 2") && text.contains("upgrade certctl"),
+        "{text}"
+    );
+}
+
+/// One hold of the lease, as its holder saw it: from the acquire's answer to its own deadline
+/// or the release it sent, whichever came first.
+#[derive(Debug, Clone)]
+struct Hold {
+    token: i64,
+    from: Instant,
+    until: Instant,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_has_one_holder_at_a_time_and_tokens_only_grow() {
+    let (_server, port) = cluster().await;
+    let holds: Arc<Mutex<Vec<Hold>>> = Arc::default();
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let holds = Arc::clone(&holds);
+        let fleet = node(port, &format!("n{i}")).await;
+        tasks.push(tokio::spawn(async move {
+            let mut round = 0u64;
+            let mut renewed = 0u32;
+            while Instant::now() < end {
+                round += 1;
+                let ttl = Duration::from_millis(300);
+                match fleet
+                    .try_acquire("coordinator", ttl)
+                    .await
+                    .expect("acquire")
+                {
+                    None => tokio::time::sleep(Duration::from_millis(5 + i)).await,
+                    Some(mut lease) => {
+                        let from = Instant::now();
+                        // Work a little, renew once, then either release or let it lapse.
+                        tokio::time::sleep(Duration::from_millis(20 + (round * 7 + i) % 60)).await;
+                        // Under load the holder may find its own deadline passed: then it
+                        // stops (the renewal is refused without asking the store).
+                        if fleet.renew(&mut lease).await.is_ok() {
+                            renewed += 1;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        let token = lease.token();
+                        let until = if round.is_multiple_of(3) {
+                            lease.deadline()
+                        } else {
+                            let sent = Instant::now().min(lease.deadline());
+                            fleet.release(lease).await.expect("release");
+                            sent
+                        };
+                        holds.lock().unwrap().push(Hold { token, from, until });
+                        if round.is_multiple_of(3) {
+                            // Lapsed: wait past it before trying again.
+                            tokio::time::sleep(ttl).await;
+                        }
+                    }
+                }
+            }
+            renewed
+        }));
+    }
+    let mut renewals = 0;
+    for t in tasks {
+        renewals += t.await.expect("contender");
+    }
+    assert!(renewals > 0, "live leases renew");
+    let mut holds = holds.lock().unwrap().clone();
+    holds.sort_by_key(|h| h.from);
+    assert!(
+        holds.len() >= 15,
+        "enough handovers to mean something: {}",
+        holds.len()
+    );
+    for pair in holds.windows(2) {
+        assert!(
+            pair[0].token < pair[1].token,
+            "tokens grow with each holder: {pair:?}"
+        );
+        assert!(
+            pair[0].until <= pair[1].from,
+            "two holders at once: {pair:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_under_a_lost_lease_changes_nothing() {
+    let (_server, port) = cluster().await;
+    let a = node(port, "a").await;
+    let b = node(port, "b").await;
+    let ttl = Duration::from_secs(10);
+    let mut lease_a = a
+        .try_acquire("cert:shop", ttl)
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(
+        b.try_acquire("cert:shop", ttl).await.unwrap().is_none(),
+        "held by a"
+    );
+    a.put_record(&lease_a, "order:shop", b"order-1")
+        .await
+        .expect("fenced write");
+
+    // The database hands the lease on (as when a's renewals stopped reaching it) while a's own
+    // clock still says it holds it: only the token check stands between a and the record.
+    let db = admin(port).await;
+    db.execute("UPDATE leases SET expires_at = clock_timestamp()", &[])
+        .await
+        .expect("expire");
+    let lease_b = b
+        .try_acquire("cert:shop", ttl)
+        .await
+        .unwrap()
+        .expect("taken over");
+    assert!(lease_b.token() > lease_a.token());
+    b.put_record(&lease_b, "order:shop", b"order-2")
+        .await
+        .expect("b writes");
+
+    let e = a
+        .put_record(&lease_a, "order:shop", b"stale")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, FleetError::LeaseLost { .. }), "{e}");
+    assert!(e.to_string().contains("cert:shop"), "{e}");
+    let e = a.renew(&mut lease_a).await.unwrap_err();
+    assert!(matches!(e, FleetError::LeaseLost { .. }), "{e}");
+    assert!(
+        !lease_a.is_live(Instant::now()),
+        "a stops acting once it knows"
+    );
+    let (value, token, by) = a.record("order:shop").await.unwrap().expect("record");
+    assert_eq!(
+        (value.as_slice(), token, by.as_str()),
+        (&b"order-2"[..], lease_b.token(), "b")
+    );
+
+    // A release by a loser frees nothing; b's release frees it at once.
+    a.release(lease_a).await.expect("no-op release");
+    assert!(a.try_acquire("cert:shop", ttl).await.unwrap().is_none());
+    b.release(lease_b).await.expect("release");
+    let again = a
+        .try_acquire("cert:shop", ttl)
+        .await
+        .unwrap()
+        .expect("free after release");
+    let listed = b.leases().await.expect("leases");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].holder.as_str(), listed[0].token),
+        ("a", again.token())
+    );
+    assert!(listed[0].expires_in > 5.0, "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_cut_off_from_the_database_is_taken_over_after_its_ttl() {
+    let (_server, port) = cluster().await;
+    let a = node(port, "a").await;
+    let b = node(port, "b").await;
+    let ttl = Duration::from_secs(2);
+    let mut lease = a.try_acquire("cert:pay", ttl).await.unwrap().expect("free");
+    let db = admin(port).await;
+    let cut = Instant::now();
+    let killed: i64 = db
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE application_name = 'certctl a'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    // a learns at its next call: an error, never a hang, and it no longer renews.
+    let e = a.renew(&mut lease).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    let e = a.leases().await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    // The lease does not die with the session (unlike an advisory lock): b waits for the TTL.
+    assert!(b.try_acquire("cert:pay", ttl).await.unwrap().is_none());
+    let taken = loop {
+        if let Some(l) = b.try_acquire("cert:pay", ttl).await.unwrap() {
+            break l;
+        }
+        assert!(cut.elapsed() < Duration::from_secs(10), "never taken over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let after = cut.elapsed();
+    assert!(
+        after >= ttl - Duration::from_millis(300),
+        "taken over early: {after:?}"
+    );
+    assert!(taken.token() > lease.token());
+    assert!(!lease.is_live(Instant::now()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_names_are_exclusive_and_config_drift_is_reported() {
+    let (_server, port) = cluster().await;
+    let stale = Duration::from_secs(2);
+    let a = node(port, "web-1").await;
+    assert!(a.register("hash-1", stale).await.unwrap().drift.is_empty());
+    // A second process under the same name is refused while the first is alive.
+    let twin = node(port, "web-1").await;
+    let e = twin.register("hash-1", stale).await.unwrap_err();
+    assert!(matches!(e, FleetError::NameInUse { .. }), "{e}");
+    assert!(e.to_string().contains("web-1"), "{e}");
+
+    let b = node(port, "web-2").await;
+    let seen = b.register("hash-2", stale).await.unwrap();
+    assert_eq!(seen.drift.len(), 1, "{seen:?}");
+    assert_eq!(seen.drift[0].name, "web-1");
+    assert_eq!(seen.drift[0].config_hash, "hash-1");
+
+    // Once web-1 stops heartbeating, the name may be taken; the old process then learns it.
+    tokio::time::sleep(stale + Duration::from_millis(200)).await;
+    b.heartbeat().await.expect("web-2 beats");
+    twin.register("hash-2", stale)
+        .await
+        .expect("stale name taken");
+    let e = a.heartbeat().await.unwrap_err();
+    assert!(matches!(e, FleetError::NameInUse { .. }), "{e}");
+    let nodes = b.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.config_hash == "hash-2" && n.heartbeat_ago < 2.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_fleet_key_is_refused() {
+    let (_server, port) = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = FleetKey::generate(&dir.path().join("fleet.key")).unwrap();
+    let other = FleetKey::generate(&dir.path().join("other.key")).unwrap();
+    let (a, b, c) = (
+        node(port, "a").await,
+        node(port, "b").await,
+        node(port, "c").await,
+    );
+    // Two nodes racing with the same key both pass; the fleet then knows only that key.
+    let (ra, rb) = tokio::join!(a.check_key(&key), b.check_key(&key));
+    ra.expect("a");
+    rb.expect("b");
+    let loaded = FleetKey::load(&dir.path().join("fleet.key")).unwrap();
+    c.check_key(&loaded).await.expect("same key from its file");
+    let e = c.check_key(&other).await.unwrap_err();
+    assert!(matches!(e, FleetError::WrongKey { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&key.id()),
+        "names the fleet's key id: {e}"
+    );
+    // What the store holds is sealed: no plaintext canary in it.
+    let db = admin(port).await;
+    let rows = db
+        .query("SELECT canary FROM fleet_keys", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let canary: Vec<u8> = rows[0].get(0);
+    assert!(!canary.windows(7).any(|w| w == b"certctl"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_and_a_dead_or_silent_store_is_a_clear_bounded_error() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1", "db.test"], -1, 60, SignedBy::Intermediate);
+    let (fullchain, key) = pki.write_leaf("db", &leaf, true);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(pki.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let server = servers::postgres(Some(&Material { fullchain, key }), port);
+    let url =
+        format!("postgres://postgres@db.test:{port}/postgres?sslmode=require&hostaddr=127.0.0.1");
+    let with = |ca: Option<std::path::PathBuf>| FleetSettings {
+        url: url.clone(),
+        ca_file: ca,
+        ..settings(port, "tls")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let fleet = loop {
+        match Fleet::connect(&with(Some(pki.root_path()))).await {
+            Ok(f) => break f,
+            Err(e) if Instant::now() > deadline => panic!("{e}\n{}", server.log_text()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    assert_eq!(fleet.schema_version().await.unwrap(), 1);
+    let db = admin(port).await;
+    let ssl: bool = db
+        .query_one(
+            "SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+              WHERE application_name = 'certctl tls'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the node's session is encrypted");
+    // Without the private root the server's certificate is not trusted.
+    let e = Fleet::connect(&with(None)).await.err().expect("untrusted");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    // A password in the url is refused (it belongs in password_file / password_env).
+    let e = Fleet::connect(&FleetSettings {
+        url: format!("postgres://postgres:hunter2@127.0.0.1:{port}/postgres"),
+        ..settings(port, "x")
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        e.to_string().contains("password_file") && !e.to_string().contains("hunter2"),
+        "{e}"
+    );
+
+    // Nothing listening, and a peer that accepts but never answers: bounded, named errors.
+    let closed = closed_port();
+    let e = Fleet::connect(&settings(closed.port(), "x"))
+        .await
+        .err()
+        .expect("closed");
+    assert!(
+        e.is_unavailable() && e.to_string().contains(&closed.port().to_string()),
+        "{e}"
+    );
+    let silent = silent_server();
+    let started = Instant::now();
+    let e = Fleet::connect(&FleetSettings {
+        timeout: Duration::from_secs(1),
+        ..settings(silent.port(), "x")
+    })
+    .await
+    .err()
+    .expect("silent");
+    assert!(matches!(e, FleetError::Timeout { .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
