@@ -184,6 +184,9 @@ fn each_crate_with_a_rule_is_imported_by_its_module_only() {
     // The rule is live: the owners really do import their crates.
     let store = code(&src().join("store/mod.rs"));
     assert!(uses_crate(&store, "sled"));
-    assert!(uses_crate(&code(&src().join("fleet/connect.rs")), "tokio_postgres"));
+    assert!(uses_crate(
+        &code(&src().join("fleet/connect.rs")),
+        "tokio_postgres"
+    ));
     assert!(!uses_crate("x509_parser::der_parser::ber", "der_parser"));
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certctl::fleet::{Fleet, FleetError, FleetKey, FleetSettings};
+use common::pebble::{Pebble, PebbleOptions};
 use common::servers::{self, Material};
 use common::*;
 
@@ -21,6 +22,7 @@ fn settings(port: u16, node: &str) -> FleetSettings {
         ca_file: None,
         node: node.into(),
         timeout: Duration::from_secs(5),
+        instance: None,
     }
 }
 
@@ -320,7 +322,12 @@ async fn node_names_are_exclusive_and_config_drift_is_reported() {
     let a = node(port, "web-1").await;
     assert!(a.register("hash-1", stale).await.unwrap().drift.is_empty());
     // A second process under the same name is refused while the first is alive.
-    let twin = node(port, "web-1").await;
+    let twin = Fleet::connect(&FleetSettings {
+        instance: Some("another-process".into()),
+        ..settings(port, "web-1")
+    })
+    .await
+    .unwrap();
     let e = twin.register("hash-1", stale).await.unwrap_err();
     assert!(matches!(e, FleetError::NameInUse { .. }), "{e}");
     assert!(e.to_string().contains("web-1"), "{e}");
@@ -456,4 +463,249 @@ async fn tls_is_verified_and_a_dead_or_silent_store_is_a_clear_bounded_error() {
     .expect("silent");
     assert!(matches!(e, FleetError::Timeout { .. }), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Node `node`'s config: its own state directory, the shared store and key, one Pebble
+/// account and one http-01 certificate.
+fn node_config(
+    dir: &std::path::Path,
+    node: &str,
+    port: u16,
+    key: &std::path::Path,
+    pebble: &Pebble,
+) -> std::path::PathBuf {
+    let home = dir.join(node);
+    std::fs::create_dir_all(&home).unwrap();
+    write_config(
+        &home,
+        &format!(
+            "[store]\npath = \"{home}/state/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\n\
+             [fleet]\nnode = \"{node}\"\nkey_file = \"{key}\"\nlease_ttl = \"6s\"\n\n\
+             [acme.accounts.pebble]\ndirectory = \"{dir_url}\"\nagree_tos = true\nca_file = \"{root}\"\n\n\
+             [[certificate]]\nname = \"shop\"\ndomains = [\"shop.example.test\"]\n\
+             [certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{http}\"\n",
+            home = home.display(),
+            key = key.display(),
+            dir_url = pebble.directory(),
+            root = pebble.tls_root().display(),
+            http = pebble.http_port,
+        ),
+    )
+}
+
+fn current(dir: &std::path::Path, node: &str, file: &str) -> String {
+    std::fs::read_to_string(dir.join(node).join("state/certs/shop/current").join(file))
+        .unwrap_or_else(|e| panic!("{node} {file}: {e}"))
+}
+
+fn renew_json(out: &std::process::Output) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", stdout(out), stderr(out)));
+    doc.as_array()
+        .and_then(|a| a.first())
+        .or_else(|| doc["certificates"].as_array().and_then(|a| a.first()))
+        .cloned()
+        .unwrap_or(doc)
+}
+
+#[test]
+fn two_nodes_renew_once_and_both_install_the_certificate() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_server, port) = rt.block_on(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    let a = node_config(dir.path(), "a", port, &key, &pebble);
+    let b = node_config(dir.path(), "b", port, &key, &pebble);
+
+    // Both nodes are told to issue at once: one orders, the other waits and installs its version.
+    let (out_a, out_b) = std::thread::scope(|s| {
+        let ta = s.spawn(|| certctl_config(&a, &["issue", "shop", "-o", "json"]));
+        let tb = s.spawn(|| certctl_config(&b, &["issue", "shop", "-o", "json"]));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    let (ra, rb) = (renew_json(&ok(out_a)), renew_json(&ok(out_b)));
+    let by = [&ra, &rb].map(|r| r["renewed_by"].as_str().map(str::to_string));
+    assert_eq!(orders_in(&pebble), 1, "one order fleet-wide: {ra}\n{rb}");
+    assert!(
+        matches!(&by, [None, Some(n)] if n == "a") || matches!(&by, [Some(n), None] if n == "b"),
+        "one node renewed, the other installed its version: {ra}\n{rb}"
+    );
+    for file in ["cert.pem", "fullchain.pem", "privkey.pem"] {
+        assert_eq!(
+            current(dir.path(), "a", file),
+            current(dir.path(), "b", file),
+            "{file}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let key_b = dir.path().join("b/state/certs/shop/current/privkey.pem");
+    assert_eq!(
+        std::fs::metadata(&key_b).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The store holds the key sealed only.
+    let dump = rt.block_on(async {
+        let db = admin(port).await;
+        let rows = db.query("SELECT value FROM records", &[]).await.unwrap();
+        rows.iter()
+            .map(|r| String::from_utf8_lossy(r.get::<_, &[u8]>(0)).into_owned())
+            .collect::<String>()
+    });
+    assert!(
+        dump.contains("BEGIN CERTIFICATE") && !dump.contains("PRIVATE KEY"),
+        "{dump}"
+    );
+
+    // A forced renewal on b is published; a's next plain run installs it without ordering.
+    ok(certctl_config(&b, &["renew", "shop", "--force"]));
+    assert_eq!(orders_in(&pebble), 2);
+    let pulled = renew_json(&ok(certctl_config(&a, &["renew", "shop", "-o", "json"])));
+    assert_eq!(pulled["renewed_by"], "b", "{pulled}");
+    assert_eq!(orders_in(&pebble), 2);
+    assert_eq!(
+        current(dir.path(), "a", "cert.pem"),
+        current(dir.path(), "b", "cert.pem")
+    );
+
+    // The fleet as the store sees it: both nodes, same config, no lease held.
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(certctl_config(&a, &["fleet", "status", "-o", "json"])).stdout)
+            .unwrap();
+    let names: Vec<&str> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"], "{status}");
+    assert!(
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["config_differs"] == false),
+        "{status}"
+    );
+    assert!(
+        status["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["expires_in_seconds"].as_f64().unwrap() <= 0.0),
+        "{status}"
+    );
+
+    // The daemon keeps its node registered and alive; stopped, it leaves.
+    let alive = |name: &str| {
+        let status: serde_json::Value = serde_json::from_slice(
+            &ok(certctl_config(&a, &["fleet", "status", "-o", "json"])).stdout,
+        )
+        .unwrap();
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == name && n["alive"] == true)
+    };
+    assert!(!alive("b"), "b's CLI runs left the fleet when they ended");
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", b.to_str().unwrap()])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("certctl run");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !alive("b") {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never joined the fleet"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Still alive after more than a lease time: it heartbeats.
+    std::thread::sleep(Duration::from_secs(7));
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(certctl_config(&a, &["fleet", "status", "-o", "json"])).stdout)
+            .unwrap();
+    let beat = status["nodes"][1]["heartbeat_seconds_ago"]
+        .as_f64()
+        .unwrap();
+    assert!(beat < 4.0, "heartbeats every lease_ttl / 3: {status}");
+    let pid = daemon.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.wait().unwrap().success());
+    assert!(!alive("b"), "a stopped daemon leaves the fleet");
+
+    // A node with another key is refused before it talks to the CA.
+    let other = dir.path().join("other.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", other.to_str().unwrap()],
+    ));
+    let c = node_config(dir.path(), "c", port, &other, &pebble);
+    let out = certctl_config(&c, &["renew", "shop", "--force"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not the fleet's key"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(orders_in(&pebble), 2);
+}
+
+fn orders_in(pebble: &Pebble) -> usize {
+    pebble.log().matches("Added order").count()
+}
+
+#[test]
+fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[store]\nurl = \"postgres://certctl:hunter2@db.test/certctl\"\npassword_env = \"CERTCTL_TEST_UNSET_PW\"\n\n[fleet]\nnode = \"web 1\"\nlease_ttl = \"2s\"\n",
+    );
+    let out = certctl_config(&config, &["fleet", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    for expected in [
+        "certctl.toml:2: store.url",
+        "store.url",
+        "password_file or password_env",
+        "CERTCTL_TEST_UNSET_PW is not set",
+        "fleet.node",
+        "fleet.lease_ttl",
+        "fleet.key_file",
+        "certctl fleet keygen",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?}:\n{err}");
+    }
+    assert!(
+        !err.contains("hunter2"),
+        "the password is never echoed:\n{err}"
+    );
+
+    let config = write_config(dir.path(), "[fleet]\nnode = \"a\"\n");
+    let err = stderr(&certctl_config(&config, &["fleet", "status"]));
+    assert!(err.contains("[store] url"), "{err}");
+    let config = write_config(dir.path(), "[scan]\ntimeout = \"5s\"\n");
+    let out = certctl_config(&config, &["fleet", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("not in fleet mode"),
+        "{}",
+        stderr(&out)
+    );
 }

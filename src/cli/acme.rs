@@ -121,6 +121,17 @@ fn print_reports(
             Decision::Resume { order_url } => format!("resuming order {order_url}"),
             Decision::Due { reason } => format!("due: {reason}"),
             Decision::Forced => "forced".to_string(),
+            Decision::RenewedMeanwhile { .. }
+                if matches!(
+                    &r.outcome,
+                    Some(Outcome::Installed {
+                        renewed_by: Some(_),
+                        ..
+                    })
+                ) =>
+            {
+                "renewed by another node of the fleet".to_string()
+            }
             Decision::RenewedMeanwhile { serial } => format!(
                 "forced, but another run installed serial {serial} while this one waited: not ordered again"
             ),
@@ -142,10 +153,15 @@ fn print_reports(
                 version,
                 resumed,
                 deploy_errors,
+                renewed_by,
             }) => format!(
-                " -> installed serial {serial} (expires {}, version {version}{}){}",
+                " -> installed serial {serial} (expires {}, version {version}{}{}){}",
                 rfc3339(*not_after),
                 if *resumed { ", resumed" } else { "" },
+                renewed_by
+                    .as_ref()
+                    .map(|n| format!(", renewed by node {n}"))
+                    .unwrap_or_default(),
                 if deploy_errors.is_empty() {
                     String::new()
                 } else {

@@ -5,6 +5,7 @@ mod acme;
 mod alerts;
 mod deploy;
 mod discover;
+mod fleet;
 mod inventory;
 pub mod output;
 mod scan;
@@ -129,6 +130,8 @@ pub enum Command {
     Run(service::RunArgs),
     /// The running daemon: uptime, schedules, last error.
     Status,
+    /// Fleet mode: nodes, heartbeats and leases in the shared store; the fleet key.
+    Fleet(fleet::FleetArgs),
     /// The audit log: every action, newest last.
     History(service::HistoryArgs),
     /// Audit log integrity.
@@ -194,6 +197,7 @@ pub fn run(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         Command::Rollback(args) => deploy::rollback(cli, s, args),
         Command::Run(_) => service::run(cli),
         Command::Status => service::status(cli, s),
+        Command::Fleet(args) => fleet::run(cli, s, args),
         Command::History(args) => service::history(cli, s, args),
         Command::Audit(args) => service::audit(cli, s, args),
         Command::Completions(args) => service::completions(s, args),

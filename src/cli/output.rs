@@ -415,6 +415,8 @@ pub enum JsonOutcome<'a> {
         version: &'a str,
         resumed: bool,
         deploy_errors: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        renewed_by: Option<&'a str>,
     },
     Failed {
         error: &'a str,
@@ -446,12 +448,14 @@ fn json_renew_report(r: &crate::lifecycle::Report) -> JsonRenewReport<'_> {
                 version,
                 resumed,
                 deploy_errors,
+                renewed_by,
             } => JsonOutcome::Installed {
                 serial,
                 not_after: *not_after,
                 version,
                 resumed: *resumed,
                 deploy_errors,
+                renewed_by: renewed_by.as_deref(),
             },
             Outcome::Failed {
                 error,
@@ -775,6 +779,7 @@ mod tests {
                     version: "v1".into(),
                     resumed: false,
                     deploy_errors: vec!["nginx: reload failed".into()],
+                    renewed_by: None,
                 }),
             ),
             report(

@@ -11,6 +11,7 @@ pub mod challenge;
 pub mod daemon;
 pub mod deploy;
 pub mod discover;
+pub mod fleet;
 mod locate;
 mod raw;
 pub mod secret;
@@ -58,6 +59,8 @@ pub struct Config {
     pub discover: DiscoverSettings,
     /// Discovery jobs the daemon runs on their schedules (`[[discover]]`).
     pub discover_jobs: Vec<DiscoverJob>,
+    /// Fleet mode (`[store] url`, `[fleet]`): none for a single node.
+    pub fleet: Option<fleet::FleetConfig>,
 }
 
 pub use crate::inventory::ScanSettings;
@@ -83,6 +86,7 @@ impl Config {
             policy: crate::policy::ScanPolicy::default(),
             discover: DiscoverSettings::default(),
             discover_jobs: Vec::new(),
+            fleet: None,
         }
     }
 
@@ -162,7 +166,7 @@ impl Config {
             locator: &locator,
             issues,
         };
-        let config = v.validate(raw, base, path);
+        let config = v.validate(raw, base, path, text);
         if v.issues.is_empty() {
             Ok(config)
         } else {
@@ -351,7 +355,7 @@ impl Validator<'_> {
         }
     }
 
-    fn validate(&mut self, raw: RawConfig, base: &Path, source: &Path) -> Config {
+    fn validate(&mut self, raw: RawConfig, base: &Path, source: &Path, text: &str) -> Config {
         let root = KeyPath::default();
         let scan_key = root.clone().key("scan");
         let timeout = self.duration(
@@ -469,6 +473,23 @@ impl Validator<'_> {
                 labels: labels(f.labels),
             });
         }
+        let mut problems = Vec::new();
+        let fleet = fleet::validate(
+            fleet::RawFleetStore {
+                url: raw.store.url,
+                password_file: raw.store.password_file,
+                password_env: raw.store.password_env,
+                ca_file: raw.store.ca_file,
+                timeout: raw.store.timeout,
+            },
+            raw.fleet,
+            text,
+            base,
+            &mut problems,
+        );
+        for (key, message) in problems {
+            self.push(key, message);
+        }
         let store_path = raw
             .store
             .path
@@ -525,6 +546,7 @@ impl Validator<'_> {
             webhooks,
             daemon: daemon_settings,
             store_path,
+            fleet,
             scan: ScanSettings {
                 connect_timeout,
                 handshake_timeout,

@@ -35,6 +35,7 @@ pub struct RawConfig {
     pub discovery: super::discover::RawDiscovery,
     #[serde(default)]
     pub discover: Vec<super::discover::RawDiscoverJob>,
+    pub fleet: Option<super::fleet::RawFleet>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +52,12 @@ pub struct RawPolicy {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub path: Option<String>,
+    /// Fleet mode: the shared PostgreSQL store (see [`super::fleet`]).
+    pub url: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,6 +9,7 @@
 //! period and exits 0.
 
 mod discover;
+mod fleet;
 mod jobs;
 pub mod metrics;
 pub mod socket;
@@ -197,6 +198,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Dae
     tasks.spawn(dispatcher(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(discover::discoverer(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(watchdog(stop_rx.clone()));
+    tasks.spawn(fleet::member(Arc::clone(&shared), stop_rx.clone()));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
         socket = %config.daemon.socket.display(),

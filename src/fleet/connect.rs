@@ -28,6 +28,9 @@ pub struct FleetSettings {
     pub node: String,
     /// Upper bound for connecting and for each statement.
     pub timeout: Duration,
+    /// Tells this process from others under the same node name; `None` (always, outside
+    /// tests that play several processes in one): `host:pid:random`, one per process.
+    pub instance: Option<String>,
 }
 
 /// A connection to the fleet store, as node `node`.
@@ -40,11 +43,14 @@ pub struct Fleet {
     /// Tells this process from another that uses the same node name.
     instance: String,
     timeout: Duration,
+    /// Whether this connection registered the node (see [`super::node`]).
+    pub(super) registered: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.driver.abort();
+        super::node::forget(self);
     }
 }
 
@@ -61,9 +67,7 @@ impl Fleet {
         if config.get_password().is_some() {
             return Err(FleetError::Connect {
                 target,
-                message: "the url holds a password; give it through password_file or \
-                          password_env instead"
-                    .into(),
+                message: PASSWORD_IN_URL.into(),
             });
         }
         if let Some(password) = &settings.password {
@@ -113,8 +117,9 @@ impl Fleet {
             driver,
             target,
             node: settings.node.clone(),
-            instance: instance_id(),
+            instance: settings.instance.clone().unwrap_or_else(instance_id),
             timeout: settings.timeout,
+            registered: std::sync::atomic::AtomicBool::new(false),
         };
         super::migrate::run(&mut fleet).await?;
         Ok(fleet)
@@ -190,6 +195,21 @@ impl Fleet {
     }
 }
 
+/// Checks a store URL as the config is read: it parses, and holds no password (that belongs in
+/// `password_file` or `password_env`, out of the config and out of process listings).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| format!("the store url does not parse: {e}"))?;
+    if config.get_password().is_some() {
+        return Err(PASSWORD_IN_URL.into());
+    }
+    Ok(())
+}
+
+const PASSWORD_IN_URL: &str =
+    "the url holds a password; give it through password_file or password_env instead";
+
 /// `user@host:port/db` from a parsed config.
 fn describe_target(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
@@ -259,8 +279,14 @@ fn tls_connector(
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-/// `host:pid:random`, unique per process.
+/// `host:pid:random`, unique per process and the same for every connection it makes (the
+/// daemon's heartbeat and its renewal passes are one node).
 fn instance_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(new_instance_id).clone()
+}
+
+fn new_instance_id() -> String {
     let mut bytes = [0u8; 4];
     // Without randomness the pid still tells processes on one host apart.
     let _ = getrandom::fill(&mut bytes);

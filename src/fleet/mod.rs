@@ -23,11 +23,36 @@ pub mod seal;
 
 use std::path::PathBuf;
 
-pub use connect::{Fleet, FleetSettings};
+pub use connect::{Fleet, FleetSettings, check_url};
 pub use lease::{Lease, LeaseInfo};
 pub use migrate::SCHEMA_VERSION;
 pub use node::{NodeInfo, Registration};
 pub use seal::FleetKey;
+
+/// Joins the fleet as `settings.node`: loads the fleet key from `key_file`, connects (migrating
+/// the schema), checks the key against the fleet's and registers this node with its config
+/// hash, warning about live nodes whose config differs.
+pub async fn join(
+    settings: &FleetSettings,
+    key_file: &std::path::Path,
+    config_hash: &str,
+    stale_after: std::time::Duration,
+) -> Result<(Fleet, FleetKey), FleetError> {
+    let key = FleetKey::load(key_file)?;
+    let fleet = Fleet::connect(settings).await?;
+    fleet.check_key(&key).await?;
+    let registration = fleet.register(config_hash, stale_after).await?;
+    for other in registration.drift {
+        tracing::warn!(
+            node = %fleet.node(),
+            other = %other.name,
+            mine = %config_hash,
+            theirs = %other.config_hash,
+            "this node's config differs from another live node's: they may judge and renew differently"
+        );
+    }
+    Ok((fleet, key))
+}
 
 /// What went wrong talking to the fleet store, and with which store, lease or key.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +90,15 @@ pub enum FleetError {
         node: String,
         instance: String,
         age: i64,
+    },
+    #[error(
+        "lease {name} is held by node {holder}, which did not finish within {seconds} s; the \
+         next run tries again"
+    )]
+    Held {
+        name: String,
+        holder: String,
+        seconds: u64,
     },
     #[error("fleet key {}: {message}", path.display())]
     Key { path: PathBuf, message: String },

@@ -8,9 +8,25 @@
 //! them, so the daemon says so at start and `certctl fleet status` shows it, instead of a
 //! silent split.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Fleet, FleetError};
+
+/// Registrations this process holds (the daemon's, plus any renewal pass's): the node leaves
+/// the fleet when the last one ends, so a renewal pass inside the daemon does not sign the
+/// daemon out.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// What `instance` becomes when the process leaves: the name is free at once.
+const LEFT: &str = "left:";
+
+/// Drops this connection's registration without telling the store (its connection is gone).
+pub(super) fn forget(fleet: &Fleet) {
+    if fleet.registered.swap(false, Ordering::AcqRel) {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A node as the store shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +38,8 @@ pub struct NodeInfo {
     /// Seconds since it started and since its last heartbeat, by the database clock.
     pub started_ago: f64,
     pub heartbeat_ago: f64,
+    /// The process stopped and said so (its name is free).
+    pub left: bool,
 }
 
 /// What a node learns when it registers.
@@ -54,7 +72,7 @@ impl Fleet {
                         SET instance = excluded.instance, version = excluded.version,
                             config_hash = excluded.config_hash, started_at = excluded.started_at,
                             heartbeat_at = excluded.heartbeat_at
-                      WHERE n.instance = excluded.instance
+                      WHERE n.instance = excluded.instance OR n.instance LIKE 'left:%'
                          OR n.heartbeat_at < clock_timestamp() - $5::float8 * interval '1 second'
                      RETURNING 1",
                     &[
@@ -82,12 +100,16 @@ impl Fleet {
                 age: holder.map(|n| n.heartbeat_ago as i64).unwrap_or_default(),
             });
         }
+        if !self.registered.swap(true, Ordering::AcqRel) {
+            HELD.fetch_add(1, Ordering::AcqRel);
+        }
         let drift = self
             .nodes()
             .await?
             .into_iter()
             .filter(|n| {
                 n.name != self.node()
+                    && !n.left
                     && n.config_hash != config_hash
                     && n.heartbeat_ago < seconds(stale_after)
             })
@@ -118,6 +140,25 @@ impl Fleet {
         Ok(())
     }
 
+    /// Ends this connection's registration; when it was the process's last, the node leaves
+    /// (its name is free for the next process at once, and `fleet status` shows it stopped).
+    pub async fn leave(&self) -> Result<(), FleetError> {
+        if !self.registered.swap(false, Ordering::AcqRel)
+            || HELD.fetch_sub(1, Ordering::AcqRel) != 1
+        {
+            return Ok(());
+        }
+        self.bounded(
+            "leave the fleet",
+            self.client().execute(
+                "UPDATE nodes SET instance = $3 || instance WHERE name = $1 AND instance = $2",
+                &[&self.node(), &self.instance(), &LEFT],
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Every node that ever registered, by name.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, FleetError> {
         let rows = self
@@ -136,6 +177,7 @@ impl Fleet {
             .iter()
             .map(|r| NodeInfo {
                 name: r.get(0),
+                left: r.get::<_, String>(1).starts_with(LEFT),
                 instance: r.get(1),
                 version: r.get(2),
                 config_hash: r.get(3),

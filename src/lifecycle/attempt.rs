@@ -25,6 +25,17 @@ pub(super) async fn one(
     };
     let now = crate::clock::now();
     let mut state = ctx.store.managed(&cert.name)?;
+    // Fleet mode: a newer version renewed by another node is installed here first.
+    if let Some(m) = &ctx.fleet {
+        match super::fleet::pull(ctx, m, cert, &mut state).await {
+            Ok(Some(outcome)) => return Ok(from_fleet(cert, outcome)),
+            Ok(None) => {}
+            Err(Failure::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(cert = %cert.name, "cannot install the fleet's version: {e}")
+            }
+        }
+    }
     let current = current_leaf(cert);
     let serial_now = current.as_ref().map(|(leaf, _)| &leaf.serial);
     if let Some((leaf, der)) = &current
@@ -71,6 +82,27 @@ pub(super) async fn one(
         });
     }
     let limit = ctx.config.acme_timeout;
+    // Fleet mode: one renewer per certificate (or the version another node just renewed).
+    let mut lease = None;
+    if let Some(m) = &ctx.fleet {
+        match super::fleet::take(ctx, m, cert, &mut state, limit).await {
+            Ok(super::fleet::Taken::Lease(l)) => lease = Some(l),
+            Ok(super::fleet::Taken::Installed(outcome)) => return Ok(from_fleet(cert, outcome)),
+            Err(Failure::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(cert = %cert.name, "not renewed: {e}");
+                return Ok(Report {
+                    name: cert.name.clone(),
+                    decision,
+                    outcome: Some(Outcome::Failed {
+                        error: e.to_string(),
+                        retryable: true,
+                        failures: state.failures,
+                    }),
+                });
+            }
+        }
+    }
     let attempt = tokio::time::timeout(limit, async {
         // instant-acme retries a badNonce rejection twice per request; a CA rejecting many
         // nonces can still beat that. A rejected request was not acted on, and the order is
@@ -86,7 +118,14 @@ pub(super) async fn one(
             }
         }
     });
-    let result = match attempt.await {
+    let timed = match (&ctx.fleet, lease.as_mut()) {
+        (Some(m), Some(l)) => match super::fleet::hold(m, l, attempt).await {
+            Ok(timed) => timed,
+            Err(e) => Ok(Err(Failure::Fleet(e))),
+        },
+        _ => attempt.await,
+    };
+    let result = match timed {
         Ok(result) => result,
         Err(_) => Err(Failure::Acme(AcmeError::Transport {
             url: ctx
@@ -100,9 +139,19 @@ pub(super) async fn one(
             ),
         })),
     };
-    let outcome = match result {
+    let mut outcome = match result {
         Ok(installed) => installed,
         Err(Failure::Store(e)) => return Err(e.into()),
+        Err(Failure::Fleet(e)) => {
+            // The lease was lost mid-issuance: the issuance stopped; whoever holds the lease
+            // now renews. Not the CA's failure, so no backoff.
+            tracing::warn!(cert = %cert.name, "renewal abandoned: {e}");
+            Outcome::Failed {
+                error: e.to_string(),
+                retryable: true,
+                failures: state.failures,
+            }
+        }
         Err(Failure::Acme(e)) => {
             state.failures += 1;
             state.last_failure = Some(crate::clock::now());
@@ -144,11 +193,43 @@ pub(super) async fn one(
             }
         }
     };
+    if let (Some(m), Some(lease)) = (&ctx.fleet, lease) {
+        match &mut outcome {
+            Outcome::Installed {
+                version,
+                deploy_errors,
+                ..
+            } => {
+                if let Err(e) = super::fleet::publish(m, lease, cert, version).await {
+                    tracing::error!(cert = %cert.name, "not published to the fleet: {e}");
+                    deploy_errors.push(format!("fleet: not published to the other nodes: {e}"));
+                }
+            }
+            Outcome::Failed { .. } => {
+                if let Err(e) = m.release(lease).await {
+                    tracing::warn!(cert = %cert.name, "cannot release the lease: {e}");
+                }
+            }
+        }
+    }
     Ok(Report {
         name: cert.name.clone(),
         decision,
         outcome: Some(outcome),
     })
+}
+
+/// The report for a version another node renewed, installed here.
+fn from_fleet(cert: &ManagedCert, outcome: Outcome) -> Report {
+    let serial = match &outcome {
+        Outcome::Installed { serial, .. } => serial.clone(),
+        Outcome::Failed { .. } => String::new(),
+    };
+    Report {
+        name: cert.name.clone(),
+        decision: crate::policy::renew::Decision::RenewedMeanwhile { serial },
+        outcome: Some(outcome),
+    }
 }
 
 /// How many times one attempt resumes after the CA rejected a nonce (each resume is a fresh
@@ -158,6 +239,24 @@ const BAD_NONCE_RESUMES: u32 = 20;
 pub(super) enum Failure {
     Acme(AcmeError),
     Store(StoreError),
+    /// Fleet mode: the shared store failed, or the lease was lost or held too long.
+    Fleet(crate::fleet::FleetError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Acme(e) => e.fmt(f),
+            Failure::Store(e) => e.fmt(f),
+            Failure::Fleet(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<crate::fleet::FleetError> for Failure {
+    fn from(e: crate::fleet::FleetError) -> Self {
+        Failure::Fleet(e)
+    }
 }
 
 impl From<AcmeError> for Failure {

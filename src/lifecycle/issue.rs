@@ -142,6 +142,7 @@ pub(super) async fn execute(
         version,
         resumed,
         deploy_errors,
+        renewed_by: None,
     })
 }
 

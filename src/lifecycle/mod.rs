@@ -12,6 +12,7 @@
 mod ari;
 mod attempt;
 mod deploy;
+mod fleet;
 mod issue;
 
 use std::collections::HashMap;
@@ -61,6 +62,10 @@ pub enum Outcome {
         resumed: bool,
         /// Deploy targets that failed (each rolled back where possible).
         deploy_errors: Vec<String>,
+        /// Fleet mode: the node that renewed it, when another node did (installed from the
+        /// fleet store here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        renewed_by: Option<String>,
     },
     Failed {
         error: String,
@@ -82,6 +87,9 @@ pub enum LifecycleError {
     /// An ACME operation outside a single certificate's renewal failed.
     #[error(transparent)]
     Acme(#[from] AcmeError),
+    /// Fleet mode: the shared store could not be joined (unreachable, wrong key, name in use).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
 }
 
 struct Ctx {
@@ -89,6 +97,8 @@ struct Ctx {
     store: Store,
     listeners: Listeners,
     accounts: tokio::sync::Mutex<HashMap<String, Arc<AcmeAccount>>>,
+    /// Fleet mode: this node's membership (one renewer per certificate fleet-wide).
+    fleet: Option<fleet::Member>,
 }
 
 impl Ctx {
@@ -137,11 +147,18 @@ pub async fn run(
             })
             .collect::<Result<_, _>>()?
     };
+    // A dry run only reads local facts; a renewal in fleet mode first joins the fleet, and a
+    // fleet store that cannot be joined stops the run (no renewal without the fleet's lease).
+    let fleet = match options.dry_run {
+        true => None,
+        false => fleet::join(&config).await?,
+    };
     let ctx = Arc::new(Ctx {
         config,
         store,
         listeners: Listeners::default(),
         accounts: tokio::sync::Mutex::new(HashMap::new()),
+        fleet,
     });
     let mut reports = Vec::with_capacity(certs.len());
     let mut queue = certs.into_iter();
@@ -159,6 +176,9 @@ pub async fn run(
         }
     }
     reports.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(m) = &ctx.fleet {
+        m.leave().await;
+    }
     // Renewals succeeded or failed are audited whichever surface asked (CLI, socket, schedule).
     crate::audit::record_inventory(&ctx.store);
     Ok(reports)

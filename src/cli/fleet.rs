@@ -1,0 +1,178 @@
+//! `certctl fleet`: the fleet as the shared store sees it, and the fleet key.
+//!
+//! `status` answers "who is in the fleet, is each node alive, and who holds which lease" from
+//! PostgreSQL itself; `keygen` makes the key every node seals private keys with.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::{Cli, Exit, Format, Session};
+use crate::fleet::{Fleet, FleetKey};
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: FleetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Nodes (version, config hash, last heartbeat) and leases (holder, token, expiry).
+    Status {
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Make a new fleet key (32 random bytes, base64, mode 0600); copy it to every node.
+    Keygen {
+        /// Where to write it (never replaced if it exists).
+        path: PathBuf,
+    },
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    store: &'a str,
+    schema_version: i32,
+    node: &'a str,
+    nodes: Vec<NodeJson>,
+    leases: Vec<LeaseJson>,
+}
+
+#[derive(Serialize)]
+struct NodeJson {
+    name: String,
+    version: String,
+    config_hash: String,
+    heartbeat_seconds_ago: f64,
+    alive: bool,
+    config_differs: bool,
+}
+
+#[derive(Serialize)]
+struct LeaseJson {
+    name: String,
+    holder: String,
+    token: i64,
+    expires_in_seconds: f64,
+}
+
+pub fn run(cli: &Cli, s: &mut Session<'_>, args: &FleetArgs) -> anyhow::Result<Exit> {
+    match &args.command {
+        FleetCommand::Keygen { path } => {
+            let key = FleetKey::generate(path)?;
+            writeln!(
+                s.out,
+                "wrote fleet key {} to {} (mode 0600); copy it to every node and set [fleet] key_file",
+                key.id(),
+                path.display()
+            )?;
+            Ok(Exit::Ok)
+        }
+        FleetCommand::Status { output } => status(cli, s, *output),
+    }
+}
+
+fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let Some(fc) = &config.fleet else {
+        writeln!(
+            s.err,
+            "not in fleet mode: the config has no [store] url (this node runs on its own store)"
+        )?;
+        return Ok(Exit::Error);
+    };
+    let rt = super::scan::runtime()?;
+    let (version, nodes, leases, target) = rt
+        .block_on(async {
+            let fleet = Fleet::connect(&fc.settings).await?;
+            let version = fleet.schema_version().await?;
+            let nodes = fleet.nodes().await?;
+            let leases = fleet.leases().await?;
+            Ok::<_, crate::fleet::FleetError>((version, nodes, leases, fleet.target().to_string()))
+        })
+        .context("fleet status")?;
+    // A node is alive while its heartbeat is within two lease times.
+    let alive_within = fc.lease_ttl.as_secs_f64() * 2.0;
+    let nodes: Vec<NodeJson> = nodes
+        .into_iter()
+        .map(|n| NodeJson {
+            alive: n.heartbeat_ago < alive_within && !n.left,
+            config_differs: n.config_hash != fc.config_hash,
+            name: n.name,
+            version: n.version,
+            config_hash: n.config_hash,
+            heartbeat_seconds_ago: n.heartbeat_ago,
+        })
+        .collect();
+    let leases: Vec<LeaseJson> = leases
+        .into_iter()
+        .map(|l| LeaseJson {
+            name: l.name,
+            holder: l.holder,
+            token: l.token,
+            expires_in_seconds: l.expires_in,
+        })
+        .collect();
+    let out = &mut *s.out;
+    if !output.is_table() {
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &StatusJson {
+                store: &target,
+                schema_version: version,
+                node: &fc.settings.node,
+                nodes,
+                leases,
+            },
+        )?;
+        writeln!(out)?;
+        return Ok(Exit::Ok);
+    }
+    writeln!(
+        out,
+        "store {target} (schema {version}), this node: {}",
+        fc.settings.node
+    )?;
+    writeln!(
+        out,
+        "\nNODE             VERSION   CONFIG            HEARTBEAT"
+    )?;
+    for n in &nodes {
+        writeln!(
+            out,
+            "{:<16} {:<9} {:<17} {:.0} s ago{}{}",
+            n.name,
+            n.version,
+            n.config_hash,
+            n.heartbeat_seconds_ago,
+            if n.alive { "" } else { "  (not running)" },
+            if n.config_differs {
+                "  CONFIG DIFFERS from this node's"
+            } else {
+                ""
+            }
+        )?;
+    }
+    let held: Vec<&LeaseJson> = leases
+        .iter()
+        .filter(|l| l.expires_in_seconds > 0.0)
+        .collect();
+    writeln!(
+        out,
+        "\nLEASE                            HOLDER           TOKEN  EXPIRES"
+    )?;
+    if held.is_empty() {
+        writeln!(out, "(none held)")?;
+    }
+    for l in held {
+        writeln!(
+            out,
+            "{:<32} {:<16} {:<6} in {:.1} s",
+            l.name, l.holder, l.token, l.expires_in_seconds
+        )?;
+    }
+    Ok(Exit::Ok)
+}
