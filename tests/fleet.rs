@@ -649,6 +649,13 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
     assert!(daemon.wait().unwrap().success());
     assert!(!alive("b"), "a stopped daemon leaves the fleet");
 
+    // The fleet store unreachable: nothing is renewed (no lease, no order), exit 3, said clearly.
+    let gone = node_config(dir.path(), "d", closed_port().port(), &key, &pebble);
+    let out = certctl_config(&gone, &["renew", "shop", "--force"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fleet store"), "{}", stderr(&out));
+    assert_eq!(orders_in(&pebble), 2);
+
     // A node with another key is refused before it talks to the CA.
     let other = dir.path().join("other.key");
     ok(certctl_config(

@@ -111,14 +111,7 @@ pub(super) async fn pull(
     let layout = Layout::new(&cert.output_dir);
     layout.write_key(&published.version, &key)?;
     layout.install(&published.version, &published.fullchain)?;
-    state.in_flight = None;
-    state.failures = 0;
-    state.last_failure = None;
-    state.last_error = None;
-    state.last_problem = None;
-    state.last_success = Some(now);
-    state.last_serial = Some(leaf.serial.clone());
-    state.ari = None;
+    state.installed(&leaf.serial, now);
     ctx.store.record_renewal(state, None)?;
     crate::audit::record(
         &ctx.store,

@@ -113,14 +113,7 @@ pub(super) async fn execute(
     if ctx.store.retry_hint(&cert.name)?.is_some() {
         ctx.store.set_retry_hint(&cert.name, None)?;
     }
-    state.in_flight = None;
-    state.failures = 0;
-    state.last_failure = None;
-    state.last_error = None;
-    state.last_problem = None;
-    state.last_success = Some(crate::clock::now());
-    state.last_serial = Some(leaf.serial.clone());
-    state.ari = None;
+    state.installed(&leaf.serial, crate::clock::now());
     let event = event(
         cert,
         EventKind::RenewalSucceeded {

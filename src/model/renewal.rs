@@ -73,3 +73,18 @@ pub struct ManagedState {
     /// Orders placed over the certificate's life (each crash may add at most one).
     pub orders_placed: u64,
 }
+
+impl ManagedState {
+    /// Records that a new certificate (`serial`) was installed at `now`: no order in flight,
+    /// no failures, and the CA's renewal window of the old one forgotten.
+    pub fn installed(&mut self, serial: &str, now: UnixSeconds) {
+        self.in_flight = None;
+        self.failures = 0;
+        self.last_failure = None;
+        self.last_error = None;
+        self.last_problem = None;
+        self.last_success = Some(now);
+        self.last_serial = Some(serial.to_string());
+        self.ari = None;
+    }
+}
