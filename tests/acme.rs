@@ -5,12 +5,11 @@
 mod cloud_dns;
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::bind::Bind;
 use common::pdns::PowerDns;
-use common::pebble::{Pebble, PebbleOptions};
+use common::pebble::{Pebble, PebbleOptions, dns_hook_with};
 use common::*;
 
 struct Setup {
@@ -232,21 +231,6 @@ fn dns_hook(dir: &Path, pebble: &Pebble, kill_marker: Option<&Path>) -> PathBuf 
         None => String::new(),
     };
     dns_hook_with(dir, pebble, &kill)
-}
-
-/// A dns-01 exec hook that logs each call to `dns-hook.log` and runs `prefix` (shell) first.
-fn dns_hook_with(dir: &Path, pebble: &Pebble, prefix: &str) -> PathBuf {
-    let hook = dir.join("dns-hook.sh");
-    let log = dir.join("dns-hook.log");
-    let script = format!(
-        "#!/bin/sh\nset -e\necho \"$1 $2\" >> {log}\n{prefix}case \"$1\" in\n  present) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {set} ;;\n  cleanup) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {clear} ;;\nesac\n",
-        log = log.display(),
-        set = pebble.challtest_url("set-txt"),
-        clear = pebble.challtest_url("clear-txt"),
-    );
-    std::fs::write(&hook, script).expect("hook");
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    hook
 }
 
 fn dns01(name: &str, domains: &str, hook: &Path) -> String {

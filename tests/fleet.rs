@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certctl::fleet::{Fleet, FleetError, FleetKey, FleetSettings};
-use common::pebble::{Pebble, PebbleOptions};
+use common::pebble::{Pebble, PebbleOptions, dns_hook_with};
 use common::servers::{self, Material};
 use common::*;
 
@@ -149,13 +149,13 @@ async fn a_lease_has_one_holder_at_a_time_and_tokens_only_grow() {
                     .expect("acquire")
                 {
                     None => tokio::time::sleep(Duration::from_millis(5 + i)).await,
-                    Some(mut lease) => {
+                    Some(lease) => {
                         let from = Instant::now();
                         // Work a little, renew once, then either release or let it lapse.
                         tokio::time::sleep(Duration::from_millis(20 + (round * 7 + i) % 60)).await;
                         // Under load the holder may find its own deadline passed: then it
                         // stops (the renewal is refused without asking the store).
-                        if fleet.renew(&mut lease).await.is_ok() {
+                        if fleet.renew(&lease).await.is_ok() {
                             renewed += 1;
                         }
                         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -208,7 +208,7 @@ async fn a_write_under_a_lost_lease_changes_nothing() {
     let a = node(port, "a").await;
     let b = node(port, "b").await;
     let ttl = Duration::from_secs(10);
-    let mut lease_a = a
+    let lease_a = a
         .try_acquire("cert:shop", ttl)
         .await
         .unwrap()
@@ -243,7 +243,7 @@ async fn a_write_under_a_lost_lease_changes_nothing() {
         .unwrap_err();
     assert!(matches!(e, FleetError::LeaseLost { .. }), "{e}");
     assert!(e.to_string().contains("cert:shop"), "{e}");
-    let e = a.renew(&mut lease_a).await.unwrap_err();
+    let e = a.renew(&lease_a).await.unwrap_err();
     assert!(matches!(e, FleetError::LeaseLost { .. }), "{e}");
     assert!(
         !lease_a.is_live(Instant::now()),
@@ -279,7 +279,7 @@ async fn a_holder_cut_off_from_the_database_is_taken_over_after_its_ttl() {
     let a = node(port, "a").await;
     let b = node(port, "b").await;
     let ttl = Duration::from_secs(2);
-    let mut lease = a.try_acquire("cert:pay", ttl).await.unwrap().expect("free");
+    let lease = a.try_acquire("cert:pay", ttl).await.unwrap().expect("free");
     let db = admin(port).await;
     let cut = Instant::now();
     let killed: i64 = db
@@ -293,7 +293,7 @@ async fn a_holder_cut_off_from_the_database_is_taken_over_after_its_ttl() {
         .get(0);
     assert_eq!(killed, 1);
     // a learns at its next call: an error, never a hang, and it no longer renews.
-    let e = a.renew(&mut lease).await.unwrap_err();
+    let e = a.renew(&lease).await.unwrap_err();
     assert!(e.is_unavailable(), "{e}");
     let e = a.leases().await.unwrap_err();
     assert!(e.is_unavailable(), "{e}");
@@ -474,6 +474,22 @@ fn node_config(
     key: &std::path::Path,
     pebble: &Pebble,
 ) -> std::path::PathBuf {
+    let http01 = format!(
+        "type = \"http-01\"\nlisten = \"127.0.0.1:{}\"\n",
+        pebble.http_port
+    );
+    node_config_with(dir, node, port, key, pebble, &http01)
+}
+
+/// [`node_config`] with another `[certificate.challenge]` body.
+fn node_config_with(
+    dir: &std::path::Path,
+    node: &str,
+    port: u16,
+    key: &std::path::Path,
+    pebble: &Pebble,
+    challenge: &str,
+) -> std::path::PathBuf {
     let home = dir.join(node);
     std::fs::create_dir_all(&home).unwrap();
     write_config(
@@ -483,12 +499,11 @@ fn node_config(
              [fleet]\nnode = \"{node}\"\nkey_file = \"{key}\"\nlease_ttl = \"6s\"\n\n\
              [acme.accounts.pebble]\ndirectory = \"{dir_url}\"\nagree_tos = true\nca_file = \"{root}\"\n\n\
              [[certificate]]\nname = \"shop\"\ndomains = [\"shop.example.test\"]\n\
-             [certificate.challenge]\ntype = \"http-01\"\nlisten = \"127.0.0.1:{http}\"\n",
+             [certificate.challenge]\n{challenge}",
             home = home.display(),
             key = key.display(),
             dir_url = pebble.directory(),
             root = pebble.tls_root().display(),
-            http = pebble.http_port,
         ),
     )
 }
@@ -714,5 +729,83 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
         stderr(&out).contains("not in fleet mode"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_node_that_takes_over_resumes_the_order_a_killed_holder_placed() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_server, port) = rt.block_on(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    // The hook kills the certctl that runs it (kill -9) in the middle of the order, once.
+    let marker = dir.path().join("killed");
+    let hook = dns_hook_with(
+        dir.path(),
+        &pebble,
+        &format!(
+            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; kill -9 $PPID; sleep 5; fi\n",
+            m = marker.display()
+        ),
+    );
+    let challenge = format!(
+        "type = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
+        hook.display()
+    );
+    let a = node_config_with(dir.path(), "a", port, &key, &pebble, &challenge);
+    let b = node_config_with(dir.path(), "b", port, &key, &pebble, &challenge);
+    let out = certctl_config(&a, &["issue", "shop"]);
+    assert!(
+        marker.exists() && !out.status.success(),
+        "a was killed mid-order"
+    );
+    assert_eq!(orders_in(&pebble), 1);
+
+    // b finds the lease held by the dead node, waits it out, adopts a's order through the
+    // fleet's shared account and finishes it: no second order.
+    let started = Instant::now();
+    let report = renew_json(&ok(certctl_config(&b, &["renew", "shop", "-o", "json"])));
+    let took = started.elapsed();
+    assert_eq!(report["result"], "installed", "{report}");
+    assert_eq!(report["resumed"], true, "the same order, resumed: {report}");
+    assert_eq!(orders_in(&pebble), 1, "no second order");
+    assert!(
+        took < Duration::from_secs(30),
+        "taken over within 30 s: {took:?}"
+    );
+    let account = |node: &str| {
+        let text =
+            std::fs::read_to_string(dir.path().join(node).join("state/accounts/pebble.json"))
+                .unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"].clone()
+    };
+    assert_eq!(account("a"), account("b"), "one ACME account fleet-wide");
+
+    // a, back, installs b's certificate instead of ordering again. Killed without leaving,
+    // its name stays taken until its registration is stale (2 x lease_ttl): said clearly.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = certctl_config(&a, &["renew", "shop", "-o", "json"]);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        assert!(
+            stderr(&out).contains("in use by a live process"),
+            "{}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let report = renew_json(&ok(out));
+    assert_eq!(report["renewed_by"], "b", "{report}");
+    assert_eq!(orders_in(&pebble), 1);
+    assert_eq!(
+        current(dir.path(), "a", "cert.pem"),
+        current(dir.path(), "b", "cert.pem")
     );
 }

@@ -59,7 +59,8 @@ impl AcmeAccount {
     }
 }
 
-fn path_for(dir: &Path, name: &str) -> PathBuf {
+/// Where account `name`'s credentials live under `dir` (fleet mode copies them between nodes).
+pub fn path_for(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 

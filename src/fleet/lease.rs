@@ -12,17 +12,19 @@
 //! time of the last successful acquire or renewal, minus a margin, so a holder stops acting
 //! before the database can hand the lease to someone else.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{Fleet, FleetError};
 
-/// A lease this node holds.
+/// A lease this node holds. Shared by reference between the work done under it and the loop
+/// that renews it (the deadline moves with each renewal).
 #[derive(Debug)]
 pub struct Lease {
     name: String,
     token: i64,
     ttl: Duration,
-    deadline: Instant,
+    deadline: Mutex<Instant>,
 }
 
 impl Lease {
@@ -37,12 +39,17 @@ impl Lease {
 
     /// Whether this holder may still act at `now` (its own deadline, on its monotonic clock).
     pub fn is_live(&self, now: Instant) -> bool {
-        now < self.deadline
+        now < self.deadline()
     }
 
     /// When this holder stops acting unless it renews first.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        // A poisoned lock only means a panic elsewhere; the instant in it is whole.
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_deadline(&self, at: Instant) {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
     fn check(&self) -> Result<(), FleetError> {
@@ -110,13 +117,13 @@ impl Fleet {
             name: name.to_string(),
             token: row.get(0),
             ttl,
-            deadline: sent + ttl - margin(ttl),
+            deadline: Mutex::new(sent + ttl - margin(ttl)),
         }))
     }
 
     /// Extends `lease` by its TTL from now; [`FleetError::LeaseLost`] when it already expired
     /// or was taken over (the caller must stop what it does under it).
-    pub async fn renew(&self, lease: &mut Lease) -> Result<(), FleetError> {
+    pub async fn renew(&self, lease: &Lease) -> Result<(), FleetError> {
         lease.check()?;
         let sent = Instant::now();
         let renewed = self
@@ -131,10 +138,10 @@ impl Fleet {
             )
             .await?;
         if renewed == 0 {
-            lease.deadline = sent;
+            lease.set_deadline(sent);
             return Err(lease.lost());
         }
-        lease.deadline = sent + lease.ttl - margin(lease.ttl);
+        lease.set_deadline(sent + lease.ttl - margin(lease.ttl));
         Ok(())
     }
 
@@ -237,7 +244,7 @@ mod tests {
             name: "cert:a".into(),
             token: 7,
             ttl,
-            deadline: start + ttl - margin(ttl),
+            deadline: Mutex::new(start + ttl - margin(ttl)),
         };
         assert_eq!(margin(ttl), Duration::from_secs(2));
         assert!(lease.is_live(start + Duration::from_secs(12)));

@@ -86,7 +86,25 @@ pub(super) async fn one(
     let mut lease = None;
     if let Some(m) = &ctx.fleet {
         match super::fleet::take(ctx, m, cert, &mut state, limit).await {
-            Ok(super::fleet::Taken::Lease(l)) => lease = Some(l),
+            Ok(super::fleet::Taken::Lease(l)) => {
+                // A node that held the lease and stopped may have left its order: resume it.
+                if let Err(e) = super::fleet::adopt_order(ctx, m, cert, &mut state).await {
+                    let _ = m.release(l).await;
+                    return match e {
+                        Failure::Store(e) => Err(e.into()),
+                        other => Ok(Report {
+                            name: cert.name.clone(),
+                            decision,
+                            outcome: Some(Outcome::Failed {
+                                error: other.to_string(),
+                                retryable: true,
+                                failures: state.failures,
+                            }),
+                        }),
+                    };
+                }
+                lease = Some(l);
+            }
             Ok(super::fleet::Taken::Installed(outcome)) => return Ok(from_fleet(cert, outcome)),
             Err(Failure::Store(e)) => return Err(e.into()),
             Err(e) => {
@@ -109,7 +127,9 @@ pub(super) async fn one(
         // persisted, so the attempt simply resumes where it stopped.
         let mut rejected = 0;
         loop {
-            match super::issue::execute(ctx, cert, &mut state, current.as_ref()).await {
+            match super::issue::execute(ctx, cert, &mut state, current.as_ref(), lease.as_ref())
+                .await
+            {
                 Err(Failure::Acme(e)) if e.is_bad_nonce() && rejected < BAD_NONCE_RESUMES => {
                     rejected += 1;
                     tracing::debug!(cert = %cert.name, rejected, "badNonce; resuming the order");
@@ -118,7 +138,7 @@ pub(super) async fn one(
             }
         }
     });
-    let timed = match (&ctx.fleet, lease.as_mut()) {
+    let timed = match (&ctx.fleet, lease.as_ref()) {
         (Some(m), Some(l)) => match super::fleet::hold(m, l, attempt).await {
             Ok(timed) => timed,
             Err(e) => Ok(Err(Failure::Fleet(e))),
@@ -206,6 +226,10 @@ pub(super) async fn one(
                 }
             }
             Outcome::Failed { .. } => {
+                // A dead order is no one's to resume.
+                if state.in_flight.is_none() {
+                    let _ = super::fleet::clear_order(m, &lease, cert).await;
+                }
                 if let Err(e) = m.release(lease).await {
                     tracing::warn!(cert = %cert.name, "cannot release the lease: {e}");
                 }

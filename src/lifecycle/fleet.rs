@@ -9,6 +9,12 @@
 //! abandons the issuance as soon as the lease is lost ([`hold`]), then publishes the new version
 //! ([`publish`]): the chain, and the key sealed under the fleet key, written under the lease's
 //! token so that a holder that lost its lease publishes nothing.
+//!
+//! The holder also publishes its order as it goes ([`record_order`]: the order URL once placed,
+//! the sealed key once written, before the CSR). A node that takes the lease over after a crash
+//! adopts that order ([`adopt_order`]) and resumes it with the same key, through the same ACME
+//! account: accounts are shared too ([`account`]), registered once fleet-wide under the
+//! account's own lease.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -22,7 +28,8 @@ use crate::config::acme::ManagedCert;
 use crate::deploy::Layout;
 use crate::fleet::{Fleet, FleetError, FleetKey, Lease};
 
-use crate::model::ManagedState;
+use crate::config::acme::AccountConfig;
+use crate::model::{InFlight, ManagedState};
 
 use super::attempt::Failure;
 use super::{Ctx, LifecycleError, Outcome, current_leaf};
@@ -206,7 +213,7 @@ impl Member {
 /// to the CA) as soon as a renewal fails.
 pub(super) async fn hold<T>(
     m: &Member,
-    lease: &mut Lease,
+    lease: &Lease,
     work: impl Future<Output = T>,
 ) -> Result<T, FleetError> {
     tokio::pin!(work);
@@ -257,5 +264,199 @@ pub(super) async fn publish(
     // Serialising plain strings and integers cannot fail.
     let value = serde_json::to_vec(&published).unwrap_or_default();
     m.fleet.put_record(&lease, &name_of(cert), &value).await?;
+    clear_order(m, &lease, cert).await?;
     m.fleet.release(lease).await
+}
+
+/// An order in progress, as published by the node renewing under the lease.
+#[derive(Debug, Serialize, Deserialize)]
+struct PublishedOrder {
+    account: String,
+    order_url: String,
+    version: String,
+    /// The new key (sealed, base64) once written, before the CSR was sent.
+    key: Option<String>,
+}
+
+fn order_of(cert: &ManagedCert) -> String {
+    format!("order:{}", cert.name)
+}
+
+/// Publishes the order `state` has in flight (and, once written, its key) under `lease`, so a
+/// node that takes over resumes it instead of placing another.
+pub(super) async fn record_order(
+    m: &Member,
+    lease: &Lease,
+    cert: &ManagedCert,
+    state: &ManagedState,
+    key_pem: Option<&str>,
+) -> Result<(), FleetError> {
+    let Some(flight) = &state.in_flight else {
+        return Ok(());
+    };
+    let key = match key_pem {
+        Some(pem) => Some(
+            base64::engine::general_purpose::STANDARD.encode(
+                m.key
+                    .seal(&seal_label(cert, &flight.version), pem.as_bytes())?,
+            ),
+        ),
+        None => None,
+    };
+    let order = PublishedOrder {
+        account: cert.account.clone(),
+        order_url: flight.order_url.clone(),
+        version: flight.version.clone(),
+        key,
+    };
+    // Plain strings serialise without fail.
+    let value = serde_json::to_vec(&order).unwrap_or_default();
+    m.fleet.put_record(lease, &order_of(cert), &value).await
+}
+
+/// Takes over the order another node published for `cert` (it held the lease and stopped): its
+/// URL, version and, when written, its key become this node's in-flight order.
+pub(super) async fn adopt_order(
+    ctx: &Ctx,
+    m: &Member,
+    cert: &ManagedCert,
+    state: &mut ManagedState,
+) -> Result<bool, Failure> {
+    let Some((value, _, by)) = m.fleet.record(&order_of(cert)).await? else {
+        return Ok(false);
+    };
+    if value.is_empty() {
+        return Ok(false);
+    }
+    let order: PublishedOrder = serde_json::from_slice(&value)
+        .map_err(|e| invalid(cert, format!("its order record is unreadable: {e}")))?;
+    if order.account != cert.account
+        || state
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.order_url == order.order_url)
+    {
+        return Ok(false);
+    }
+    let key_written = match &order.key {
+        Some(sealed) => {
+            let sealed = base64::engine::general_purpose::STANDARD
+                .decode(sealed)
+                .map_err(|e| invalid(cert, format!("its order key is not base64: {e}")))?;
+            let pem = m.key.open(&seal_label(cert, &order.version), &sealed)?;
+            let pem = String::from_utf8(pem).map_err(|_| invalid(cert, "its key is not PEM"))?;
+            Layout::new(&cert.output_dir).write_key(&order.version, &pem)?;
+            true
+        }
+        None => false,
+    };
+    tracing::info!(cert = %cert.name, order = %order.order_url, placed_by = %by, key_written, "resuming the order another node placed");
+    state.in_flight = Some(InFlight {
+        order_url: order.order_url,
+        version: order.version,
+        key_written,
+        started_at: crate::clock::now(),
+    });
+    ctx.store.record_renewal(state, None)?;
+    Ok(true)
+}
+
+/// Marks `cert`'s published order done (its certificate is published, or it died).
+pub(super) async fn clear_order(
+    m: &Member,
+    lease: &Lease,
+    cert: &ManagedCert,
+) -> Result<(), FleetError> {
+    m.fleet.put_record(lease, &order_of(cert), b"").await
+}
+
+/// Account `cfg` for this node: the fleet's when it has one (copied into `dir`, 0600), else
+/// loaded or registered here under the account's lease and then published, so the fleet
+/// registers each account once and every node can resume any node's orders.
+pub(super) async fn account(
+    m: &Member,
+    cfg: &AccountConfig,
+    dir: &std::path::Path,
+    limit: Duration,
+) -> Result<crate::acme::AcmeAccount, AcmeError> {
+    let fleet_error = |e: FleetError| AcmeError::Account {
+        account: cfg.name.clone(),
+        reason: format!("the fleet's copy: {e}"),
+    };
+    shared_account(m, cfg, dir, limit)
+        .await
+        .map_err(|e| match e {
+            Shared::Acme(e) => e,
+            Shared::Fleet(e) => fleet_error(e),
+        })
+}
+
+enum Shared {
+    Acme(AcmeError),
+    Fleet(FleetError),
+}
+
+impl From<AcmeError> for Shared {
+    fn from(e: AcmeError) -> Self {
+        Shared::Acme(e)
+    }
+}
+
+impl From<FleetError> for Shared {
+    fn from(e: FleetError) -> Self {
+        Shared::Fleet(e)
+    }
+}
+
+async fn shared_account(
+    m: &Member,
+    cfg: &AccountConfig,
+    dir: &std::path::Path,
+    limit: Duration,
+) -> Result<crate::acme::AcmeAccount, Shared> {
+    let name = format!("account:{}", cfg.name);
+    let label = format!("account|{}", cfg.name);
+    let until = Instant::now() + limit;
+    loop {
+        if let Some((sealed, _, _)) = m.fleet.record(&name).await? {
+            let json = m.key.open(&label, &sealed)?;
+            let path = crate::acme::account::path_for(dir, &cfg.name);
+            if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
+                let fail = |e: crate::durable::DurableError| crate::acme::AcmeError::Account {
+                    account: cfg.name.clone(),
+                    reason: format!("cannot store the fleet's account: {e}"),
+                };
+                crate::durable::create_private_dir(dir).map_err(fail)?;
+                crate::durable::write_atomic(&path, &json, 0o600).map_err(fail)?;
+            }
+            return Ok(crate::acme::account::load_or_register(cfg, dir).await?);
+        }
+        if let Some(lease) = m.fleet.try_acquire(&name, m.ttl).await? {
+            if m.fleet.record(&name).await?.is_some() {
+                m.fleet.release(lease).await?;
+                continue;
+            }
+            let account =
+                hold(m, &lease, crate::acme::account::load_or_register(cfg, dir)).await??;
+            let path = crate::acme::account::path_for(dir, &cfg.name);
+            let json = std::fs::read(&path).map_err(|e| crate::acme::AcmeError::Account {
+                account: cfg.name.clone(),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            m.fleet
+                .put_record(&lease, &name, &m.key.seal(&label, &json)?)
+                .await?;
+            m.fleet.release(lease).await?;
+            return Ok(account);
+        }
+        if Instant::now() >= until {
+            return Err(FleetError::Held {
+                name,
+                holder: String::new(),
+                seconds: limit.as_secs(),
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

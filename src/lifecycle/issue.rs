@@ -16,7 +16,11 @@ pub(super) async fn execute(
     cert: &ManagedCert,
     state: &mut ManagedState,
     current: Option<&(CertRecord, Vec<u8>)>,
+    lease: Option<&crate::fleet::Lease>,
 ) -> Result<Outcome, Failure> {
+    // Fleet mode: each step is published under the certificate's lease as it is recorded, so
+    // a node that takes over resumes this order with this key.
+    let fleet = ctx.fleet.as_ref().zip(lease);
     let account = ctx.account(&cert.account).await?;
     let layout = Layout::new(&cert.output_dir);
 
@@ -55,6 +59,9 @@ pub(super) async fn execute(
                 started_at: crate::clock::now(),
             });
             ctx.store.record_renewal(state, None)?;
+            if let Some((m, lease)) = fleet {
+                super::fleet::record_order(m, lease, cert, state, None).await?;
+            }
             o
         }
     };
@@ -94,6 +101,9 @@ pub(super) async fn execute(
             f.key_written = true;
         }
         ctx.store.record_renewal(state, None)?;
+        if let Some((m, lease)) = fleet {
+            super::fleet::record_order(m, lease, cert, state, Some(&key.to_pem())).await?;
+        }
         key
     };
 

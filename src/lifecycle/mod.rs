@@ -119,9 +119,11 @@ impl Ctx {
                 account: name.to_string(),
                 reason: "not configured".into(),
             })?;
-        let account = Arc::new(
-            account::load_or_register(cfg, &self.config.state_dir.join("accounts")).await?,
-        );
+        let dir = self.config.state_dir.join("accounts");
+        let account = Arc::new(match &self.fleet {
+            Some(m) => fleet::account(m, cfg, &dir, self.config.acme_timeout).await?,
+            None => account::load_or_register(cfg, &dir).await?,
+        });
         cache.insert(name.to_string(), Arc::clone(&account));
         Ok(account)
     }

@@ -3,7 +3,8 @@
 //! challtestsrv, which answers every name with 127.0.0.1, so Pebble validates challenges
 //! against listeners that certctl starts on 127.0.0.1.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -213,4 +214,20 @@ impl Drop for Pebble {
             let _ = child.wait();
         }
     }
+}
+
+/// A dns-01 exec hook for certctl's `exec` provider that sets and clears the TXT record in
+/// challtestsrv, logs each call to `dns-hook.log` and runs `prefix` (shell) first.
+pub fn dns_hook_with(dir: &Path, pebble: &Pebble, prefix: &str) -> PathBuf {
+    let hook = dir.join("dns-hook.sh");
+    let log = dir.join("dns-hook.log");
+    let script = format!(
+        "#!/bin/sh\nset -e\necho \"$1 $2\" >> {log}\n{prefix}case \"$1\" in\n  present) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {set} ;;\n  cleanup) curl -sS --fail -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {clear} ;;\nesac\n",
+        log = log.display(),
+        set = pebble.challtest_url("set-txt"),
+        clear = pebble.challtest_url("clear-txt"),
+    );
+    std::fs::write(&hook, script).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    hook
 }
