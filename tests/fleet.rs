@@ -653,6 +653,22 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
         .as_f64()
         .unwrap();
     assert!(beat < 4.0, "heartbeats every lease_ttl / 3: {status}");
+
+    // A renewal on a reaches b's daemon at once: notified, it installs a's version (the poll
+    // behind it runs every 5 s, so 2 s shows the notification working).
+    let before = current(dir.path(), "b", "cert.pem");
+    ok(certctl_config(&a, &["renew", "shop", "--force"]));
+    let renewed = Instant::now();
+    let fresh = current(dir.path(), "a", "cert.pem");
+    assert_ne!(fresh, before);
+    while current(dir.path(), "b", "cert.pem") != fresh {
+        assert!(
+            renewed.elapsed() < Duration::from_secs(2),
+            "b did not install a's renewal within 2 s of its publication (notified: ~50 ms here)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(orders_in(&pebble), 3, "b installed, it did not order");
     let pid = daemon.id().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -669,7 +685,7 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
     let out = certctl_config(&gone, &["renew", "shop", "--force"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("fleet store"), "{}", stderr(&out));
-    assert_eq!(orders_in(&pebble), 2);
+    assert_eq!(orders_in(&pebble), 3);
 
     // A node with another key is refused before it talks to the CA.
     let other = dir.path().join("other.key");
@@ -685,7 +701,7 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(orders_in(&pebble), 2);
+    assert_eq!(orders_in(&pebble), 3);
 }
 
 fn orders_in(pebble: &Pebble) -> usize {

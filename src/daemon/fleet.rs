@@ -1,67 +1,120 @@
-//! Fleet mode in the daemon: this node stays registered and heartbeats while it runs, so that
-//! `certctl fleet status` on any node shows it alive, and a second process started under the
-//! same node name is refused. Renewal passes join the fleet themselves (see
-//! `lifecycle::fleet`); a store that cannot be reached is retried, never fatal: the node keeps
-//! serving what it has deployed.
+//! Fleet mode in the daemon: this node stays registered and heartbeats while it runs (so
+//! `certctl fleet status` on any node shows it alive, and a second process under the same node
+//! name is refused), and installs what other nodes renew as soon as they publish it.
+//!
+//! A node that publishes a version notifies `certctl_version`; this node listens on its
+//! connection and, woken, runs the renewal pass at once, which installs the fleet's newer
+//! versions and deploys them. Notifications are lost while a node is not connected, so the
+//! loop also polls when the certificates' records last changed. A store that cannot be reached
+//! is retried, never fatal: the node keeps serving what it has deployed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::Shared;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, VERSION_CHANNEL};
 
-/// Heartbeats until `stop` (returns at once when the config names no fleet).
+/// How often the published versions are polled, behind the notifications.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Heartbeats and listens until `stop` (returns at once when the config names no fleet).
 pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut joined: Option<Fleet> = None;
-    let mut down_since: Option<std::time::Instant> = None;
+    let mut joined: Option<(Fleet, mpsc::UnboundedReceiver<(String, String)>)> = None;
+    let mut down_since: Option<Instant> = None;
+    let mut seen: Option<f64> = None;
+    let mut beat_at = Instant::now();
     loop {
         let config = shared.config();
         let Some(fc) = config.fleet.clone() else {
             return;
         };
-        match &joined {
-            None => match crate::fleet::join(
+        let every = (fc.lease_ttl / 3).max(Duration::from_secs(1));
+        if joined.is_none() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let joining = crate::fleet::join(
                 &fc.settings,
                 &fc.key_file,
                 &fc.config_hash,
                 fc.lease_ttl * 2,
-            )
-            .await
-            {
-                Ok((fleet, key)) => {
-                    tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
-                    joined = Some(fleet);
-                    down_since = None;
-                }
-                Err(e) => {
-                    // Said once per outage, not every few seconds.
-                    if down_since.is_none() {
-                        tracing::error!("cannot join the fleet: {e}; retrying");
-                        down_since = Some(std::time::Instant::now());
+                Some(tx),
+            );
+            match joining.await {
+                Ok((fleet, key)) => match fleet.listen(VERSION_CHANNEL).await {
+                    Ok(()) => {
+                        tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
+                        joined = Some((fleet, rx));
+                        down_since = None;
+                        beat_at = Instant::now();
                     }
-                }
-            },
-            Some(fleet) => {
-                if let Err(e) = fleet.heartbeat().await {
-                    tracing::error!("fleet heartbeat failed: {e}; joining again");
-                    joined = None;
-                    down_since = Some(std::time::Instant::now());
-                }
+                    Err(e) => note_down(&mut down_since, &e),
+                },
+                // Said once per outage, not every few seconds.
+                Err(e) => note_down(&mut down_since, &e),
             }
         }
-        let every = (fc.lease_ttl / 3).max(Duration::from_secs(1));
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => {
-                if let Some(fleet) = &joined
-                    && let Err(e) = fleet.leave().await
-                {
-                    tracing::warn!("cannot leave the fleet: {e}");
+        let mut woken = false;
+        if let Some((fleet, notices)) = &mut joined {
+            let wait = POLL.min(every.saturating_sub(beat_at.elapsed()));
+            tokio::select! {
+                notice = notices.recv() => match notice {
+                    Some((_, cert)) => {
+                        tracing::info!(cert = %cert, "another node published a new version");
+                        woken = true;
+                    }
+                    None => {
+                        tracing::error!("the fleet store connection ended; joining again");
+                        joined = None;
+                        down_since = Some(Instant::now());
+                        continue;
+                    }
+                },
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {
+                    if let Err(e) = fleet.leave().await {
+                        tracing::warn!("cannot leave the fleet: {e}");
+                    }
+                    return;
                 }
-                return;
+            }
+            let mut failed = None;
+            if beat_at.elapsed() >= every {
+                match fleet.heartbeat().await {
+                    Ok(()) => beat_at = Instant::now(),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if failed.is_none() && !woken {
+                match fleet.changed_at("cert:").await {
+                    Ok(at) => {
+                        woken = seen.is_some() && at > seen;
+                        seen = at;
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                tracing::error!("fleet store: {e}; joining again");
+                joined = None;
+                down_since = Some(Instant::now());
+            }
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
             }
         }
+        if woken {
+            // The renewal pass installs the fleet's newer versions and deploys them.
+            shared.renew_wake.send_replace(Some(crate::clock::now()));
+        }
+    }
+}
+
+fn note_down(down_since: &mut Option<Instant>, e: &crate::fleet::FleetError) {
+    if down_since.is_none() {
+        tracing::error!("cannot join the fleet: {e}; retrying");
+        *down_since = Some(Instant::now());
     }
 }

@@ -58,6 +58,23 @@ impl Fleet {
     /// Connects as `settings.node`, then applies the migrations this binary has and the store
     /// lacks (refusing a store whose schema is newer than this binary).
     pub async fn connect(settings: &FleetSettings) -> Result<Fleet, FleetError> {
+        Fleet::open(settings, None).await
+    }
+
+    /// [`Fleet::connect`], with the notifications this connection receives (after
+    /// [`Fleet::listen`]) sent to `notices` as (channel, payload). The sender is dropped when
+    /// the connection ends, so the receiver also learns that.
+    pub async fn connect_listening(
+        settings: &FleetSettings,
+        notices: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    ) -> Result<Fleet, FleetError> {
+        Fleet::open(settings, Some(notices)).await
+    }
+
+    async fn open(
+        settings: &FleetSettings,
+        notices: Option<tokio::sync::mpsc::UnboundedSender<(String, String)>>,
+    ) -> Result<Fleet, FleetError> {
         let mut config: tokio_postgres::Config =
             settings.url.parse().map_err(|e| FleetError::Connect {
                 target: "(url)".into(),
@@ -108,8 +125,21 @@ impl Fleet {
         let log_target = target.clone();
         // Scoped to the `Fleet`: aborted when it is dropped (see `Drop`).
         let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(store = %log_target, error = %describe(&e), "fleet store connection ended");
+            let mut connection = connection;
+            // Polling for messages is what drives the connection; notifications are passed on.
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if let Some(tx) = &notices {
+                            let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(store = %log_target, error = %describe(&e), "fleet store connection ended");
+                        break;
+                    }
+                }
             }
         });
         let mut fleet = Fleet {

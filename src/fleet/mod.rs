@@ -37,9 +37,13 @@ pub async fn join(
     key_file: &std::path::Path,
     config_hash: &str,
     stale_after: std::time::Duration,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<(String, String)>>,
 ) -> Result<(Fleet, FleetKey), FleetError> {
     let key = FleetKey::load(key_file)?;
-    let fleet = Fleet::connect(settings).await?;
+    let fleet = match notices {
+        Some(tx) => Fleet::connect_listening(settings, tx).await?,
+        None => Fleet::connect(settings).await?,
+    };
     fleet.check_key(&key).await?;
     let registration = fleet.register(config_hash, stale_after).await?;
     for other in registration.drift {
@@ -53,6 +57,10 @@ pub async fn join(
     }
     Ok((fleet, key))
 }
+
+/// The channel a node notifies when it publishes a new version of a certificate (payload: the
+/// certificate's name).
+pub const VERSION_CHANNEL: &str = "certctl_version";
 
 /// What went wrong talking to the fleet store, and with which store, lease or key.
 #[derive(Debug, thiserror::Error)]

@@ -187,6 +187,42 @@ impl Fleet {
             .collect())
     }
 
+    /// Subscribes this connection to `channel` (see [`Fleet::connect_listening`]).
+    pub async fn listen(&self, channel: &str) -> Result<(), FleetError> {
+        // Channel names are certctl's own constants, never user input.
+        let sql = format!("LISTEN {channel}");
+        self.bounded("listen", self.client().batch_execute(&sql))
+            .await
+    }
+
+    /// Wakes every node listening on `channel`, with `payload` (delivered at commit; a node
+    /// not connected misses it, so listeners also poll).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), FleetError> {
+        self.bounded(
+            "notify",
+            self.client()
+                .execute("SELECT pg_notify($1, $2)", &[&channel, &payload]),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// When a record whose key starts with `prefix` last changed (epoch seconds, by the
+    /// database clock): the poll behind notifications.
+    pub async fn changed_at(&self, prefix: &str) -> Result<Option<f64>, FleetError> {
+        let row = self
+            .bounded(
+                "poll for changes",
+                self.client().query_one(
+                    "SELECT extract(epoch from max(updated_at))::float8 FROM records
+                      WHERE starts_with(key, $1)",
+                    &[&prefix],
+                ),
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// The schema version the store is at.
     pub async fn schema_version(&self) -> Result<i32, FleetError> {
         let row = self

@@ -52,6 +52,7 @@ pub(super) async fn join(config: &Config) -> Result<Option<Member>, LifecycleErr
         &fc.key_file,
         &fc.config_hash,
         fc.lease_ttl * 2,
+        None,
     )
     .await?;
     Ok(Some(Member {
@@ -265,7 +266,16 @@ pub(super) async fn publish(
     let value = serde_json::to_vec(&published).unwrap_or_default();
     m.fleet.put_record(&lease, &name_of(cert), &value).await?;
     clear_order(m, &lease, cert).await?;
-    m.fleet.release(lease).await
+    m.fleet.release(lease).await?;
+    // The other nodes install it now rather than at their next poll.
+    if let Err(e) = m
+        .fleet
+        .notify(crate::fleet::VERSION_CHANNEL, &cert.name)
+        .await
+    {
+        tracing::warn!(cert = %cert.name, "cannot notify the other nodes (they poll): {e}");
+    }
+    Ok(())
 }
 
 /// An order in progress, as published by the node renewing under the lease.
