@@ -137,6 +137,7 @@ impl Load {
 fn target(name: &str, dir: &Path, port: u16, reload: Vec<Reload>, combined: bool) -> DeployTarget {
     DeployTarget {
         name: name.into(),
+        node: None,
         cert: None,
         chain: None,
         fullchain: (!combined).then(|| dir.join("full.pem")),

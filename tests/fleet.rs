@@ -474,10 +474,20 @@ fn node_config(
     key: &std::path::Path,
     pebble: &Pebble,
 ) -> std::path::PathBuf {
-    let http01 = format!(
+    // One config for every node: each deploys only the target named for it.
+    let mut http01 = format!(
         "type = \"http-01\"\nlisten = \"127.0.0.1:{}\"\n",
         pebble.http_port
     );
+    for n in ["a", "b"] {
+        let to = dir.join(format!("deploy-{n}"));
+        std::fs::create_dir_all(&to).unwrap();
+        http01.push_str(&format!(
+            "[[certificate.deploy]]\nname = \"web-{n}\"\nnode = \"{n}\"\nfullchain = \"{f}\"\nkey = \"{k}\"\n",
+            f = to.join("fullchain.pem").display(),
+            k = to.join("privkey.pem").display(),
+        ));
+    }
     node_config_with(dir, node, port, key, pebble, &http01)
 }
 
@@ -558,6 +568,17 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
         );
     }
     use std::os::unix::fs::PermissionsExt;
+    // Each node deployed its own target, and only its own.
+    for n in ["a", "b"] {
+        let deployed =
+            std::fs::read_to_string(dir.path().join(format!("deploy-{n}/fullchain.pem")))
+                .unwrap_or_else(|e| panic!("node {n}'s target: {e}"));
+        assert_eq!(deployed, current(dir.path(), n, "fullchain.pem"));
+    }
+    let history = |config: &std::path::Path| stdout(&ok(certctl_config(config, &["history"])));
+    let (ha, hb) = (history(&a), history(&b));
+    assert!(ha.contains("web-a") && !ha.contains("web-b"), "{ha}");
+    assert!(hb.contains("web-b") && !hb.contains("web-a"), "{hb}");
     let key_b = dir.path().join("b/state/certs/shop/current/privkey.pem");
     assert_eq!(
         std::fs::metadata(&key_b).unwrap().permissions().mode() & 0o777,
@@ -735,6 +756,18 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
         "the password is never echoed:\n{err}"
     );
 
+    let config = write_config(
+        dir.path(),
+        "[acme.accounts.le]\ndirectory = \"https://acme.test/dir\"\nagree_tos = true\n\n\
+         [[certificate]]\nname = \"www\"\ndomains = [\"www.test\"]\naccount = \"le\"\n\
+         [certificate.challenge]\ntype = \"http-01\"\n\
+         [[certificate.deploy]]\nnode = \"web-1\"\nfullchain = \"/tmp/f.pem\"\nkey = \"/tmp/k.pem\"\n",
+    );
+    let err = stderr(&certctl_config(&config, &["fleet", "status"]));
+    assert!(
+        err.contains("certificate[0].deploy[0].node: only used in fleet mode"),
+        "{err}"
+    );
     let config = write_config(dir.path(), "[fleet]\nnode = \"a\"\n");
     let err = stderr(&certctl_config(&config, &["fleet", "status"]));
     assert!(err.contains("[store] url"), "{err}");

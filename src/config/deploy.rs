@@ -12,6 +12,7 @@ use crate::inventory::target::{Target, parse_endpoint};
 #[derive(Debug, Deserialize)]
 pub struct RawDeploy {
     pub name: Option<String>,
+    pub node: Option<String>,
     pub cert: Option<String>,
     pub chain: Option<String>,
     pub fullchain: Option<String>,
@@ -65,6 +66,9 @@ pub enum Reload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployTarget {
     pub name: String,
+    /// Fleet mode: the node whose servers this target is (other nodes skip it); none: every
+    /// node deploys it.
+    pub node: Option<String>,
     pub cert: Option<PathBuf>,
     pub chain: Option<PathBuf>,
     pub fullchain: Option<PathBuf>,
@@ -120,6 +124,7 @@ pub fn validate(
         let path = |p: &Option<String>| p.as_ref().map(|p| super::resolve(base, p));
         let target = DeployTarget {
             name: d.name.clone().unwrap_or_else(|| format!("deploy[{i}]")),
+            node: d.node.clone(),
             cert: path(&d.cert),
             chain: path(&d.chain),
             fullchain: path(&d.fullchain),

@@ -518,13 +518,39 @@ impl Validator<'_> {
             &mut problems,
         );
         let accounts = acme::validate_accounts(raw.acme.accounts, base, &mut problems);
-        let certificates = acme::validate_certificates(
+        let mut certificates = acme::validate_certificates(
             raw.certificate,
             &accounts,
             &state_dir,
             base,
             &mut problems,
         );
+        // Fleet mode: one config for every node; each deploys only its own targets.
+        for (c, cert) in certificates.iter_mut().enumerate() {
+            match &fleet {
+                Some(f) => cert
+                    .deploy
+                    .retain(|t| t.node.as_ref().is_none_or(|n| *n == f.settings.node)),
+                None => {
+                    for (d, _) in cert
+                        .deploy
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.node.is_some())
+                    {
+                        problems.push((
+                            root.clone()
+                                .key("certificate")
+                                .index(c)
+                                .key("deploy")
+                                .index(d)
+                                .key("node"),
+                            "only used in fleet mode ([store] url)".into(),
+                        ));
+                    }
+                }
+            }
+        }
         for (key, message) in problems {
             self.push(key, message);
         }
