@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use certctl::fleet::{Fleet, FleetError, FleetKey, FleetSettings};
+use certctl::fleet::{Fleet, FleetError, FleetKey, FleetSettings, SCHEMA_VERSION};
 use common::pebble::{Pebble, PebbleOptions, dns_hook_with};
 use common::servers::{self, Material};
 use common::*;
@@ -80,7 +80,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
     };
     let (a, b, c) = tokio::join!(start("a"), start("b"), start("c"));
     for f in [&a, &b, &c] {
-        assert_eq!(f.schema_version().await.expect("version"), 1);
+        assert_eq!(f.schema_version().await.expect("version"), SCHEMA_VERSION);
     }
     let db = admin(port).await;
     let applied: i64 = db
@@ -88,12 +88,17 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         .await
         .expect("count")
         .get(0);
-    assert_eq!(applied, 1, "each version applied exactly once");
+    assert_eq!(
+        applied,
+        i64::from(SCHEMA_VERSION),
+        "each version applied exactly once"
+    );
 
     // A later certctl migrated this store: this one must not write to it.
+    let future = SCHEMA_VERSION + 1;
     db.execute(
-        "INSERT INTO schema_migrations (version, name, applied_by) VALUES (2, 'future', 'z')",
-        &[],
+        "INSERT INTO schema_migrations (version, name, applied_by) VALUES ($1, 'future', 'z')",
+        &[&future],
     )
     .await
     .expect("insert");
@@ -104,17 +109,13 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
     assert!(
         matches!(
             e,
-            FleetError::NewerSchema {
-                found: 2,
-                known: 1,
-                ..
-            }
+            FleetError::NewerSchema { found, known, .. } if found == future && known == SCHEMA_VERSION
         ),
         "{e}"
     );
     let text = e.to_string();
     assert!(
-        text.contains("version 2") && text.contains("upgrade certctl"),
+        text.contains(&format!("version {future}")) && text.contains("upgrade certctl"),
         "{text}"
     );
 }
@@ -413,7 +414,7 @@ async fn tls_is_verified_and_a_dead_or_silent_store_is_a_clear_bounded_error() {
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
-    assert_eq!(fleet.schema_version().await.unwrap(), 1);
+    assert_eq!(fleet.schema_version().await.unwrap(), SCHEMA_VERSION);
     let db = admin(port).await;
     let ssl: bool = db
         .query_one(
@@ -626,6 +627,19 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
             .unwrap()
             .iter()
             .all(|n| n["config_differs"] == false),
+        "{status}"
+    );
+    let table = stdout(&ok(certctl_config(&a, &["fleet", "status"])));
+    assert!(table.contains("this node: a") && table.contains("1/1 targets"), "{table}");
+    // Which node serves which version: both have b's.
+    let deployments = status["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 2, "{status}");
+    let serial_b = &deployments[1]["serial"];
+    assert!(
+        deployments.iter().all(|d| d["certificate"] == "shop"
+            && &d["serial"] == serial_b
+            && d["targets"] == 1
+            && d["failed"] == 0),
         "{status}"
     );
     assert!(

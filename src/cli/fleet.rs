@@ -39,6 +39,20 @@ struct StatusJson<'a> {
     node: &'a str,
     nodes: Vec<NodeJson>,
     leases: Vec<LeaseJson>,
+    deployments: Vec<DeploymentJson>,
+}
+
+#[derive(Serialize)]
+struct DeploymentJson {
+    certificate: String,
+    node: String,
+    serial: String,
+    version: String,
+    targets: i32,
+    failed: i32,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    detail: String,
+    seconds_ago: f64,
 }
 
 #[derive(Serialize)]
@@ -85,13 +99,20 @@ fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit
         return Ok(Exit::Error);
     };
     let rt = super::scan::runtime()?;
-    let (version, nodes, leases, target) = rt
+    let (version, nodes, leases, deployments, target) = rt
         .block_on(async {
             let fleet = Fleet::connect(&fc.settings).await?;
             let version = fleet.schema_version().await?;
             let nodes = fleet.nodes().await?;
             let leases = fleet.leases().await?;
-            Ok::<_, crate::fleet::FleetError>((version, nodes, leases, fleet.target().to_string()))
+            let deployments = fleet.deployments().await?;
+            Ok::<_, crate::fleet::FleetError>((
+                version,
+                nodes,
+                leases,
+                deployments,
+                fleet.target().to_string(),
+            ))
         })
         .context("fleet status")?;
     // A node is alive while its heartbeat is within two lease times.
@@ -116,6 +137,19 @@ fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit
             expires_in_seconds: l.expires_in,
         })
         .collect();
+    let deployments: Vec<DeploymentJson> = deployments
+        .into_iter()
+        .map(|d| DeploymentJson {
+            certificate: d.cert,
+            node: d.node,
+            serial: d.serial,
+            version: d.version,
+            targets: d.targets,
+            failed: d.failed,
+            detail: d.detail,
+            seconds_ago: d.ago,
+        })
+        .collect();
     let out = &mut *s.out;
     if !output.is_table() {
         serde_json::to_writer_pretty(
@@ -126,6 +160,7 @@ fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit
                 node: &fc.settings.node,
                 nodes,
                 leases,
+                deployments,
             },
         )?;
         writeln!(out)?;
@@ -172,6 +207,31 @@ fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit
             out,
             "{:<32} {:<16} {:<6} in {:.1} s",
             l.name, l.holder, l.token, l.expires_in_seconds
+        )?;
+    }
+    writeln!(
+        out,
+        "\nCERTIFICATE          NODE             SERIAL                   VERSION                  DEPLOYED"
+    )?;
+    if deployments.is_empty() {
+        writeln!(out, "(none yet)")?;
+    }
+    for d in &deployments {
+        writeln!(
+            out,
+            "{:<20} {:<16} {:<24} {:<24} {}/{} targets, {:.0} s ago{}",
+            d.certificate,
+            d.node,
+            d.serial,
+            d.version,
+            d.targets - d.failed,
+            d.targets,
+            d.seconds_ago,
+            if d.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  FAILED: {}", d.detail)
+            }
         )?;
     }
     Ok(Exit::Ok)

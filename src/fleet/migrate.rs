@@ -16,14 +16,21 @@ struct Migration {
 }
 
 /// Every migration this binary knows, in order. Released migrations are never edited.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "fleet",
-    sql: include_str!("../../migrations/postgres/0001_fleet.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "fleet",
+        sql: include_str!("../../migrations/postgres/0001_fleet.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "deployments",
+        sql: include_str!("../../migrations/postgres/0002_deployments.sql"),
+    },
+];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock every migrating node takes (any constant no other tool uses: "certctl").
 const MIGRATION_LOCK: i64 = 0x6365_7274_6374_6c00;

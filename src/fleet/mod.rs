@@ -26,7 +26,7 @@ use std::path::PathBuf;
 pub use connect::{Fleet, FleetSettings, check_url};
 pub use lease::{Lease, LeaseInfo};
 pub use migrate::SCHEMA_VERSION;
-pub use node::{NodeInfo, Registration};
+pub use node::{Deployment, NodeInfo, Registration};
 pub use seal::FleetKey;
 
 /// Joins the fleet as `settings.node`: loads the fleet key from `key_file`, connects (migrating

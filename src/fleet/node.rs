@@ -42,6 +42,20 @@ pub struct NodeInfo {
     pub left: bool,
 }
 
+/// Which version of a certificate a node installed, and how its deploy targets took it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub cert: String,
+    pub node: String,
+    pub serial: String,
+    pub version: String,
+    pub targets: i32,
+    pub failed: i32,
+    pub detail: String,
+    /// Seconds since, by the database clock.
+    pub ago: f64,
+}
+
 /// What a node learns when it registers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
@@ -221,6 +235,61 @@ impl Fleet {
             )
             .await?;
         Ok(row.get(0))
+    }
+
+    /// Records that this node installed `d.version` of `d.cert` (its own row; `d.node` and
+    /// `d.ago` are ignored).
+    pub async fn record_deployment(&self, d: &Deployment) -> Result<(), FleetError> {
+        self.bounded(
+            "record a deployment",
+            self.client().execute(
+                "INSERT INTO deployments (cert, node, serial, version, targets, failed, detail, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())
+                 ON CONFLICT (cert, node) DO UPDATE
+                    SET serial = excluded.serial, version = excluded.version,
+                        targets = excluded.targets, failed = excluded.failed,
+                        detail = excluded.detail, at = excluded.at",
+                &[
+                    &d.cert,
+                    &self.node(),
+                    &d.serial,
+                    &d.version,
+                    &d.targets,
+                    &d.failed,
+                    &d.detail,
+                ],
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every node's installed versions, by certificate and node.
+    pub async fn deployments(&self) -> Result<Vec<Deployment>, FleetError> {
+        let rows = self
+            .bounded(
+                "list the deployments",
+                self.client().query(
+                    "SELECT cert, node, serial, version, targets, failed, detail,
+                            extract(epoch from clock_timestamp() - at)::float8
+                       FROM deployments ORDER BY cert, node",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Deployment {
+                cert: r.get(0),
+                node: r.get(1),
+                serial: r.get(2),
+                version: r.get(3),
+                targets: r.get(4),
+                failed: r.get(5),
+                detail: r.get(6),
+                ago: r.get(7),
+            })
+            .collect())
     }
 
     /// The schema version the store is at.

@@ -214,6 +214,7 @@ pub(super) async fn one(
         }
     };
     if let (Some(m), Some(lease)) = (&ctx.fleet, lease) {
+        super::fleet::report(m, cert, &outcome).await;
         match &mut outcome {
             Outcome::Installed {
                 version,

@@ -129,7 +129,7 @@ pub(super) async fn pull(
     );
     tracing::info!(cert = %cert.name, serial = %leaf.serial, renewed_by = %by, "installed the fleet's version");
     let deployed = super::deploy_all(&ctx.store, cert).await;
-    Ok(Some(Outcome::Installed {
+    let outcome = Outcome::Installed {
         serial: leaf.serial,
         not_after: leaf.not_after,
         version: published.version,
@@ -139,7 +139,36 @@ pub(super) async fn pull(
             .filter_map(|r| r.as_ref().err().map(|f| f.to_string()))
             .collect(),
         renewed_by: Some(by),
-    }))
+    };
+    report(m, cert, &outcome).await;
+    Ok(Some(outcome))
+}
+
+/// Records in the fleet which version this node now has of `cert` and how its deploy targets
+/// took it (`certctl fleet status`: which node serves which version).
+pub(super) async fn report(m: &Member, cert: &ManagedCert, outcome: &Outcome) {
+    let Outcome::Installed {
+        serial,
+        version,
+        deploy_errors,
+        ..
+    } = outcome
+    else {
+        return;
+    };
+    let deployment = crate::fleet::Deployment {
+        cert: cert.name.clone(),
+        node: m.fleet.node().to_string(),
+        serial: serial.clone(),
+        version: version.clone(),
+        targets: i32::try_from(cert.deploy.len()).unwrap_or(i32::MAX),
+        failed: i32::try_from(deploy_errors.len()).unwrap_or(i32::MAX),
+        detail: deploy_errors.join("; "),
+        ago: 0.0,
+    };
+    if let Err(e) = m.fleet.record_deployment(&deployment).await {
+        tracing::warn!(cert = %cert.name, "cannot record the deployment in the fleet: {e}");
+    }
 }
 
 /// What taking the certificate's lease came to.
