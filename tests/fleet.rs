@@ -630,7 +630,10 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
         "{status}"
     );
     let table = stdout(&ok(certctl_config(&a, &["fleet", "status"])));
-    assert!(table.contains("this node: a") && table.contains("1/1 targets"), "{table}");
+    assert!(
+        table.contains("this node: a") && table.contains("1/1 targets"),
+        "{table}"
+    );
     // Which node serves which version: both have b's.
     let deployments = status["deployments"].as_array().unwrap();
     assert_eq!(deployments.len(), 2, "{status}");
@@ -871,4 +874,110 @@ fn a_node_that_takes_over_resumes_the_order_a_killed_holder_placed() {
         current(dir.path(), "a", "cert.pem"),
         current(dir.path(), "b", "cert.pem")
     );
+}
+
+/// Sends `signal` to `pid` and every process whose parent it is (PostgreSQL's backends).
+fn signal_tree(pid: u32, signal: &str) {
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("pgrep");
+    let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    pids.push(pid.to_string());
+    let status = std::process::Command::new("kill")
+        .arg(signal)
+        .args(&pids)
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (server, port) = rt.block_on(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    let a = node_config(dir.path(), "a", port, &key, &pebble);
+    let b = node_config(dir.path(), "b", port, &key, &pebble);
+    ok(certctl_config(&a, &["issue", "shop"]));
+    let status = |config: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(
+            &ok(certctl_config(config, &["fleet", "status", "-o", "json"])).stdout,
+        )
+        .unwrap()
+    };
+    let b_alive = || {
+        status(&a)["nodes"].as_array().unwrap().iter().any(|n| {
+            n["name"] == "b"
+                && n["alive"] == true
+                && n["heartbeat_seconds_ago"].as_f64().unwrap() < 3.0
+        })
+    };
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", b.to_str().unwrap()])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("certctl run");
+    let wait_for = |what: &str, secs: u64, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(Instant::now() < deadline, "{what} within {secs} s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("b joins", 20, &b_alive);
+    // b's daemon installs a's certificate at start (its first renewal pass).
+    wait_for("b installs a's certificate", 20, &|| {
+        std::fs::read_to_string(dir.path().join("b/state/certs/shop/current/cert.pem")).ok()
+            == Some(current(dir.path(), "a", "cert.pem"))
+    });
+
+    // The database hangs: the postmaster and every backend stopped.
+    signal_tree(server.pid(), "-STOP");
+    let started = Instant::now();
+    let out = certctl_config(&a, &["renew", "shop", "--force"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no answer within"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took < Duration::from_secs(15), "bounded: {took:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon keeps running"
+    );
+    signal_tree(server.pid(), "-CONT");
+
+    // Recovered: b heartbeats again and installs the next renewal as soon as it is published.
+    wait_for("b rejoins after the database returns", 20, &b_alive);
+    ok(certctl_config(&a, &["renew", "shop", "--force"]));
+    let fresh = current(dir.path(), "a", "cert.pem");
+    wait_for("b installs the renewal after recovery", 10, &|| {
+        std::fs::read_to_string(dir.path().join("b/state/certs/shop/current/cert.pem")).ok()
+            == Some(fresh.clone())
+    });
+    assert_eq!(orders_in(&pebble), 2, "a hung database placed no order");
+    let pid = daemon.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.wait().unwrap().success());
 }

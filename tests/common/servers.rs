@@ -76,6 +76,11 @@ impl Server {
         self.dir.path()
     }
 
+    /// The server's main process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
         for extra in ["dovecot.log", "maillog"] {
