@@ -981,3 +981,31 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
     );
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn a_failure_on_one_node_backs_off_every_node() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_server, port) = rt.block_on(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    // Pebble asks its http port; the solver listens elsewhere, so validation fails.
+    let wrong = format!(
+        "type = \"http-01\"\nlisten = \"127.0.0.1:{}\"\n",
+        free_port()
+    );
+    let a = node_config_with(dir.path(), "a", port, &key, &pebble, &wrong);
+    let b = node_config_with(dir.path(), "b", port, &key, &pebble, &wrong);
+    let failed = renew_json(&certctl_config(&a, &["renew", "shop", "-o", "json"]));
+    assert_eq!(failed["result"], "failed", "{failed}");
+    assert_eq!(orders_in(&pebble), 1);
+    // b has never failed itself, but the fleet has: it waits instead of ordering again.
+    let waiting = renew_json(&ok(certctl_config(&b, &["renew", "shop", "-o", "json"])));
+    assert_eq!(waiting["decision"], "backing_off", "{waiting}");
+    assert_eq!(waiting["failures"], 1, "{waiting}");
+    assert_eq!(orders_in(&pebble), 1, "no second order during the backoff");
+}

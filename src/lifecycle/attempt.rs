@@ -49,6 +49,15 @@ pub(super) async fn one(
             tracing::warn!(cert = %cert.name, "ARI lookup timed out; using the lifetime rule");
         }
     }
+    let mut retry_hint = ctx.store.retry_hint(&cert.name)?;
+    // Fleet mode: failures anywhere in the fleet count here (one backoff, one Retry-After).
+    if let Some(m) = &ctx.fleet
+        && let Some(f) = super::fleet::failures(m, cert).await
+    {
+        state.failures = state.failures.max(f.failures);
+        state.last_failure = state.last_failure.max(f.last_failure);
+        retry_hint = retry_hint.max(f.retry_after);
+    }
     let facts = Facts {
         in_flight: state.in_flight.as_ref().map(|f| f.order_url.clone()),
         installed: current.as_ref().map(|(leaf, _)| Installed {
@@ -67,7 +76,7 @@ pub(super) async fn one(
         seed: renew::seed(&cert.name),
         failures: state.failures,
         last_failure: state.last_failure,
-        retry_hint: ctx.store.retry_hint(&cert.name)?,
+        retry_hint,
         replaced_while_waiting: serial_now != serial_asked.as_ref(),
     };
     let request = Request {
@@ -206,6 +215,10 @@ pub(super) async fn one(
                 },
             );
             ctx.store.record_renewal(&state, Some(&event))?;
+            if let (Some(m), Some(l)) = (&ctx.fleet, lease.as_ref()) {
+                let hint = ctx.store.retry_hint(&cert.name)?;
+                super::fleet::record_failure(m, l, cert, &state, hint).await;
+            }
             Outcome::Failed {
                 error: e.to_string(),
                 retryable: e.is_retryable(),

@@ -295,6 +295,7 @@ pub(super) async fn publish(
     let value = serde_json::to_vec(&published).unwrap_or_default();
     m.fleet.put_record(&lease, &name_of(cert), &value).await?;
     clear_order(m, &lease, cert).await?;
+    m.fleet.put_record(&lease, &failures_of(cert), b"").await?;
     m.fleet.release(lease).await?;
     // The other nodes install it now rather than at their next poll.
     if let Err(e) = m
@@ -497,5 +498,52 @@ async fn shared_account(
             .into());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The renewal failures of a certificate as the fleet saw them: whoever renews next backs off
+/// (and honours the CA's Retry-After) as if it had failed itself, so N nodes do not spend N
+/// times the CA's failed-validation limit.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Failures {
+    pub failures: u32,
+    pub last_failure: Option<i64>,
+    pub retry_after: Option<i64>,
+}
+
+fn failures_of(cert: &ManagedCert) -> String {
+    format!("failures:{}", cert.name)
+}
+
+/// The fleet's failure record for `cert` (none after a success); a store error reads as none
+/// (the node's own backoff still applies).
+pub(super) async fn failures(m: &Member, cert: &ManagedCert) -> Option<Failures> {
+    match m.fleet.record(&failures_of(cert)).await {
+        Ok(Some((value, _, _))) if !value.is_empty() => serde_json::from_slice(&value).ok(),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(cert = %cert.name, "cannot read the fleet's failures: {e}");
+            None
+        }
+    }
+}
+
+/// Publishes this failure under `lease` for the next renewer, wherever it runs.
+pub(super) async fn record_failure(
+    m: &Member,
+    lease: &Lease,
+    cert: &ManagedCert,
+    state: &ManagedState,
+    retry_after: Option<i64>,
+) {
+    let record = Failures {
+        failures: state.failures,
+        last_failure: state.last_failure,
+        retry_after,
+    };
+    // Integers serialise without fail.
+    let value = serde_json::to_vec(&record).unwrap_or_default();
+    if let Err(e) = m.fleet.put_record(lease, &failures_of(cert), &value).await {
+        tracing::warn!(cert = %cert.name, "cannot share the failure with the fleet: {e}");
     }
 }
