@@ -1009,3 +1009,74 @@ fn a_failure_on_one_node_backs_off_every_node() {
     assert_eq!(waiting["failures"], 1, "{waiting}");
     assert_eq!(orders_in(&pebble), 1, "no second order during the backoff");
 }
+
+#[test]
+fn an_alert_every_node_raises_is_delivered_once_with_one_webhook_id() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_server, port) = rt.block_on(cluster());
+    let receiver = common::receiver::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["pay.example.test"], -100, 10, SignedBy::Intermediate);
+    let cert = dir.path().join("pay.pem");
+    std::fs::write(&cert, &leaf.pem).unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    // The same certificate is in every node's inventory: each node raises the same alert.
+    let node = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        write_config(
+            &home,
+            &format!(
+                "[store]\npath = \"{h}/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
+                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\n\
+                 [alerts]\nretry_initial = \"1s\"\n\
+                 [[files]]\npath = \"{c}\"\nname = \"pay\"\n\
+                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n",
+                h = home.display(),
+                k = key.display(),
+                c = cert.display(),
+                u = receiver.url("/hook"),
+            ),
+        )
+    };
+    let (a, b, c) = (node("a"), node("b"), node("c"));
+    let expiring = |r: &common::receiver::Receiver| -> Vec<String> {
+        r.requests()
+            .iter()
+            .filter(|q| {
+                q.json()["type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("expiring")
+                    || q.json()["kind"] == "expiring"
+                    || String::from_utf8_lossy(&q.body).contains("expiring")
+            })
+            .map(|q| q.headers["webhook-id"].clone())
+            .collect()
+    };
+
+    // a's attempt fails (500): its claim is given back; b's copy is then sent, with a's id.
+    receiver.respond(500, &[]);
+    ok(certctl_config(&a, &["scan"]));
+    assert_eq!(expiring(&receiver).len(), 1, "a tried once");
+    ok(certctl_config(&b, &["scan"]));
+    let ids = expiring(&receiver);
+    assert_eq!(ids.len(), 2, "b sent the alert a could not: {ids:?}");
+    assert_eq!(ids[0], ids[1], "the same webhook-id from either node");
+
+    // c's copy, and a's retry, were delivered elsewhere: nothing more reaches the receiver.
+    ok(certctl_config(&c, &["scan"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    ok(certctl_config(&a, &["alerts", "deliver"]));
+    assert_eq!(expiring(&receiver), ids, "delivered once fleet-wide");
+    let listed = stdout(&ok(certctl_config(&a, &["alerts", "list"])));
+    assert!(
+        !listed.contains("pending") && !listed.contains("retrying"),
+        "a's copy is settled: {listed}"
+    );
+}

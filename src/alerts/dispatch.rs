@@ -11,8 +11,15 @@
 //! One channel never holds up another: a webhook holds at most half the slots while others'
 //! deliveries wait, and one that gives no answer (refused, timed out) is down for the rest of
 //! the pass, its other deliveries rescheduled untried with its first failure's retry time.
+//!
+//! Fleet mode: every node queues the alerts its own inventory raises, so before sending a
+//! delivery a node claims it in the fleet store ([`crate::fleet::claim`]); a delivery another
+//! node sent is settled as delivered elsewhere, and the webhook-id is the fleet's, the same on a
+//! retry from any node. With the fleet store unreachable a node sends anyway: a duplicate is
+//! better than a lost alert.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +28,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use super::format;
 use crate::config::Config;
 use crate::config::alerts::{Webhook, WebhookFormat};
+use crate::fleet::Fleet;
+use crate::fleet::claim::Claim;
 use crate::model::{AlertEvent, Delivery, DeliveryState, UnixSeconds};
 use crate::store::{Store, StoreError};
 
@@ -240,10 +249,23 @@ pub async fn deliver_due(
     // Due when the pass began: a delivery retried during the pass is due after that, so a
     // pass that outlasts the retry delay (a slow receiver) still tries each delivery once.
     let due = crate::clock::now();
+    // Fleet mode: connected once per pass, when there is something to send.
+    let mut fleet: Option<Arc<Fleet>> = None;
+    let mut joined = false;
+    let fresh_for = Duration::from_secs((config.alerts.repeat_interval / 2).max(1) as u64);
     loop {
         let page = store.due_deliveries(due, PAGE)?;
         if page.is_empty() {
             break;
+        }
+        if let (Some(fc), false) = (&config.fleet, joined) {
+            joined = true;
+            match Fleet::connect(&fc.settings).await {
+                Ok(f) => fleet = Some(Arc::new(f)),
+                Err(e) => tracing::warn!(
+                    "fleet store: {e}; sending without the fleet's claims (a duplicate is better than a lost alert)"
+                ),
+            }
         }
         let mut delivered = Vec::new();
         let mut updated = Vec::new();
@@ -283,33 +305,69 @@ pub async fn deliver_due(
                 let gone = disabled.contains(&delivery.webhook)
                     || newly_disabled.iter().any(|(n, _)| *n == delivery.webhook);
                 let client = client.clone();
+                let fleet = fleet.clone();
                 running.spawn(async move {
+                    let mut id = message_id(&delivery);
+                    let mut claimed = None;
+                    if let (Some(f), Some(h), false) = (&fleet, &hook, gone) {
+                        let key = claim_key(&delivery);
+                        let hold = h.timeout + Duration::from_secs(15);
+                        match f.claim_delivery(&key, hold, fresh_for).await {
+                            Ok(Claim::Mine { generation }) => {
+                                id = fleet_message_id(&delivery, &key, generation);
+                                claimed = Some(key);
+                            }
+                            Ok(Claim::Sent { by }) => {
+                                return (delivery, true, None, Gate::Elsewhere(by));
+                            }
+                            Ok(Claim::Busy { by }) => {
+                                return (delivery, true, None, Gate::Busy(by));
+                            }
+                            Err(e) => tracing::warn!(
+                                "fleet store: {e}; sending without the fleet's claim"
+                            ),
+                        }
+                    }
                     let result = match (&hook, gone) {
                         (Some(hook), false) => Some(
-                            send(
-                                &client,
-                                hook,
-                                &delivery.event,
-                                &message_id(&delivery),
-                                crate::clock::now(),
-                            )
-                            .await,
+                            send(&client, hook, &delivery.event, &id, crate::clock::now()).await,
                         ),
                         _ => None,
                     };
-                    (delivery, hook.is_some(), result)
+                    if let (Some(f), Some(key), Some(r)) = (&fleet, &claimed, &result)
+                        && let Err(e) = f.settle_delivery(key, r.ok()).await
+                    {
+                        tracing::warn!("fleet store: cannot settle the delivery's claim: {e}");
+                    }
+                    (delivery, hook.is_some(), result, Gate::Open)
                 });
             }
             let Some(joined) = running.join_next().await else {
                 break;
             };
-            let Ok((mut delivery, configured, result)) = joined else {
+            let Ok((mut delivery, configured, result, gate)) = joined else {
                 continue;
             };
             if let Some(n) = in_flight.get_mut(&delivery.webhook) {
                 *n = n.saturating_sub(1);
             }
             let now = crate::clock::now();
+            match gate {
+                Gate::Open => {}
+                Gate::Elsewhere(by) => {
+                    tracing::info!(webhook = %delivery.webhook, delivery = delivery.id, node = %by, "delivered by another node of the fleet");
+                    report.delivered += 1;
+                    delivered.push(delivery.id);
+                    continue;
+                }
+                Gate::Busy(by) => {
+                    tracing::debug!(webhook = %delivery.webhook, delivery = delivery.id, node = %by, "another node is sending it; looking again soon");
+                    delivery.next_attempt_at = now + FLEET_BUSY_RETRY;
+                    report.retrying += 1;
+                    updated.push(delivery);
+                    continue;
+                }
+            }
             delivery.attempts += 1;
             match result {
                 Some(r) if r.ok() => {
@@ -445,6 +503,40 @@ fn defer_down(
 }
 
 /// The Standard Webhooks message id of a delivery: stable across its retries.
+/// What the fleet said before a send (single node: always `Open`).
+enum Gate {
+    Open,
+    /// Another node delivered it.
+    Elsewhere(String),
+    /// Another node is sending it.
+    Busy(String),
+}
+
+/// When a delivery another node is sending is looked at again.
+const FLEET_BUSY_RETRY: UnixSeconds = 5;
+
+/// The fleet-wide identity of a delivery: the same alert to the same webhook from any node.
+fn claim_key(delivery: &Delivery) -> String {
+    format!(
+        "{}|{}|{}",
+        delivery.webhook, delivery.event.id, delivery.event.kind
+    )
+}
+
+/// The webhook-id in fleet mode: from the claim key and its generation, so every node's retry
+/// of the message repeats it.
+fn fleet_message_id(delivery: &Delivery, key: &str, generation: i64) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{key}|{generation}").as_bytes(),
+    );
+    format!(
+        "msg_{}_{}",
+        delivery.event.id,
+        hex::encode(&digest.as_ref()[..8])
+    )
+}
+
 pub fn message_id(delivery: &Delivery) -> String {
     format!("msg_{}_{}", delivery.event.id, delivery.id)
 }

@@ -27,10 +27,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "deployments",
         sql: include_str!("../../migrations/postgres/0002_deployments.sql"),
     },
+    Migration {
+        version: 3,
+        name: "alert_claims",
+        sql: include_str!("../../migrations/postgres/0003_alert_claims.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The advisory lock every migrating node takes (any constant no other tool uses: "certctl").
 const MIGRATION_LOCK: i64 = 0x6365_7274_6374_6c00;

@@ -10,11 +10,13 @@
 //! - [`lease`]: named leases with fencing tokens, judged by the database clock; a holder also
 //!   keeps its own deadline on its monotonic clock and stops acting when it passes.
 //! - [`node`]: the node registry (who runs, with which config, last heartbeat).
+//! - [`claim`]: alert deliveries sent once fleet-wide, whichever node queued them.
 //! - [`seal`]: private keys at rest in the shared store, sealed with AES-256-GCM under a key file
 //!   every node holds.
 //!
 //! This module is the only importer of tokio-postgres and its rustls glue.
 
+pub mod claim;
 pub mod connect;
 pub mod lease;
 mod migrate;
