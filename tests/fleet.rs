@@ -1079,4 +1079,48 @@ fn an_alert_every_node_raises_is_delivered_once_with_one_webhook_id() {
         !listed.contains("pending") && !listed.contains("retrying"),
         "a's copy is settled: {listed}"
     );
+
+    // Renewed: the resolution reaches the receiver once too.
+    let kinds = |r: &common::receiver::Receiver| -> Vec<(String, String)> {
+        r.requests()
+            .iter()
+            .map(|q| {
+                let kind = q.json()["type"].as_str().unwrap_or_default().to_string();
+                (kind, q.headers["webhook-id"].clone())
+            })
+            .collect()
+    };
+    let fresh = pki.leaf(&["pay.example.test"], -1, 200, SignedBy::Intermediate);
+    std::fs::write(&cert, &fresh.pem).unwrap();
+    for config in [&a, &b, &c] {
+        ok(certctl_config(config, &["scan"]));
+    }
+    let count =
+        |seen: &[(String, String)], kind: &str| seen.iter().filter(|(k, _)| k == kind).count();
+    let seen = kinds(&receiver);
+    assert_eq!(count(&seen, "certctl.resolved"), 1, "{seen:?}");
+    assert_eq!(count(&seen, "certctl.certificate_changed"), 1, "{seen:?}");
+    assert_eq!(seen.len(), 4, "nothing else: {seen:?}");
+
+    // The old certificate comes back (a rollback): a new episode, new messages, each once.
+    std::fs::write(&cert, &leaf.pem).unwrap();
+    for config in [&a, &b, &c] {
+        ok(certctl_config(config, &["scan"]));
+    }
+    let again = kinds(&receiver);
+    let new = &again[seen.len()..];
+    assert_eq!(
+        count(new, "certctl.expiring"),
+        1,
+        "fired again, once: {again:?}"
+    );
+    assert!(
+        new.iter()
+            .all(|(_, id)| seen.iter().all(|(_, old)| old != id)),
+        "new messages have new webhook-ids: {again:?}"
+    );
+    let mut ids: Vec<&String> = new.iter().map(|(_, id)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), new.len(), "each once: {again:?}");
 }

@@ -309,8 +309,17 @@ pub async fn deliver_due(
                 running.spawn(async move {
                     let mut id = message_id(&delivery);
                     let mut claimed = None;
+                    let mut ends = None;
                     if let (Some(f), Some(h), false) = (&fleet, &hook, gone) {
-                        let key = claim_key(&delivery);
+                        let mut key = claim_key(&delivery);
+                        // A resolution is keyed by the episode it ends, and ends it: the next
+                        // firing of the same alert is a new message, and so is its resolution.
+                        if let Some((id, kind)) = &delivery.event.resolves {
+                            let fired = format!("{}|{id}|{kind}", delivery.webhook);
+                            let episode = f.claim_generation(&fired).await.ok().flatten();
+                            key = format!("{key}|{}", episode.unwrap_or(0));
+                            ends = Some(fired);
+                        }
                         let hold = h.timeout + Duration::from_secs(15);
                         match f.claim_delivery(&key, hold, fresh_for).await {
                             Ok(Claim::Mine { generation }) => {
@@ -334,10 +343,15 @@ pub async fn deliver_due(
                         ),
                         _ => None,
                     };
-                    if let (Some(f), Some(key), Some(r)) = (&fleet, &claimed, &result)
-                        && let Err(e) = f.settle_delivery(key, r.ok()).await
-                    {
-                        tracing::warn!("fleet store: cannot settle the delivery's claim: {e}");
+                    if let (Some(f), Some(key), Some(r)) = (&fleet, &claimed, &result) {
+                        if let Err(e) = f.settle_delivery(key, r.ok()).await {
+                            tracing::warn!("fleet store: cannot settle the delivery's claim: {e}");
+                        }
+                        if let (true, Some(fired)) = (r.ok(), &ends)
+                            && let Err(e) = f.resolve_claim(fired).await
+                        {
+                            tracing::warn!("fleet store: cannot end the alert's claim: {e}");
+                        }
                     }
                     (delivery, hook.is_some(), result, Gate::Open)
                 });

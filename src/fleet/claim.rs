@@ -47,11 +47,12 @@ impl Fleet {
                      ON CONFLICT (key) DO UPDATE
                         SET node = excluded.node, state = 'sending', until = excluded.until,
                             at = excluded.at,
-                            generation = CASE WHEN c.state = 'sent' THEN excluded.generation
-                                              ELSE c.generation END
+                            generation = CASE WHEN c.state = 'sending' THEN c.generation
+                                              ELSE excluded.generation END
                       WHERE (c.state = 'sending' AND c.until < clock_timestamp())
                          OR (c.state = 'sent'
                              AND c.at < clock_timestamp() - $4::float8 * interval '1 second')
+                         OR c.state = 'resolved'
                      RETURNING generation",
                     &[&key, &self.node(), &seconds(hold), &seconds(fresh_for)],
                 ),
@@ -77,6 +78,36 @@ impl Fleet {
             // Gone between the two statements: nobody holds it; the next pass claims it.
             None => Claim::Busy { by: String::new() },
         })
+    }
+
+    /// The generation of claim `key`, if there is one (a resolution is keyed by the episode it
+    /// ends).
+    pub async fn claim_generation(&self, key: &str) -> Result<Option<i64>, FleetError> {
+        let row = self
+            .bounded(
+                "read a delivery claim",
+                self.client().query_opt(
+                    "SELECT generation FROM alert_claims WHERE key = $1",
+                    &[&key],
+                ),
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Marks claim `key` resolved: its alert no longer holds, so its next firing is a new
+    /// message (claimable at once), while the resolution, keyed by this claim's generation,
+    /// is still sent once.
+    pub async fn resolve_claim(&self, key: &str) -> Result<(), FleetError> {
+        self.bounded(
+            "resolve a delivery claim",
+            self.client().execute(
+                "UPDATE alert_claims SET state = 'resolved' WHERE key = $1 AND state = 'sent'",
+                &[&key],
+            ),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Settles this node's claim on `key`: sent (the other nodes drop their copies), or given
