@@ -955,7 +955,11 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
         stderr(&out)
     );
     assert!(took < Duration::from_secs(15), "bounded: {took:?}");
-    std::thread::sleep(Duration::from_secs(3));
+    // `certctl status` on b says so (the daemon answers; its heartbeat timed out).
+    let daemon_status = || stdout(&ok(certctl_config(&b, &["status"])));
+    wait_for("b's status reports the outage", 15, &|| {
+        daemon_status().contains("CANNOT REACH")
+    });
     assert!(
         daemon.try_wait().unwrap().is_none(),
         "the daemon keeps running"
@@ -964,6 +968,9 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
 
     // Recovered: b heartbeats again and installs the next renewal as soon as it is published.
     wait_for("b rejoins after the database returns", 20, &b_alive);
+    wait_for("b's status reports it up", 10, &|| {
+        daemon_status().contains("fleet: node b in postgres@127.0.0.1")
+    });
     ok(certctl_config(&a, &["renew", "shop", "--force"]));
     let fresh = current(dir.path(), "a", "cert.pem");
     wait_for("b installs the renewal after recovery", 10, &|| {

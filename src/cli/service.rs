@@ -87,6 +87,27 @@ pub fn status(cli: &Cli, s: &mut Session<'_>) -> anyhow::Result<Exit> {
         status.deliveries_ok,
         status.deliveries_failed
     )?;
+    if let Some(f) = &status.fleet {
+        let since = relative(f.since - now);
+        match (f.up, &f.error) {
+            (true, _) => writeln!(
+                s.out,
+                "fleet: node {} in {}, up since {since}, last heartbeat {}",
+                f.node,
+                f.store,
+                f.last_heartbeat
+                    .map(|t| relative(t - now))
+                    .unwrap_or_else(|| "never".into())
+            )?,
+            (false, error) => writeln!(
+                s.out,
+                "fleet: node {} CANNOT REACH {} since {since}: {}; no renewals until it returns",
+                f.node,
+                f.store,
+                error.as_deref().unwrap_or("unknown")
+            )?,
+        }
+    }
     writeln!(
         s.out,
         "last error: {}",

@@ -15,6 +15,32 @@ use tokio::sync::{mpsc, watch};
 
 use super::Shared;
 use crate::fleet::{Fleet, VERSION_CHANNEL};
+use crate::ops::status::FleetStatus;
+
+/// Records this node's standing for `certctl status` and `/metrics`; `since` moves only when
+/// `up` changes.
+fn standing(shared: &Shared, node: &str, store: &str, up: bool, error: Option<String>) {
+    let now = crate::clock::now();
+    shared.with_status(|s| {
+        let previous = s.fleet.take();
+        let since = match &previous {
+            Some(p) if p.up == up => p.since,
+            _ => now,
+        };
+        s.fleet = Some(FleetStatus {
+            node: node.to_string(),
+            store: store.to_string(),
+            up,
+            since,
+            last_heartbeat: if up {
+                Some(now)
+            } else {
+                previous.and_then(|p| p.last_heartbeat)
+            },
+            error,
+        });
+    });
+}
 
 /// How often the published versions are polled, behind the notifications.
 const POLL: Duration = Duration::from_secs(5);
@@ -44,14 +70,33 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 Ok((fleet, key)) => match fleet.listen(VERSION_CHANNEL).await {
                     Ok(()) => {
                         tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
+                        standing(&shared, fleet.node(), fleet.target(), true, None);
                         joined = Some((fleet, rx));
                         down_since = None;
                         beat_at = Instant::now();
                     }
-                    Err(e) => note_down(&mut down_since, &e),
+                    Err(e) => {
+                        note_down(&mut down_since, &e);
+                        standing(
+                            &shared,
+                            &fc.settings.node,
+                            &fc.settings.url_target(),
+                            false,
+                            Some(e.to_string()),
+                        );
+                    }
                 },
                 // Said once per outage, not every few seconds.
-                Err(e) => note_down(&mut down_since, &e),
+                Err(e) => {
+                    note_down(&mut down_since, &e);
+                    standing(
+                        &shared,
+                        &fc.settings.node,
+                        &fc.settings.url_target(),
+                        false,
+                        Some(e.to_string()),
+                    );
+                }
             }
         }
         let mut woken = false;
@@ -65,6 +110,7 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     }
                     None => {
                         tracing::error!("the fleet store connection ended; joining again");
+                        standing(&shared, fleet.node(), fleet.target(), false, Some("the connection ended".into()));
                         joined = None;
                         down_since = Some(Instant::now());
                         continue;
@@ -81,7 +127,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             let mut failed = None;
             if beat_at.elapsed() >= every {
                 match fleet.heartbeat().await {
-                    Ok(()) => beat_at = Instant::now(),
+                    Ok(()) => {
+                        beat_at = Instant::now();
+                        standing(&shared, fleet.node(), fleet.target(), true, None);
+                    }
                     Err(e) => failed = Some(e),
                 }
             }
@@ -96,6 +145,13 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             }
             if let Some(e) = failed {
                 tracing::error!("fleet store: {e}; joining again");
+                standing(
+                    &shared,
+                    fleet.node(),
+                    fleet.target(),
+                    false,
+                    Some(e.to_string()),
+                );
                 joined = None;
                 down_since = Some(Instant::now());
             }

@@ -219,6 +219,13 @@ pub fn render(shared: &Shared) -> Result<String, String> {
             "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric} {value}"
         );
     }
+    if let Some(f) = &s.fleet {
+        let _ = writeln!(
+            out,
+            "# HELP certctl_fleet_store_up Whether this node is joined to the fleet store and heartbeating.\n# TYPE certctl_fleet_store_up gauge\ncertctl_fleet_store_up {}",
+            u8::from(f.up)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP certctl_renewals_total Issuance and renewal attempts by result.\n# TYPE certctl_renewals_total counter"

@@ -33,6 +33,16 @@ pub struct FleetSettings {
     pub instance: Option<String>,
 }
 
+impl FleetSettings {
+    /// Which store the URL names, for messages (`user@host:port/db`, never a password).
+    pub fn url_target(&self) -> String {
+        self.url
+            .parse::<tokio_postgres::Config>()
+            .map(|c| describe_target(&c))
+            .unwrap_or_else(|_| "(unparsable url)".into())
+    }
+}
+
 /// A connection to the fleet store, as node `node`.
 pub struct Fleet {
     client: tokio_postgres::Client,

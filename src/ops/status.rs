@@ -24,6 +24,24 @@ pub struct Status {
     pub handshake_buckets: Vec<(f64, u64)>,
     pub handshake_count: u64,
     pub handshake_sum_ms: u64,
+    /// Fleet mode: this node's standing in the fleet (none for a single node).
+    #[serde(default)]
+    pub fleet: Option<FleetStatus>,
+}
+
+/// The daemon's view of the fleet store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    pub node: String,
+    /// `user@host:port/db`.
+    pub store: String,
+    /// Joined and heartbeating.
+    pub up: bool,
+    /// Since when it is up, or down.
+    pub since: UnixSeconds,
+    pub last_heartbeat: Option<UnixSeconds>,
+    /// Why it is down.
+    pub error: Option<String>,
 }
 
 /// One schedule of the daemon (scan, renew, a discover job).
