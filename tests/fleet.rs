@@ -534,17 +534,30 @@ fn renew_json(out: &std::process::Output) -> serde_json::Value {
         .unwrap_or(doc)
 }
 
-#[test]
-fn two_nodes_renew_once_and_both_install_the_certificate() {
-    let pebble = Pebble::start(PebbleOptions::default());
+/// What the end-to-end tests share: a runtime, a cluster on `port`, a scratch directory and a
+/// fleet key made by `certctl fleet keygen` in it.
+fn setup() -> (
+    tokio::runtime::Runtime,
+    servers::Server,
+    u16,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_server, port) = rt.block_on(cluster());
+    let (server, port) = rt.block_on(cluster());
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("fleet.key");
     ok(certctl_config(
         &write_config(dir.path(), ""),
         &["fleet", "keygen", key.to_str().unwrap()],
     ));
+    (rt, server, port, dir, key)
+}
+
+#[test]
+fn two_nodes_renew_once_and_both_install_the_certificate() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (rt, _server, port, dir, key) = setup();
     let a = node_config(dir.path(), "a", port, &key, &pebble);
     let b = node_config(dir.path(), "b", port, &key, &pebble);
 
@@ -801,14 +814,7 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
 #[test]
 fn a_node_that_takes_over_resumes_the_order_a_killed_holder_placed() {
     let pebble = Pebble::start(PebbleOptions::default());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_server, port) = rt.block_on(cluster());
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("fleet.key");
-    ok(certctl_config(
-        &write_config(dir.path(), ""),
-        &["fleet", "keygen", key.to_str().unwrap()],
-    ));
+    let (_rt, _server, port, dir, key) = setup();
     // The hook kills the certctl that runs it (kill -9) in the middle of the order, once.
     let marker = dir.path().join("killed");
     let hook = dns_hook_with(
@@ -898,14 +904,7 @@ fn signal_tree(pid: u32, signal: &str) {
 #[test]
 fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
     let pebble = Pebble::start(PebbleOptions::default());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (server, port) = rt.block_on(cluster());
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("fleet.key");
-    ok(certctl_config(
-        &write_config(dir.path(), ""),
-        &["fleet", "keygen", key.to_str().unwrap()],
-    ));
+    let (_rt, server, port, dir, key) = setup();
     let a = node_config(dir.path(), "a", port, &key, &pebble);
     let b = node_config(dir.path(), "b", port, &key, &pebble);
     ok(certctl_config(&a, &["issue", "shop"]));
@@ -992,14 +991,7 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
 #[test]
 fn a_failure_on_one_node_backs_off_every_node() {
     let pebble = Pebble::start(PebbleOptions::default());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_server, port) = rt.block_on(cluster());
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("fleet.key");
-    ok(certctl_config(
-        &write_config(dir.path(), ""),
-        &["fleet", "keygen", key.to_str().unwrap()],
-    ));
+    let (_rt, _server, port, dir, key) = setup();
     // Pebble asks its http port; the solver listens elsewhere, so validation fails.
     let wrong = format!(
         "type = \"http-01\"\nlisten = \"127.0.0.1:{}\"\n",

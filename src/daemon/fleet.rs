@@ -59,40 +59,34 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
         let every = (fc.lease_ttl / 3).max(Duration::from_secs(1));
         if joined.is_none() {
             let (tx, rx) = mpsc::unbounded_channel();
-            let joining = crate::fleet::join(
-                &fc.settings,
-                &fc.key_file,
-                &fc.config_hash,
-                fc.lease_ttl * 2,
-                Some(tx),
-            );
+            let joining = async {
+                let (fleet, key) = crate::fleet::join(
+                    &fc.settings,
+                    &fc.key_file,
+                    &fc.config_hash,
+                    fc.lease_ttl * 2,
+                    Some(tx),
+                )
+                .await?;
+                fleet.listen(VERSION_CHANNEL).await?;
+                Ok::<_, crate::fleet::FleetError>((fleet, key))
+            };
             match joining.await {
-                Ok((fleet, key)) => match fleet.listen(VERSION_CHANNEL).await {
-                    Ok(()) => {
-                        tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
-                        standing(&shared, fleet.node(), fleet.target(), true, None);
-                        joined = Some((fleet, rx));
-                        down_since = None;
-                        beat_at = Instant::now();
-                    }
-                    Err(e) => {
-                        note_down(&mut down_since, &e);
-                        standing(
-                            &shared,
-                            &fc.settings.node,
-                            &fc.settings.url_target(),
-                            false,
-                            Some(e.to_string()),
-                        );
-                    }
-                },
-                // Said once per outage, not every few seconds.
+                Ok((fleet, key)) => {
+                    tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
+                    standing(&shared, fleet.node(), fleet.target(), true, None);
+                    joined = Some((fleet, rx));
+                    down_since = None;
+                    beat_at = Instant::now();
+                }
                 Err(e) => {
+                    // Said once per outage, not every few seconds.
                     note_down(&mut down_since, &e);
+                    let store = fc.settings.url_target();
                     standing(
                         &shared,
                         &fc.settings.node,
-                        &fc.settings.url_target(),
+                        &store,
                         false,
                         Some(e.to_string()),
                     );
