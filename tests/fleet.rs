@@ -534,6 +534,27 @@ fn renew_json(out: &std::process::Output) -> serde_json::Value {
         .unwrap_or(doc)
 }
 
+/// `certctl run` with `config`.
+fn start_daemon(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("certctl run")
+}
+
+/// Stops a daemon as systemd does (SIGTERM) and checks that it exits cleanly.
+fn stop_daemon(mut daemon: std::process::Child) {
+    let pid = daemon.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.unwrap().success());
+    assert!(daemon.wait().unwrap().success());
+}
+
 /// What the end-to-end tests share: a runtime, a cluster on `port`, a scratch directory and a
 /// fleet key made by `certctl fleet keygen` in it.
 fn setup() -> (
@@ -680,13 +701,7 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
             .any(|n| n["name"] == name && n["alive"] == true)
     };
     assert!(!alive("b"), "b's CLI runs left the fleet when they ended");
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
-        .args(["run", "--config", b.to_str().unwrap()])
-        .env_remove("CERTCTL_STORE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("certctl run");
+    let daemon = start_daemon(&b);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !alive("b") {
         assert!(
@@ -720,15 +735,7 @@ fn two_nodes_renew_once_and_both_install_the_certificate() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(orders_in(&pebble), 3, "b installed, it did not order");
-    let pid = daemon.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(daemon.wait().unwrap().success());
+    stop_daemon(daemon);
     assert!(!alive("b"), "a stopped daemon leaves the fleet");
 
     // The fleet store unreachable: nothing is renewed (no lease, no order), exit 3, said clearly.
@@ -921,13 +928,7 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
                 && n["heartbeat_seconds_ago"].as_f64().unwrap() < 3.0
         })
     };
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
-        .args(["run", "--config", b.to_str().unwrap()])
-        .env_remove("CERTCTL_STORE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("certctl run");
+    let mut daemon = start_daemon(&b);
     let wait_for = |what: &str, secs: u64, f: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !f() {
@@ -977,15 +978,7 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
             == Some(fresh.clone())
     });
     assert_eq!(orders_in(&pebble), 2, "a hung database placed no order");
-    let pid = daemon.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(daemon.wait().unwrap().success());
+    stop_daemon(daemon);
 }
 
 #[test]
