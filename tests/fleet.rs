@@ -805,6 +805,31 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
         err.contains("certificate[0].deploy[0].node: only used in fleet mode"),
         "{err}"
     );
+    // The store password is never printed, whatever fails and however verbose the log.
+    let planted = "planted-store-password-7f3a";
+    std::fs::write(dir.path().join("db.password"), format!("{planted}\n")).unwrap();
+    certctl::fleet::FleetKey::generate(&dir.path().join("fleet.key")).unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\nurl = \"postgres://certctl@127.0.0.1:{}/certctl\"\npassword_file = \"db.password\"\n[fleet]\nkey_file = \"fleet.key\"\n\
+             [acme.accounts.le]\ndirectory = \"https://acme.test/dir\"\nagree_tos = true\n\
+             [[certificate]]\nname = \"www\"\ndomains = [\"www.test\"]\naccount = \"le\"\n\
+             [certificate.challenge]\ntype = \"http-01\"\n",
+            closed_port().port()
+        ),
+    );
+    for args in [
+        &["fleet", "status", "-vv"][..],
+        &["renew", "--all", "-vv"][..],
+    ] {
+        let out = certctl_config(&config, args);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        // It got as far as connecting (the key is good): the error names the store.
+        assert!(all.contains("fleet store certctl@127.0.0.1"), "{all}");
+        assert!(!all.contains(planted), "{all}");
+    }
     let config = write_config(dir.path(), "[fleet]\nnode = \"a\"\n");
     let err = stderr(&certctl_config(&config, &["fleet", "status"]));
     assert!(err.contains("[store] url"), "{err}");

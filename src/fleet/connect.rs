@@ -15,8 +15,8 @@ use rustls::pki_types::pem::PemObject;
 
 use super::FleetError;
 
-/// How a node reaches the fleet store.
-#[derive(Debug, Clone)]
+/// How a node reaches the fleet store. Its `Debug` never shows the password.
+#[derive(Clone)]
 pub struct FleetSettings {
     /// `postgres://user@host:port/db?sslmode=require` (libpq's URL form, without a password).
     pub url: String,
@@ -31,6 +31,18 @@ pub struct FleetSettings {
     /// Tells this process from others under the same node name; `None` (always, outside
     /// tests that play several processes in one): `host:pid:random`, one per process.
     pub instance: Option<String>,
+}
+
+impl std::fmt::Debug for FleetSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetSettings")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .field("node", &self.node)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl FleetSettings {
