@@ -812,7 +812,8 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
     let config = write_config(
         dir.path(),
         &format!(
-            "[store]\nurl = \"postgres://certctl@127.0.0.1:{}/certctl\"\npassword_file = \"db.password\"\n[fleet]\nkey_file = \"fleet.key\"\n\
+            // A store of its own: never the system's /var/lib/certctl (the package test's).
+            "[store]\npath = \"store\"\nurl = \"postgres://certctl@127.0.0.1:{}/certctl\"\npassword_file = \"db.password\"\n[fleet]\nkey_file = \"fleet.key\"\n\
              [acme.accounts.le]\ndirectory = \"https://acme.test/dir\"\nagree_tos = true\n\
              [[certificate]]\nname = \"www\"\ndomains = [\"www.test\"]\naccount = \"le\"\n\
              [certificate.challenge]\ntype = \"http-01\"\n",
