@@ -1142,3 +1142,74 @@ fn an_alert_every_node_raises_is_delivered_once_with_one_webhook_id() {
     ids.dedup();
     assert_eq!(ids.len(), new.len(), "each once: {again:?}");
 }
+
+#[test]
+fn a_holder_paused_past_its_lease_takes_no_further_step_when_it_wakes() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (_rt, _server, port, dir, key) = setup();
+    // The hook stops (SIGSTOP) the certctl that runs it in the middle of the order, once.
+    let marker = dir.path().join("paused");
+    let hook = dns_hook_with(
+        dir.path(),
+        &pebble,
+        &format!(
+            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; kill -STOP $PPID; fi\n",
+            m = marker.display()
+        ),
+    );
+    let challenge = format!(
+        "type = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
+        hook.display()
+    );
+    let a = node_config_with(dir.path(), "a", port, &key, &pebble, &challenge);
+    let b = node_config_with(dir.path(), "b", port, &key, &pebble, &challenge);
+    let paused = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args([
+            "issue",
+            "shop",
+            "-o",
+            "json",
+            "--config",
+            a.to_str().unwrap(),
+        ])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("certctl issue");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "a never reached the challenge");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // b waits out a's lease, adopts its order and finishes it.
+    let report = renew_json(&ok(certctl_config(&b, &["renew", "shop", "-o", "json"])));
+    assert_eq!(report["resumed"], true, "{report}");
+    assert_eq!(orders_in(&pebble), 1);
+
+    // a wakes long past its deadline: it stops at once, before any further step of the order.
+    let pid = paused.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = paused.wait_with_output().unwrap();
+    let woke = renew_json(&out);
+    assert_eq!(woke["result"], "failed", "{woke}\n{}", stderr(&out));
+    assert!(
+        woke["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is lost"),
+        "the lease, not the CA, ended it: {woke}"
+    );
+    assert_eq!(orders_in(&pebble), 1);
+    assert!(
+        !dir.path().join("a/state/certs/shop/current").exists(),
+        "a installed nothing"
+    );
+}

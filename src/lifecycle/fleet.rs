@@ -240,17 +240,30 @@ impl Member {
 }
 
 /// Runs `work` while renewing `lease` every third of its TTL; drops `work` (so it stops talking
-/// to the CA) as soon as a renewal fails.
+/// to the CA) as soon as a renewal fails, or as soon as the holder's own deadline has passed:
+/// `work` is never polled again after that, so a process that was paused (SIGSTOP, a VM
+/// migration) past its lease takes no further step when it wakes, before any renewal is tried.
 pub(super) async fn hold<T>(
     m: &Member,
     lease: &Lease,
     work: impl Future<Output = T>,
 ) -> Result<T, FleetError> {
     tokio::pin!(work);
+    let fenced = std::future::poll_fn(|cx| {
+        if !lease.is_live(Instant::now()) {
+            return std::task::Poll::Ready(Err(FleetError::LeaseLost {
+                name: lease.name().to_string(),
+                token: lease.token(),
+            }));
+        }
+        work.as_mut().poll(cx).map(Ok)
+    });
+    tokio::pin!(fenced);
     let every = m.ttl / 3;
     loop {
         tokio::select! {
-            done = &mut work => return Ok(done),
+            biased;
+            done = &mut fenced => return done,
             () = tokio::time::sleep(every) => m.fleet.renew(lease).await?,
         }
     }
