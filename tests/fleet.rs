@@ -844,24 +844,35 @@ fn fleet_config_mistakes_are_reported_at_once_with_their_lines() {
     );
 }
 
+/// A dns-01 `[certificate.challenge]` body whose hook runs `action` (shell) on the first
+/// `present` it sees, creating `marker` first: a node hit in the middle of its order.
+fn signalling_dns01(
+    dir: &std::path::Path,
+    pebble: &Pebble,
+    marker: &std::path::Path,
+    action: &str,
+) -> String {
+    let hook = dns_hook_with(
+        dir,
+        pebble,
+        &format!(
+            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; {action}; fi\n",
+            m = marker.display()
+        ),
+    );
+    format!(
+        "type = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
+        hook.display()
+    )
+}
+
 #[test]
 fn a_node_that_takes_over_resumes_the_order_a_killed_holder_placed() {
     let pebble = Pebble::start(PebbleOptions::default());
     let (_rt, _server, port, dir, key) = setup();
     // The hook kills the certctl that runs it (kill -9) in the middle of the order, once.
     let marker = dir.path().join("killed");
-    let hook = dns_hook_with(
-        dir.path(),
-        &pebble,
-        &format!(
-            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; kill -9 $PPID; sleep 5; fi\n",
-            m = marker.display()
-        ),
-    );
-    let challenge = format!(
-        "type = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
-        hook.display()
-    );
+    let challenge = signalling_dns01(dir.path(), &pebble, &marker, "kill -9 $PPID; sleep 5");
     let a = node_config_with(dir.path(), "a", port, &key, &pebble, &challenge);
     let b = node_config_with(dir.path(), "b", port, &key, &pebble, &challenge);
     let out = certctl_config(&a, &["issue", "shop"]);
@@ -1149,18 +1160,7 @@ fn a_holder_paused_past_its_lease_takes_no_further_step_when_it_wakes() {
     let (_rt, _server, port, dir, key) = setup();
     // The hook stops (SIGSTOP) the certctl that runs it in the middle of the order, once.
     let marker = dir.path().join("paused");
-    let hook = dns_hook_with(
-        dir.path(),
-        &pebble,
-        &format!(
-            "if [ \"$1\" = present ] && [ ! -e {m} ]; then touch {m}; kill -STOP $PPID; fi\n",
-            m = marker.display()
-        ),
-    );
-    let challenge = format!(
-        "type = \"dns-01\"\ndns_provider = \"exec\"\ndns_exec = \"{}\"\n",
-        hook.display()
-    );
+    let challenge = signalling_dns01(dir.path(), &pebble, &marker, "kill -STOP $PPID");
     let a = node_config_with(dir.path(), "a", port, &key, &pebble, &challenge);
     let b = node_config_with(dir.path(), "b", port, &key, &pebble, &challenge);
     let paused = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))

@@ -516,7 +516,6 @@ fn defer_down(
     }
 }
 
-/// The Standard Webhooks message id of a delivery: stable across its retries.
 /// What the fleet said before a send (single node: always `Open`).
 enum Gate {
     Open,
@@ -551,6 +550,7 @@ fn fleet_message_id(delivery: &Delivery, key: &str, generation: i64) -> String {
     )
 }
 
+/// The Standard Webhooks message id of a delivery: stable across its retries.
 pub fn message_id(delivery: &Delivery) -> String {
     format!("msg_{}_{}", delivery.event.id, delivery.id)
 }

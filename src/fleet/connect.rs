@@ -203,11 +203,6 @@ impl Fleet {
         &mut self.client
     }
 
-    /// True once the connection has ended (the server went away, or terminated this session).
-    pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
-    }
-
     /// Runs one call against the store within the statement bound, naming `action` on failure.
     pub(super) async fn bounded<T>(
         &self,

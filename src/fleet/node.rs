@@ -35,8 +35,7 @@ pub struct NodeInfo {
     pub instance: String,
     pub version: String,
     pub config_hash: String,
-    /// Seconds since it started and since its last heartbeat, by the database clock.
-    pub started_ago: f64,
+    /// Seconds since its last heartbeat, by the database clock.
     pub heartbeat_ago: f64,
     /// The process stopped and said so (its name is free).
     pub left: bool,
@@ -180,7 +179,6 @@ impl Fleet {
                 "list the nodes",
                 self.client().query(
                     "SELECT name, instance, version, config_hash,
-                            extract(epoch from clock_timestamp() - started_at)::float8,
                             extract(epoch from clock_timestamp() - heartbeat_at)::float8
                        FROM nodes ORDER BY name",
                     &[],
@@ -195,8 +193,7 @@ impl Fleet {
                 instance: r.get(1),
                 version: r.get(2),
                 config_hash: r.get(3),
-                started_ago: r.get(4),
-                heartbeat_ago: r.get(5),
+                heartbeat_ago: r.get(4),
             })
             .collect())
     }

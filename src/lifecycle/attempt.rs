@@ -101,15 +101,7 @@ pub(super) async fn one(
                     let _ = m.release(l).await;
                     return match e {
                         Failure::Store(e) => Err(e.into()),
-                        other => Ok(Report {
-                            name: cert.name.clone(),
-                            decision,
-                            outcome: Some(Outcome::Failed {
-                                error: other.to_string(),
-                                retryable: true,
-                                failures: state.failures,
-                            }),
-                        }),
+                        other => Ok(not_renewed(cert, decision, &state, &other)),
                     };
                 }
                 lease = Some(l);
@@ -118,15 +110,7 @@ pub(super) async fn one(
             Err(Failure::Store(e)) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(cert = %cert.name, "not renewed: {e}");
-                return Ok(Report {
-                    name: cert.name.clone(),
-                    decision,
-                    outcome: Some(Outcome::Failed {
-                        error: e.to_string(),
-                        retryable: true,
-                        failures: state.failures,
-                    }),
-                });
+                return Ok(not_renewed(cert, decision, &state, &e));
             }
         }
     }
@@ -255,6 +239,25 @@ pub(super) async fn one(
         decision,
         outcome: Some(outcome),
     })
+}
+
+/// The report for a renewal the fleet stopped before it began (the store failed, the lease was
+/// held too long): retryable, and not counted as the CA's failure.
+fn not_renewed(
+    cert: &ManagedCert,
+    decision: crate::policy::renew::Decision,
+    state: &crate::model::ManagedState,
+    why: &Failure,
+) -> Report {
+    Report {
+        name: cert.name.clone(),
+        decision,
+        outcome: Some(Outcome::Failed {
+            error: why.to_string(),
+            retryable: true,
+            failures: state.failures,
+        }),
+    }
 }
 
 /// The report for a version another node renewed, installed here.

@@ -108,11 +108,7 @@ pub(super) async fn pull(
     {
         return Ok(None);
     }
-    let sealed = base64::engine::general_purpose::STANDARD
-        .decode(&published.key)
-        .map_err(|e| invalid(cert, format!("its key is not base64: {e}")))?;
-    let key = m.key.open(&seal_label(cert, &published.version), &sealed)?;
-    let key = String::from_utf8(key).map_err(|_| invalid(cert, "its key is not PEM"))?;
+    let key = m.open_key(cert, &published.version, &published.key)?;
     let now = crate::clock::now();
     let leaf = crate::deploy::lint(&published.fullchain, &key, &cert.domains, now)
         .map_err(|e| invalid(cert, e))?;
@@ -237,6 +233,21 @@ impl Member {
     pub(super) async fn release(&self, lease: Lease) -> Result<(), FleetError> {
         self.fleet.release(lease).await
     }
+
+    /// `pem`, the key of `cert`'s `version`, sealed under the fleet key (base64, for a record).
+    fn seal_key(&self, cert: &ManagedCert, version: &str, pem: &str) -> Result<String, FleetError> {
+        let sealed = self.key.seal(&seal_label(cert, version), pem.as_bytes())?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+    }
+
+    /// The key PEM that [`Member::seal_key`] sealed for `cert`'s `version`.
+    fn open_key(&self, cert: &ManagedCert, version: &str, sealed: &str) -> Result<String, Failure> {
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|e| invalid(cert, format!("its key is not base64: {e}")))?;
+        let pem = self.key.open(&seal_label(cert, version), &sealed)?;
+        String::from_utf8(pem).map_err(|_| invalid(cert, "its key is not PEM"))
+    }
 }
 
 /// Runs `work` while renewing `lease` every third of its TTL; drops `work` (so it stops talking
@@ -296,13 +307,12 @@ pub(super) async fn publish(
             message: "no certificate in it".into(),
         });
     };
-    let sealed = m.key.seal(&seal_label(cert, version), key.as_bytes())?;
     let published = Published {
         version: version.to_string(),
         serial: leaf.serial,
         not_after: leaf.not_after,
         fullchain,
-        key: base64::engine::general_purpose::STANDARD.encode(sealed),
+        key: m.seal_key(cert, version, &key)?,
     };
     // Serialising plain strings and integers cannot fail.
     let value = serde_json::to_vec(&published).unwrap_or_default();
@@ -348,12 +358,7 @@ pub(super) async fn record_order(
         return Ok(());
     };
     let key = match key_pem {
-        Some(pem) => Some(
-            base64::engine::general_purpose::STANDARD.encode(
-                m.key
-                    .seal(&seal_label(cert, &flight.version), pem.as_bytes())?,
-            ),
-        ),
+        Some(pem) => Some(m.seal_key(cert, &flight.version, pem)?),
         None => None,
     };
     let order = PublishedOrder {
@@ -393,11 +398,7 @@ pub(super) async fn adopt_order(
     }
     let key_written = match &order.key {
         Some(sealed) => {
-            let sealed = base64::engine::general_purpose::STANDARD
-                .decode(sealed)
-                .map_err(|e| invalid(cert, format!("its order key is not base64: {e}")))?;
-            let pem = m.key.open(&seal_label(cert, &order.version), &sealed)?;
-            let pem = String::from_utf8(pem).map_err(|_| invalid(cert, "its key is not PEM"))?;
+            let pem = m.open_key(cert, &order.version, sealed)?;
             Layout::new(&cert.output_dir).write_key(&order.version, &pem)?;
             true
         }
