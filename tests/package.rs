@@ -11,7 +11,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Purges the package when the test ends, however it ends.
+/// The system state directory the package owns (and its purge removes).
+const STATE: &str = "/var/lib/certctl";
+/// Where a state directory that was there before the test waits meanwhile (the README's first
+/// command, run as root, keeps its store in /var/lib/certctl).
+const ASIDE: &str = "/var/lib/certctl.before-package-test";
+
+/// Purges the package when the test ends, however it ends, and puts back the state directory
+/// that was there before.
 struct Installed;
 
 impl Drop for Installed {
@@ -21,6 +28,10 @@ impl Drop for Installed {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        if Path::new(ASIDE).exists() {
+            let _ = std::fs::remove_dir_all(STATE);
+            let _ = std::fs::rename(ASIDE, STATE);
+        }
     }
 }
 
@@ -54,6 +65,10 @@ fn the_debian_package_installs_and_starts() {
         "{info}"
     );
 
+    // A state directory from before (not the package's) waits aside until the test ends.
+    if Path::new(STATE).exists() && !Path::new(ASIDE).exists() {
+        std::fs::rename(STATE, ASIDE).expect("move the existing state directory aside");
+    }
     let _installed = Installed;
     run(Command::new("dpkg")
         .arg("-i")
@@ -80,7 +95,7 @@ fn the_debian_package_installs_and_starts() {
 
     // Start it as the unit would: its user and group, no capabilities, no_new_privs, the state
     // directory systemd would create (StateDirectory=certctl, 0700).
-    let state = Path::new("/var/lib/certctl");
+    let state = Path::new(STATE);
     std::fs::create_dir_all(state).expect("state dir");
     run(Command::new("chown").arg("certctl:certctl").arg(state));
     let uid = user.split(':').nth(2).expect("uid").to_string();
