@@ -314,8 +314,8 @@ pub async fn deliver_due(
                         let mut key = claim_key(&delivery);
                         // A resolution is keyed by the episode it ends, and ends it: the next
                         // firing of the same alert is a new message, and so is its resolution.
-                        if let Some((id, kind)) = &delivery.event.resolves {
-                            let fired = format!("{}|{id}|{kind}", delivery.webhook);
+                        if delivery.event.resolves.is_some() {
+                            let fired = fired_key(&delivery);
                             let episode = f.claim_generation(&fired).await.ok().flatten();
                             key = format!("{key}|{}", episode.unwrap_or(0));
                             ends = Some(fired);
@@ -528,12 +528,32 @@ enum Gate {
 /// When a delivery another node is sending is looked at again.
 const FLEET_BUSY_RETRY: UnixSeconds = 5;
 
+/// The alert id every node gives this delivery's event. A firing's id is the same on every
+/// node (certificate, kind, threshold); a resolution's own id also carries the time the node
+/// opened the alert, which differs between nodes, so a resolution goes by the alert it resolves.
+fn fleet_event_id(delivery: &Delivery) -> &str {
+    match &delivery.event.resolves {
+        Some((id, _)) => id,
+        None => &delivery.event.id,
+    }
+}
+
 /// The fleet-wide identity of a delivery: the same alert to the same webhook from any node.
 fn claim_key(delivery: &Delivery) -> String {
     format!(
         "{}|{}|{}",
-        delivery.webhook, delivery.event.id, delivery.event.kind
+        delivery.webhook,
+        fleet_event_id(delivery),
+        delivery.event.kind
     )
+}
+
+/// The claim of the firing a resolution ends.
+fn fired_key(delivery: &Delivery) -> String {
+    match &delivery.event.resolves {
+        Some((id, kind)) => format!("{}|{id}|{kind}", delivery.webhook),
+        None => claim_key(delivery),
+    }
 }
 
 /// The webhook-id in fleet mode: from the claim key and its generation, so every node's retry
@@ -545,7 +565,7 @@ fn fleet_message_id(delivery: &Delivery, key: &str, generation: i64) -> String {
     );
     format!(
         "msg_{}_{}",
-        delivery.event.id,
+        fleet_event_id(delivery),
         hex::encode(&digest.as_ref()[..8])
     )
 }
