@@ -3,7 +3,8 @@
 //! refused, leases with one holder at a time and growing fencing tokens, fenced writes refused
 //! after a takeover, a cut-off holder's lease taken over after its TTL, exclusive node names,
 //! config drift reported, the fleet key checked, TLS verified, and an unreachable or silent
-//! store a clear bounded error.
+//! store a clear bounded error; end to end, nodes renewing once, taking over, riding out a hung,
+//! crashed or refusing database and catching up afterwards.
 
 mod common;
 
@@ -966,16 +967,9 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
         })
     };
     let mut daemon = start_daemon(&b);
-    let wait_for = |what: &str, secs: u64, f: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !f() {
-            assert!(Instant::now() < deadline, "{what} within {secs} s");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    wait_for("b joins", 20, &b_alive);
+    wait_until("b joins", 20, &b_alive);
     // b's daemon installs a's certificate at start (its first renewal pass).
-    wait_for("b installs a's certificate", 20, &|| {
+    wait_until("b installs a's certificate", 20, &|| {
         std::fs::read_to_string(dir.path().join("b/state/certs/shop/current/cert.pem")).ok()
             == Some(current(dir.path(), "a", "cert.pem"))
     });
@@ -994,7 +988,7 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
     assert!(took < Duration::from_secs(15), "bounded: {took:?}");
     // `certctl status` on b says so (the daemon answers; its heartbeat timed out).
     let daemon_status = || stdout(&ok(certctl_config(&b, &["status"])));
-    wait_for("b's status reports the outage", 15, &|| {
+    wait_until("b's status reports the outage", 15, &|| {
         daemon_status().contains("CANNOT REACH")
     });
     assert!(
@@ -1004,13 +998,13 @@ fn a_hung_database_is_a_bounded_error_and_the_daemon_recovers() {
     signal_tree(server.pid(), "-CONT");
 
     // Recovered: b heartbeats again and installs the next renewal as soon as it is published.
-    wait_for("b rejoins after the database returns", 20, &b_alive);
-    wait_for("b's status reports it up", 10, &|| {
+    wait_until("b rejoins after the database returns", 20, &b_alive);
+    wait_until("b's status reports it up", 10, &|| {
         daemon_status().contains("fleet: node b in postgres@127.0.0.1")
     });
     ok(certctl_config(&a, &["renew", "shop", "--force"]));
     let fresh = current(dir.path(), "a", "cert.pem");
-    wait_for("b installs the renewal after recovery", 10, &|| {
+    wait_until("b installs the renewal after recovery", 10, &|| {
         std::fs::read_to_string(dir.path().join("b/state/certs/shop/current/cert.pem")).ok()
             == Some(fresh.clone())
     });
@@ -1215,4 +1209,136 @@ fn a_holder_paused_past_its_lease_takes_no_further_step_when_it_wakes() {
         !dir.path().join("a/state/certs/shop/current").exists(),
         "a installed nothing"
     );
+}
+
+/// Waits until `f` holds, at most `secs` seconds.
+fn wait_until(what: &str, secs: u64, f: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The certificate node `node` has installed, if any.
+fn installed(dir: &std::path::Path, node: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(node).join("state/certs/shop/current/cert.pem")).ok()
+}
+
+/// What a node cut off from the database keeps doing (serving its CLI and its deployed
+/// certificates) and stops doing (renewing), and that it catches up when it is let back in:
+/// b logs in as its own role, which is refused (`NOLOGIN`) and its sessions terminated.
+#[test]
+fn a_node_refused_by_the_database_keeps_its_certificates_and_catches_up() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (rt, _server, port, dir, key) = setup();
+    let a = node_config(dir.path(), "a", port, &key, &pebble);
+    let b = node_config(dir.path(), "b", port, &key, &pebble);
+    let text = std::fs::read_to_string(&b).unwrap();
+    std::fs::write(
+        &b,
+        text.replace("postgres://postgres@", "postgres://node_b@"),
+    )
+    .unwrap();
+    let db = rt.block_on(admin(port));
+    let sql = |statement: &str| {
+        rt.block_on(db.batch_execute(statement))
+            .unwrap_or_else(|e| panic!("{statement}: {e}"))
+    };
+    sql("CREATE ROLE node_b LOGIN SUPERUSER");
+    ok(certctl_config(&a, &["issue", "shop"]));
+    let daemon = start_daemon(&b);
+    let first = current(dir.path(), "a", "cert.pem");
+    wait_until("b installs a's certificate", 20, &|| {
+        installed(dir.path(), "b").as_ref() == Some(&first)
+    });
+    let deployed = dir.path().join("deploy-b/fullchain.pem");
+    let served = std::fs::read_to_string(&deployed).unwrap();
+
+    // Cut off: b's role may no longer log in, and its sessions are ended.
+    sql("ALTER ROLE node_b NOLOGIN; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'node_b'");
+    let status = || stdout(&ok(certctl_config(&b, &["status"])));
+    wait_until("b's status reports the cut-off", 15, &|| {
+        status().contains("CANNOT REACH")
+    });
+    assert!(
+        status().contains("node_b"),
+        "the refusal says why: {}",
+        status()
+    );
+    // a renews meanwhile; b cannot renew, but its CLI answers and its certificates stay.
+    ok(certctl_config(&a, &["renew", "shop", "--force"]));
+    let second = current(dir.path(), "a", "cert.pem");
+    let out = certctl_config(&b, &["renew", "shop", "--force"]);
+    assert!(!out.status.success(), "b renewed while cut off");
+    assert!(stderr(&out).contains("fleet store"), "{}", stderr(&out));
+    assert_eq!(orders_in(&pebble), 2, "the cut-off node placed no order");
+    let listed = stdout(&ok(certctl_config(&b, &["list"])));
+    assert!(listed.contains("shop.example.test"), "{listed}");
+    assert_eq!(installed(dir.path(), "b"), Some(first));
+    assert_eq!(std::fs::read_to_string(&deployed).unwrap(), served);
+
+    // Let back in: b installs what was published while it was away (that notification was
+    // never delivered to it).
+    sql("ALTER ROLE node_b LOGIN");
+    wait_until(
+        "b installs a's renewal after it is let back in",
+        20,
+        &|| installed(dir.path(), "b").as_ref() == Some(&second),
+    );
+    wait_until("b deploys it", 10, &|| {
+        std::fs::read_to_string(&deployed).unwrap() != served
+    });
+    assert!(status().contains("fleet: node b in"), "{}", status());
+    assert_eq!(orders_in(&pebble), 2);
+    stop_daemon(daemon);
+}
+
+/// The database stopped as `pg_ctl stop -m immediate` does and started again (crash recovery):
+/// renewals meanwhile fail clearly without an order, the daemon rides it out, and afterwards the
+/// fleet renews and propagates as before, its leases and records intact.
+#[test]
+fn the_database_stopped_and_started_again_is_ridden_out() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (_rt, mut server, port, dir, key) = setup();
+    let a = node_config(dir.path(), "a", port, &key, &pebble);
+    let b = node_config(dir.path(), "b", port, &key, &pebble);
+    ok(certctl_config(&a, &["issue", "shop"]));
+    let daemon = start_daemon(&b);
+    let first = current(dir.path(), "a", "cert.pem");
+    wait_until("b installs a's certificate", 20, &|| {
+        installed(dir.path(), "b").as_ref() == Some(&first)
+    });
+
+    server.crash_postgres();
+    let out = certctl_config(&a, &["renew", "shop", "--force"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fleet store"), "{}", stderr(&out));
+    let status = || stdout(&ok(certctl_config(&b, &["status"])));
+    wait_until("b's status reports the outage", 15, &|| {
+        status().contains("CANNOT REACH")
+    });
+    assert_eq!(orders_in(&pebble), 1);
+    assert_eq!(installed(dir.path(), "b"), Some(first.clone()));
+
+    server.restart_postgres(port);
+    wait_until("b rejoins", 20, &|| status().contains("fleet: node b in"));
+    // The records survived the crash: a renews (its lease and version counters are there).
+    let renewed = renew_json(&ok(certctl_config(
+        &a,
+        &["renew", "shop", "--force", "-o", "json"],
+    )));
+    assert_eq!(renewed["result"], "installed", "{renewed}");
+    assert!(
+        renewed["renewed_by"].is_null(),
+        "a renewed it itself: {renewed}"
+    );
+    let second = current(dir.path(), "a", "cert.pem");
+    assert_ne!(second, first);
+    wait_until("b installs the renewal", 10, &|| {
+        installed(dir.path(), "b").as_ref() == Some(&second)
+    });
+    assert_eq!(orders_in(&pebble), 2);
+    stop_daemon(daemon);
 }

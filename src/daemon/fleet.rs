@@ -57,6 +57,7 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             return;
         };
         let every = (fc.lease_ttl / 3).max(Duration::from_secs(1));
+        let mut woken = false;
         if joined.is_none() {
             let (tx, rx) = mpsc::unbounded_channel();
             let joining = async {
@@ -76,6 +77,9 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
                     standing(&shared, fleet.node(), fleet.target(), true, None);
                     joined = Some((fleet, rx));
+                    // Back after an outage: whatever was published meanwhile (its notification
+                    // lost) is installed now, also when this process has never polled before.
+                    woken = down_since.is_some();
                     down_since = None;
                     beat_at = Instant::now();
                 }
@@ -93,7 +97,6 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 }
             }
         }
-        let mut woken = false;
         if let Some((fleet, notices)) = &mut joined {
             let wait = POLL.min(every.saturating_sub(beat_at.elapsed()));
             tokio::select! {
@@ -128,10 +131,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     Err(e) => failed = Some(e),
                 }
             }
-            if failed.is_none() && !woken {
+            if failed.is_none() {
                 match fleet.changed_at("cert:").await {
                     Ok(at) => {
-                        woken = seen.is_some() && at > seen;
+                        woken |= seen.is_some() && at > seen;
                         seen = at;
                     }
                     Err(e) => failed = Some(e),

@@ -487,24 +487,6 @@ fn pg_bin() -> PathBuf {
 pub fn postgres(tls: Option<&Material>, port: u16) -> Server {
     let dir = open_dir();
     let root = dir.path().to_path_buf();
-    let data = root.join("data");
-    let as_postgres = |program: PathBuf| {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--clear-groups",
-            "--reset-env",
-        ])
-        .arg(program);
-        c
-    };
-    let mut settings = vec![
-        "-c".to_string(),
-        "listen_addresses=127.0.0.1".into(),
-        "-c".into(),
-        format!("unix_socket_directories={}", root.display()),
-    ];
     if let Some(m) = tls {
         // PostgreSQL reads its key as the server user and refuses a key others can read.
         std::fs::copy(&m.fullchain, root.join("server.crt")).expect("copy cert");
@@ -514,19 +496,11 @@ pub fn postgres(tls: Option<&Material>, port: u16) -> Server {
             std::fs::Permissions::from_mode(0o600),
         )
         .expect("chmod key");
-        settings.extend([
-            "-c".into(),
-            "ssl=on".into(),
-            "-c".into(),
-            format!("ssl_cert_file={}", root.join("server.crt").display()),
-            "-c".into(),
-            format!("ssl_key_file={}", root.join("server.key").display()),
-        ]);
     }
     chown(&root, "postgres");
     let out = as_postgres(pg_bin().join("initdb"))
         .arg("-D")
-        .arg(&data)
+        .arg(root.join("data"))
         .args(["-A", "trust", "-U", "postgres", "--no-sync"])
         .output()
         .expect("initdb");
@@ -535,14 +509,74 @@ pub fn postgres(tls: Option<&Material>, port: u16) -> Server {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let command = postgres_command(&root, port);
+    Server::spawn("postgres", dir, command, &[port], None)
+}
+
+/// `program` run as the postgres user, as the Debian package runs it.
+fn as_postgres(program: PathBuf) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--clear-groups",
+        "--reset-env",
+    ])
+    .arg(program);
+    c
+}
+
+/// The postmaster of the cluster in `root/data` on 127.0.0.1:`port`, with TLS when `root`
+/// holds a server certificate.
+fn postgres_command(root: &Path, port: u16) -> Command {
     let mut command = as_postgres(pg_bin().join("postgres"));
     command
         .arg("-D")
-        .arg(&data)
+        .arg(root.join("data"))
         .arg("-p")
         .arg(port.to_string())
-        .args(&settings);
-    Server::spawn("postgres", dir, command, &[port], None)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c"])
+        .arg(format!("unix_socket_directories={}", root.display()));
+    if root.join("server.crt").exists() {
+        command.args(["-c", "ssl=on", "-c"]);
+        command.arg(format!(
+            "ssl_cert_file={}",
+            root.join("server.crt").display()
+        ));
+        command.arg("-c");
+        command.arg(format!(
+            "ssl_key_file={}",
+            root.join("server.key").display()
+        ));
+    }
+    command
+}
+
+impl Server {
+    /// Stops a [`postgres`] server the way `pg_ctl stop -m immediate` does (SIGQUIT: no
+    /// checkpoint, every backend dropped, crash recovery at the next start) and waits for it.
+    pub fn crash_postgres(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a [`postgres`] server stopped by [`Server::crash_postgres`] again on `port`.
+    pub fn restart_postgres(&mut self, port: u16) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let err = log.try_clone().expect("log file");
+        self.child = postgres_command(self.dir.path(), port)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("restart postgres");
+        self.wait_for(&[port]);
+    }
 }
 
 /// `openssl s_server` on 127.0.0.1:`port` serving `m` with extra `args` (protocol versions,
