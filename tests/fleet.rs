@@ -1342,3 +1342,90 @@ fn the_database_stopped_and_started_again_is_ridden_out() {
     assert_eq!(orders_in(&pebble), 2);
     stop_daemon(daemon);
 }
+
+/// A database outage seen by three daemons is one `store_unreachable` alert (from the first
+/// node alive, a), sent while the database is down, and one resolution when it is back.
+#[test]
+fn a_database_outage_is_one_alert_for_the_fleet_and_resolved_once() {
+    let (_rt, mut server, port, dir, key) = setup();
+    let receiver = common::receiver::Receiver::start();
+    let node = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        write_config(
+            &home,
+            &format!(
+                "[store]\npath = \"{h}/state/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\ntimeout = \"2s\"\n\
+                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\nlease_ttl = \"3s\"\n\
+                 [daemon]\ndispatch_interval = \"1s\"\n\
+                 [alerts]\nretry_initial = \"1s\"\n\
+                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n",
+                h = home.display(),
+                k = key.display(),
+                u = receiver.url("/hook"),
+            ),
+        )
+    };
+    let configs = [node("c"), node("a"), node("b")];
+    let daemons: Vec<_> = configs.iter().map(|c| start_daemon(c)).collect();
+    let alive = || -> usize {
+        let status: serde_json::Value = serde_json::from_slice(
+            &ok(certctl_config(
+                &configs[0],
+                &["fleet", "status", "-o", "json"],
+            ))
+            .stdout,
+        )
+        .unwrap();
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["alive"] == true)
+            .count()
+    };
+    wait_until("three nodes alive", 20, &|| alive() == 3);
+    // Each daemon has seen the other two since its last heartbeat.
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = |kind: &str| -> Vec<serde_json::Value> {
+        receiver
+            .requests()
+            .iter()
+            .map(|q| q.json())
+            .filter(|j| j["type"] == kind)
+            .collect()
+    };
+
+    server.crash_postgres();
+    wait_until("the outage is reported", 30, &|| {
+        !sent("certctl.store_unreachable").is_empty()
+    });
+    // Every node has been cut off for well over its lease time (3 s) by now: still one alert.
+    std::thread::sleep(Duration::from_secs(5));
+    let raised = sent("certctl.store_unreachable");
+    assert_eq!(raised.len(), 1, "one alert for the fleet: {raised:#?}");
+    let text = raised[0].to_string();
+    assert!(
+        text.contains("node a") && text.contains(&format!("127.0.0.1:{port}")),
+        "{text}"
+    );
+    let shown = stdout(&ok(certctl_config(&configs[1], &["alerts", "list"])));
+    assert!(shown.contains("store_unreachable"), "{shown}");
+
+    server.restart_postgres(port);
+    wait_until("the outage is resolved", 30, &|| {
+        !sent("certctl.resolved").is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let resolved = sent("certctl.resolved");
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert!(
+        resolved[0].to_string().contains("store_unreachable"),
+        "{}",
+        resolved[0]
+    );
+    assert_eq!(sent("certctl.store_unreachable").len(), 1);
+    for daemon in daemons {
+        stop_daemon(daemon);
+    }
+}

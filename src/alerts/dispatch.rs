@@ -258,7 +258,9 @@ pub async fn deliver_due(
         if page.is_empty() {
             break;
         }
-        if let (Some(fc), false) = (&config.fleet, joined) {
+        if let (Some(fc), false) = (&config.fleet, joined)
+            && page.iter().any(|d| !raised_by_one_node(d))
+        {
             joined = true;
             match Fleet::connect(&fc.settings).await {
                 Ok(f) => fleet = Some(Arc::new(f)),
@@ -310,7 +312,9 @@ pub async fn deliver_due(
                     let mut id = message_id(&delivery);
                     let mut claimed = None;
                     let mut ends = None;
-                    if let (Some(f), Some(h), false) = (&fleet, &hook, gone) {
+                    if let (Some(f), Some(h), false, false) =
+                        (&fleet, &hook, gone, raised_by_one_node(&delivery))
+                    {
                         let mut key = claim_key(&delivery);
                         // A resolution is keyed by the episode it ends, and ends it: the next
                         // firing of the same alert is a new message, and so is its resolution.
@@ -546,6 +550,17 @@ fn claim_key(delivery: &Delivery) -> String {
         fleet_event_id(delivery),
         delivery.event.kind
     )
+}
+
+/// An alert only one node raises (the fleet store outage, from the node that reports it) is
+/// not claimed: it is sent while the store is gone, and each outage and its end are new
+/// messages, which claims kept per alert would take for ones already sent.
+fn raised_by_one_node(delivery: &Delivery) -> bool {
+    let kind = match &delivery.event.resolves {
+        Some((_, kind)) => kind,
+        None => &delivery.event.kind,
+    };
+    kind == "store_unreachable"
 }
 
 /// The claim of the firing a resolution ends.

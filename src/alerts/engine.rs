@@ -22,6 +22,7 @@ use crate::model::{
 };
 use crate::policy::{Thresholds, relative, rfc3339};
 use crate::service::View;
+use crate::store::StoreOutage;
 
 /// Everything the engine looks at.
 pub struct Inputs<'a> {
@@ -31,6 +32,8 @@ pub struct Inputs<'a> {
     pub open: &'a [OpenAlert],
     pub settings: &'a AlertSettings,
     pub thresholds: &'a Thresholds,
+    /// The fleet store outage this node reports (fleet mode only).
+    pub outage: Option<&'a StoreOutage>,
     pub now: UnixSeconds,
 }
 
@@ -355,8 +358,33 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
             },
         );
     }
+    // Raised by one node only (the daemon records the outage on the node that reports it), so
+    // a database outage is one alert, not one per node.
+    if let Some(outage) = inputs.outage {
+        out.insert(
+            OUTAGE_KEY.to_string(),
+            Condition {
+                kind: "store_unreachable",
+                severity: Severity::Critical,
+                threshold: None,
+                cert: None,
+                sha256: None,
+                locations: BTreeSet::from([outage.store.clone()]),
+                summary: format!(
+                    "the fleet store {} is unreachable from node {} since {}; no certificate is renewed where it cannot be reached",
+                    outage.store,
+                    outage.node,
+                    rfc3339(outage.since),
+                ),
+                detail: Some(outage.error.clone()),
+            },
+        );
+    }
     (out, unknown)
 }
+
+/// The condition key of the fleet store outage.
+const OUTAGE_KEY: &str = "fleet|store_unreachable";
 
 /// Does this finding raise an alert under its own code? Warnings and worse do, except the
 /// time findings (expiry thresholds) and scan failures (`endpoint_unreachable`), which have
@@ -680,6 +708,7 @@ mod tests {
         open: Vec<OpenAlert>,
         sent: Vec<AlertEvent>,
         settings: AlertSettings,
+        outage: Option<StoreOutage>,
     }
 
     impl Sim {
@@ -688,6 +717,7 @@ mod tests {
                 open: vec![],
                 sent: vec![],
                 settings: AlertSettings::default(),
+                outage: None,
             }
         }
 
@@ -700,6 +730,7 @@ mod tests {
                 open: &self.open,
                 settings: &self.settings,
                 thresholds: &Thresholds::default(),
+                outage: self.outage.as_ref(),
                 now,
             });
             self.open.retain(|o| !plan.remove.contains(&o.key));
@@ -919,5 +950,33 @@ mod tests {
         assert_eq!(stable_id("x|expiring|7d"), stable_id("x|expiring|7d"));
         assert_ne!(stable_id("x|expiring|7d"), stable_id("x|expiring|1d"));
         assert_eq!(stable_id("x").len(), 16);
+    }
+
+    #[test]
+    fn a_store_outage_is_one_alert_resolved_when_it_ends() {
+        let mut sim = Sim::new();
+        sim.outage = Some(StoreOutage {
+            store: "certctl@db.internal:5432/certctl".into(),
+            node: "web-1".into(),
+            since: 1000,
+            error: "connection refused".into(),
+        });
+        let opened = sim.step(&[], 1100);
+        assert_eq!(
+            kinds(&opened),
+            [("store_unreachable".to_string(), None, false)]
+        );
+        assert_eq!(opened[0].severity, Severity::Critical);
+        assert!(opened[0].summary.contains("node web-1"), "{opened:?}");
+        assert_eq!(opened[0].locations, ["certctl@db.internal:5432/certctl"]);
+        assert!(sim.step(&[], 1200).is_empty(), "not repeated in between");
+        sim.outage = None;
+        let resolved = sim.step(&[], 1300);
+        assert_eq!(kinds(&resolved), [("resolved".to_string(), None, false)]);
+        assert_eq!(
+            resolved[0].resolves.as_ref().map(|(_, k)| k.as_str()),
+            Some("store_unreachable")
+        );
+        assert!(sim.step(&[], 1400).is_empty());
     }
 }

@@ -28,6 +28,7 @@ pub fn evaluate(
     let managed = store.all_managed()?;
     let events = store.events_since(store.event_cursor()?)?;
     let open = store.open_alerts()?;
+    let outage = store.store_outage()?;
     let plan = engine::evaluate(&engine::Inputs {
         views: &views,
         managed: &managed,
@@ -35,6 +36,7 @@ pub fn evaluate(
         open: &open,
         settings: &config.alerts,
         thresholds: &config.thresholds,
+        outage: outage.as_ref(),
         now,
     });
     // The label index is only needed when a webhook routes by label.

@@ -115,12 +115,10 @@ fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit
             ))
         })
         .context("fleet status")?;
-    // A node is alive while its heartbeat is within two lease times.
-    let alive_within = fc.lease_ttl.as_secs_f64() * 2.0;
     let nodes: Vec<NodeJson> = nodes
         .into_iter()
         .map(|n| NodeJson {
-            alive: n.heartbeat_ago < alive_within && !n.left,
+            alive: n.alive(fc.lease_ttl),
             config_differs: n.config_hash != fc.config_hash,
             name: n.name,
             version: n.version,

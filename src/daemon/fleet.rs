@@ -6,7 +6,9 @@
 //! connection and, woken, runs the renewal pass at once, which installs the fleet's newer
 //! versions and deploys them. Notifications are lost while a node is not connected, so the
 //! loop also polls when the certificates' records last changed. A store that cannot be reached
-//! is retried, never fatal: the node keeps serving what it has deployed.
+//! is retried, never fatal: the node keeps serving what it has deployed. An outage that
+//! lasts two lease times is one `store_unreachable` alert for the fleet, raised by the first
+//! node (by name) of those last seen alive and resolved when it rejoins.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +53,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     let mut down_since: Option<Instant> = None;
     let mut seen: Option<f64> = None;
     let mut beat_at = Instant::now();
+    // The nodes this node last saw alive, and whether it has recorded the store's outage.
+    let mut alive: Vec<String> = Vec::new();
+    let mut reported = matches!(shared.store.store_outage(), Ok(Some(_)));
+    let mut last_error = String::new();
     loop {
         let config = shared.config();
         let Some(fc) = config.fleet.clone() else {
@@ -70,10 +76,12 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 )
                 .await?;
                 fleet.listen(VERSION_CHANNEL).await?;
-                Ok::<_, crate::fleet::FleetError>((fleet, key))
+                let nodes = fleet.nodes().await?;
+                Ok::<_, crate::fleet::FleetError>((fleet, key, nodes))
             };
             match joining.await {
-                Ok((fleet, key)) => {
+                Ok((fleet, key, nodes)) => {
+                    alive = alive_names(&nodes, fc.lease_ttl);
                     tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
                     standing(&shared, fleet.node(), fleet.target(), true, None);
                     joined = Some((fleet, rx));
@@ -86,6 +94,7 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 Err(e) => {
                     // Said once per outage, not every few seconds.
                     note_down(&mut down_since, &e);
+                    last_error = e.to_string();
                     let store = fc.settings.url_target();
                     standing(
                         &shared,
@@ -96,6 +105,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     );
                 }
             }
+        }
+        if joined.is_some() && reported {
+            // Back: the outage alert is resolved.
+            reported = record_outage(&shared, None);
         }
         if let Some((fleet, notices)) = &mut joined {
             let wait = POLL.min(every.saturating_sub(beat_at.elapsed()));
@@ -123,9 +136,14 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             }
             let mut failed = None;
             if beat_at.elapsed() >= every {
-                match fleet.heartbeat().await {
-                    Ok(()) => {
+                let beat = async {
+                    fleet.heartbeat().await?;
+                    fleet.nodes().await
+                };
+                match beat.await {
+                    Ok(nodes) => {
                         beat_at = Instant::now();
+                        alive = alive_names(&nodes, fc.lease_ttl);
                         standing(&shared, fleet.node(), fleet.target(), true, None);
                     }
                     Err(e) => failed = Some(e),
@@ -142,6 +160,7 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             }
             if let Some(e) = failed {
                 tracing::error!("fleet store: {e}; joining again");
+                last_error = e.to_string();
                 standing(
                     &shared,
                     fleet.node(),
@@ -153,6 +172,21 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 down_since = Some(Instant::now());
             }
         } else {
+            // Lost for two lease times (when the other nodes also count this one gone), the
+            // outage is recorded as an alert by one node: the first of those last seen alive.
+            if let Some(down) = down_since
+                && !reported
+                && down.elapsed() >= fc.lease_ttl * 2
+                && reports_outage(&fc.settings.node, &alive)
+            {
+                let outage = crate::store::StoreOutage {
+                    store: fc.settings.url_target(),
+                    node: fc.settings.node.clone(),
+                    since: crate::clock::now() - down.elapsed().as_secs() as i64,
+                    error: last_error.clone(),
+                };
+                reported = record_outage(&shared, Some(&outage));
+            }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
@@ -165,9 +199,60 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     }
 }
 
+/// The names of the nodes alive in `nodes`.
+fn alive_names(nodes: &[crate::fleet::NodeInfo], lease_ttl: Duration) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| n.alive(lease_ttl))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Whether node `me` reports the store's outage: it is the first by name of the nodes it last
+/// saw alive (itself included). Every node that lost the store saw the same fleet, so they make
+/// the same choice and the fleet raises one alert. A node that never saw the fleet reports.
+fn reports_outage(me: &str, alive: &[String]) -> bool {
+    alive.iter().all(|n| n.as_str() >= me)
+}
+
+/// Records (`Some`) or ends (`None`) the outage this node reports and evaluates the alerts at
+/// once (the dispatcher sends them); whether an outage is recorded now.
+fn record_outage(shared: &Shared, outage: Option<&crate::store::StoreOutage>) -> bool {
+    let done = shared.store.set_store_outage(outage).and_then(|()| {
+        crate::alerts::evaluate(&shared.config(), &shared.store, crate::clock::now())
+    });
+    match (done, outage) {
+        (Ok(_), Some(o)) => {
+            tracing::warn!(store = %o.store, "the fleet store is still unreachable; alert raised");
+            true
+        }
+        (Ok(_), None) => false,
+        (Err(e), _) => {
+            tracing::error!("cannot record the fleet store outage: {e}");
+            outage.is_none()
+        }
+    }
+}
+
 fn note_down(down_since: &mut Option<Instant>, e: &crate::fleet::FleetError) {
     if down_since.is_none() {
         tracing::error!("cannot join the fleet: {e}; retrying");
         *down_since = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_node_seen_alive_reports_the_outage() {
+        let alive = ["web-1", "web-2", "web-3"].map(String::from);
+        assert!(reports_outage("web-1", &alive));
+        assert!(!reports_outage("web-2", &alive));
+        // web-1 was already gone before the outage: web-2 is the first alive.
+        assert!(reports_outage("web-2", &alive[1..]));
+        // Never saw the fleet (started during the outage): reports.
+        assert!(reports_outage("web-3", &[]));
     }
 }

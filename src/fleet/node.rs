@@ -41,6 +41,14 @@ pub struct NodeInfo {
     pub left: bool,
 }
 
+impl NodeInfo {
+    /// A node is alive while it has not left and its heartbeat is within two lease times
+    /// (it heartbeats every third of one).
+    pub fn alive(&self, lease_ttl: std::time::Duration) -> bool {
+        !self.left && self.heartbeat_ago < lease_ttl.as_secs_f64() * 2.0
+    }
+}
+
 /// Which version of a certificate a node installed, and how its deploy targets took it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {

@@ -9,7 +9,24 @@ use super::{Store, StoreError, codec};
 use crate::model::{AlertEvent, Delivery, DeliveryState, InventoryEvent, OpenAlert, UnixSeconds};
 
 const CURSOR: &[u8] = b"event_cursor";
+const OUTAGE: &[u8] = b"store_outage";
 const DISABLED_PREFIX: &str = "disabled:";
+
+/// This node cannot reach the fleet's store and is the node that reports it: the condition
+/// behind the `store_unreachable` alert, kept here (in the node's own store) because the
+/// fleet's store is the thing that is gone. Store-owned; its encoding is frozen (postcard, in
+/// field order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreOutage {
+    /// The fleet store, as `user@host:port/db` (never the password).
+    pub store: String,
+    /// This node's name.
+    pub node: String,
+    /// When this node lost the store.
+    pub since: UnixSeconds,
+    /// The last error it got.
+    pub error: String,
+}
 
 /// Changes from one alert evaluation, committed together.
 #[derive(Debug, Default)]
@@ -41,6 +58,27 @@ impl Store {
         Ok(value
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map(u64::from_be_bytes))
+    }
+
+    /// The fleet store outage this node reports, if any (see [`StoreOutage`]).
+    pub fn store_outage(&self) -> Result<Option<StoreOutage>, StoreError> {
+        let value = self
+            .alert_meta
+            .get(OUTAGE)
+            .map_err(self.sled_err("reading the store outage"))?;
+        value
+            .map(|v| self.decode("alert_meta", OUTAGE, &v))
+            .transpose()
+    }
+
+    /// Records (or, with `None`, ends) the fleet store outage this node reports; flushed.
+    pub fn set_store_outage(&self, outage: Option<&StoreOutage>) -> Result<(), StoreError> {
+        match outage {
+            Some(o) => self.alert_meta.insert(OUTAGE, codec::put(o)).map(drop),
+            None => self.alert_meta.remove(OUTAGE).map(drop),
+        }
+        .map_err(self.sled_err("recording the store outage"))?;
+        self.flush()
     }
 
     /// Inventory events after `cursor` (all of them when `None`), oldest first.

@@ -19,6 +19,7 @@ pub trait Record {}
 impl<T: Record> Record for Vec<T> {}
 impl Record for i64 {}
 impl Record for super::audit::AuditEntry {}
+impl Record for super::alerts::StoreOutage {}
 
 pub fn encode<T: Serialize + Record>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_FORMAT];
@@ -59,7 +60,7 @@ macro_rules! stored_as_itself {
     )*};
 }
 
-stored_as_itself!(i64, super::audit::AuditEntry);
+stored_as_itself!(i64, super::audit::AuditEntry, super::alerts::StoreOutage);
 
 impl<T: Stored> Stored for Vec<T> {
     type Record = Vec<T::Record>;
