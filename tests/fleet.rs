@@ -1429,3 +1429,131 @@ fn a_database_outage_is_one_alert_for_the_fleet_and_resolved_once() {
         stop_daemon(daemon);
     }
 }
+
+/// `certctl list` in fleet mode lists every node's locations: an endpoint both nodes scan once,
+/// each node's own file under its name. A forgotten location leaves it; with the database down,
+/// `list` answers from the node's own store and says that it is stale.
+#[test]
+fn list_shows_the_fleets_inventory_and_the_nodes_own_when_the_store_is_down() {
+    let (_rt, mut server, port, dir, key) = setup();
+    let pki = Pki::new();
+    let shared = pki.leaf(&["pay.example.test"], -10, 60, SignedBy::Intermediate);
+    let tls = common::TlsServer::start(
+        "127.0.0.1:0",
+        pki.full_chain(&shared),
+        &shared.key_der,
+        false,
+    );
+    let node = |name: &str, days: i64| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let own = pki.leaf(
+            &[&format!("{name}.example.test")],
+            -300,
+            days,
+            SignedBy::Intermediate,
+        );
+        let file = home.join("own.pem");
+        std::fs::write(&file, &own.pem).unwrap();
+        write_config(
+            &home,
+            &format!(
+                "[store]\npath = \"{h}/state/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
+                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\n\
+                 [[endpoint]]\naddress = \"{addr}\"\nserver_name = \"pay.example.test\"\nname = \"pay\"\n\
+                 [[files]]\npath = \"{f}\"\nname = \"own-{name}\"\n",
+                h = home.display(),
+                k = key.display(),
+                addr = tls.addr,
+                f = file.display(),
+            ),
+        )
+    };
+    let (a, b) = (node("a", 20), node("b", 200));
+    ok(certctl_config(&a, &["scan"]));
+    ok(certctl_config(&b, &["scan"]));
+
+    let listed = |config: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&ok(certctl_config(config, &["list", "-o", "json"])).stdout).unwrap()
+    };
+    let targets = |doc: &serde_json::Value| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = doc["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["name"].as_str().unwrap().to_string(),
+                    l["node"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    // Either node lists the fleet: the endpoint once (whoever scanned it last), both files.
+    for config in [&a, &b] {
+        let doc = listed(config);
+        let t = targets(&doc);
+        assert_eq!(
+            t,
+            [
+                ("own-a".to_string(), "a".to_string()),
+                ("own-b".to_string(), "b".to_string()),
+                ("pay".to_string(), "b".to_string())
+            ],
+            "{doc:#}"
+        );
+    }
+    // The table: another node's file is named with its node; the expiring one is judged so.
+    let out = ok(certctl_config(&b, &["list", "--status", "warning"]));
+    let table = stdout(&out);
+    assert!(
+        table.contains("a:") && table.contains("own.pem"),
+        "{table}{}",
+        stderr(&out)
+    );
+    assert!(
+        !table.contains("own-b"),
+        "b's file expires in 200 days: {table}"
+    );
+    assert!(
+        stderr(&out).contains("fleet inventory from") && stderr(&out).contains("2 nodes"),
+        "{}",
+        stderr(&out)
+    );
+
+    // a forgets its file: it leaves the fleet's inventory.
+    ok(certctl_config(&a, &["forget", "own-a"]));
+    let t = targets(&listed(&b));
+    assert!(t.iter().all(|(n, _)| n != "own-a"), "{t:?}");
+    assert_eq!(t.len(), 2, "{t:?}");
+
+    // The database down: each node lists its own store, and says so.
+    server.crash_postgres();
+    let out = ok(certctl_config(&b, &["list", "-o", "json"]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = doc["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "b's own: {doc:#}");
+    assert!(
+        names.contains(&"own-b") && names.contains(&"pay"),
+        "{names:?}"
+    );
+    assert!(
+        stderr(&out).contains("cannot be read") && stderr(&out).contains("stale"),
+        "{}",
+        stderr(&out)
+    );
+    // A scan still records here, and warns that the fleet did not get it.
+    let out = ok(certctl_config(&b, &["scan"]));
+    assert!(
+        stderr(&out).contains("fleet's inventory was not updated"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -156,6 +156,22 @@ pub fn list(cli: &Cli, s: &mut Session<'_>, args: &ListArgs) -> anyhow::Result<E
             &hint,
         )?;
     }
+    match &reply.fleet {
+        Some(f) if f.stale.is_some() => writeln!(
+            s.err,
+            "warning: the fleet store {} cannot be read ({}); this is this node's own inventory, stale for the other nodes",
+            f.store,
+            f.stale.as_deref().unwrap_or_default()
+        )?,
+        Some(f) if args.output.is_table() && !reply.rows.is_empty() => writeln!(
+            s.err,
+            "fleet inventory from {}: {} node{}",
+            f.store,
+            f.nodes,
+            if f.nodes == 1 { "" } else { "s" }
+        )?,
+        _ => {}
+    }
     dispose(reply);
     Ok(Exit::Ok)
 }

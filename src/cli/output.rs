@@ -73,6 +73,9 @@ pub struct JsonLocation<'a> {
     pub kind: &'static str,
     pub target: String,
     pub server_name: Option<&'a str>,
+    /// In a fleet listing, the node that scanned it last (a file is that node's file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<&'a str>,
     /// The STARTTLS protocol (`smtp`, `ldap`, ...) of an endpoint reached that way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<&'static str>,
@@ -153,6 +156,7 @@ pub fn json_location(view: &View, now: UnixSeconds) -> JsonLocation<'_> {
         kind,
         target: r.location.target(),
         server_name,
+        node: view.node.as_deref(),
         protocol: r.location.starttls().map(crate::model::Starttls::scheme),
         name: r.name.as_deref(),
         labels: r

@@ -107,6 +107,9 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &ScanArgs) -> anyhow::Result<Ex
             }
         )?;
     }
+    if let Some(warning) = &reply.warning {
+        writeln!(s.err, "{warning}")?;
+    }
     // Alerts come after the results are printed, and after they are freed: evaluating alerts
     // reads the whole inventory again, and both at once would double the peak memory.
     let recorded = reply.recorded_in.is_some();

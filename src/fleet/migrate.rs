@@ -32,10 +32,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "alert_claims",
         sql: include_str!("../../migrations/postgres/0003_alert_claims.sql"),
     },
+    Migration {
+        version: 4,
+        name: "inventory",
+        sql: include_str!("../../migrations/postgres/0004_inventory.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The advisory lock every migrating node takes (any constant no other tool uses: "certctl").
 const MIGRATION_LOCK: i64 = 0x6365_7274_6374_6c00;

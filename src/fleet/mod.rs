@@ -11,6 +11,7 @@
 //!   keeps its own deadline on its monotonic clock and stops acting when it passes.
 //! - [`node`]: the node registry (who runs, with which config, last heartbeat).
 //! - [`claim`]: alert deliveries sent once fleet-wide, whichever node queued them.
+//! - [`inventory`]: the locations every node scanned, listed fleet-wide.
 //! - [`seal`]: private keys at rest in the shared store, sealed with AES-256-GCM under a key file
 //!   every node holds.
 //!
@@ -18,6 +19,7 @@
 
 pub mod claim;
 pub mod connect;
+pub mod inventory;
 pub mod lease;
 mod migrate;
 pub mod node;
@@ -26,6 +28,7 @@ pub mod seal;
 use std::path::PathBuf;
 
 pub use connect::{Fleet, FleetSettings, check_url};
+pub use inventory::{ListedLocation, PublishedLocation};
 pub use lease::{Lease, LeaseInfo};
 pub use migrate::SCHEMA_VERSION;
 pub use node::{Deployment, NodeInfo, Registration};

@@ -21,7 +21,7 @@ pub struct Forgotten {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForgetReply {
     pub forgotten: Vec<Forgotten>,
-    /// Alerting trouble after the change.
+    /// Alerting trouble after the change, or a fleet inventory not updated.
     pub warning: Option<String>,
 }
 
@@ -50,7 +50,13 @@ pub async fn forget(ctx: &Context, request: &ForgetRequest) -> Result<ForgetRepl
     }
     store.flush()?;
     crate::audit::record_inventory(store);
-    let warning = super::after::after_change(ctx).await;
+    let alerting = super::after::after_change(ctx).await;
+    // Fleet mode: the forgotten locations leave the fleet's inventory too.
+    let fleet = super::fleet::publish(ctx, &[]).await;
+    let warning = match (alerting, fleet) {
+        (Some(a), Some(f)) => Some(format!("{a}\n{f}")),
+        (a, f) => a.or(f),
+    };
     Ok(ForgetReply { forgotten, warning })
 }
 

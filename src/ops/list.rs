@@ -60,6 +60,20 @@ pub struct ListReply {
     /// format (see `ops::socket`), not as JSON: 100 000 rows are 25 MB of JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Fleet mode: where the fleet's inventory came from, or why this is the node's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetListing>,
+}
+
+/// Where a fleet listing came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetListing {
+    /// The fleet store, as `user@host:port/db`.
+    pub store: String,
+    /// How many nodes published the locations listed.
+    pub nodes: usize,
+    /// The store could not be read: the listing is this node's own store, and why.
+    pub stale: Option<String>,
 }
 
 /// The stored inventory judged now, filtered and ordered as asked.
@@ -67,6 +81,31 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<ListReply, OpsError>
     let store = &ctx.store;
     let thresholds = &ctx.config.thresholds;
     let now = crate::clock::now();
+    // Both come soonest expiry first (ties in id order), which the default sort keeps.
+    let (rows, views) = match request.full {
+        true => (Vec::new(), service::inventory(store, thresholds, now)?),
+        false => (service::rows(store, thresholds, now)?, Vec::new()),
+    };
+    shape(
+        ctx,
+        request,
+        now,
+        store.path().display().to_string(),
+        rows,
+        views,
+    )
+}
+
+/// A listing reply from judged `rows` or `views` (soonest expiry first, ties in id order):
+/// filtered, ordered and grouped as asked, with the failing renewals.
+pub(super) fn shape(
+    ctx: &Context,
+    request: &ListRequest,
+    now: UnixSeconds,
+    store: String,
+    mut rows: Vec<RowView>,
+    mut views: Vec<View>,
+) -> Result<ListReply, OpsError> {
     let filter = Filter {
         expires_by: request
             .expires_within
@@ -75,51 +114,44 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<ListReply, OpsError>
         codes: &request.codes,
         labels: &request.labels,
     };
-    let failing = store
+    let failing = ctx
+        .store
         .all_managed()?
         .into_iter()
         .filter(|m| m.failures > 0)
         .collect();
-    let mut reply = ListReply {
+    let empty_store = rows.is_empty() && views.is_empty();
+    views.retain(|v| {
+        filter.keeps(
+            v.record.expires_at(),
+            v.status,
+            v.findings.iter().map(|f| f.code),
+            &v.record.labels,
+        )
+    });
+    sort_views(&mut views, request.sort);
+    rows.retain(|v| {
+        filter.keeps(
+            v.row.expires_at(),
+            v.status,
+            v.codes.iter().map(|(c, _)| *c),
+            &v.row.labels,
+        )
+    });
+    sort_rows(&mut rows, request.sort);
+    if request.group_by_cert {
+        rows = group_by_cert(rows);
+    }
+    Ok(ListReply {
         now,
-        store: store.path().display().to_string(),
-        empty_store: false,
-        rows: Vec::new(),
-        views: Vec::new(),
+        store,
+        empty_store,
+        rows,
+        views,
         failing,
         body: None,
-    };
-    if request.full {
-        let mut views = service::inventory(store, thresholds, now)?;
-        reply.empty_store = views.is_empty();
-        views.retain(|v| {
-            filter.keeps(
-                v.record.expires_at(),
-                v.status,
-                v.findings.iter().map(|f| f.code),
-                &v.record.labels,
-            )
-        });
-        sort_views(&mut views, request.sort);
-        reply.views = views;
-    } else {
-        let mut rows = service::rows(store, thresholds, now)?;
-        reply.empty_store = rows.is_empty();
-        rows.retain(|v| {
-            filter.keeps(
-                v.row.expires_at(),
-                v.status,
-                v.codes.iter().map(|(c, _)| *c),
-                &v.row.labels,
-            )
-        });
-        sort_rows(&mut rows, request.sort);
-        if request.group_by_cert {
-            rows = group_by_cert(rows);
-        }
-        reply.rows = rows;
-    }
-    Ok(reply)
+        fleet: None,
+    })
 }
 
 /// The `list` filters, applied the same way to listing rows and to full records.

@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod audit;
 pub mod deploy;
 pub mod discover;
+pub mod fleet;
 pub mod inventory;
 pub mod list;
 pub mod renew;
@@ -198,6 +199,12 @@ pub enum OpsError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Scan(#[from] crate::service::ServiceError),
+    #[error("{store}: a location published by node {node} cannot be read: {reason}")]
+    FleetRecord {
+        store: String,
+        node: String,
+        reason: String,
+    },
 }
 
 /// Runs one request against `ctx`.
@@ -207,7 +214,10 @@ pub async fn execute(ctx: &Context, request: &Request) -> Result<Reply, OpsError
         Request::Scan(r) => Reply::Scan(scan::scan(ctx, r).await?),
         Request::Discover(r) => Reply::Discover(discover::sweep(ctx, r).await?),
         Request::DiscoverLocal { add } => Reply::DiscoverLocal(discover::local(ctx, *add).await?),
-        Request::List(r) => Reply::List(list::list(ctx, r)?),
+        Request::List(r) => Reply::List(match &ctx.config.fleet {
+            Some(fc) => fleet::list(ctx, fc, r).await?,
+            None => list::list(ctx, r)?,
+        }),
         Request::Show(r) => Reply::Show(Box::new(list::show(ctx, r)?)),
         Request::Renew(r) => Reply::Renew(renew::renew(ctx, r).await?),
         Request::Revoke(r) => Reply::Revoke(revoke::revoke(ctx, r).await?),

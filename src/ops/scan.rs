@@ -31,6 +31,9 @@ pub struct ScanReply {
     /// The store the results were recorded in, if they were.
     pub recorded_in: Option<String>,
     pub elapsed_ms: u64,
+    /// Fleet mode: the scan is recorded here but the fleet's inventory was not updated.
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 /// What a scan covers: endpoints, files, and the scope that decides what becomes of the
@@ -76,7 +79,17 @@ fn targets(config: &Config, request: &ScanRequest) -> Result<Targets, OpsError> 
 pub async fn scan(ctx: &Context, request: &ScanRequest) -> Result<ScanReply, OpsError> {
     let store = request.record.then_some(&ctx.store);
     let targets = targets(&ctx.config, request)?;
-    run(&ctx.config, store, targets, ctx.progress.as_deref()).await
+    let reply = run(&ctx.config, store, targets, ctx.progress.as_deref()).await?;
+    Ok(published(ctx, reply).await)
+}
+
+/// A recorded scan's locations, published to the fleet's inventory (fleet mode).
+async fn published(ctx: &Context, mut reply: ScanReply) -> ScanReply {
+    if reply.recorded_in.is_some() {
+        let ids: Vec<&str> = reply.views.iter().map(|v| v.record.id.as_str()).collect();
+        reply.warning = super::fleet::publish(ctx, &ids).await;
+    }
+    reply
 }
 
 /// Scans everything in the config and records it, retiring the config's locations no longer
@@ -88,7 +101,8 @@ pub async fn scan_config(ctx: &Context) -> Result<ScanReply, OpsError> {
         config.inventory_files(),
         service::Scope::Config,
     );
-    run(config, Some(&ctx.store), targets, None).await
+    let reply = run(config, Some(&ctx.store), targets, None).await?;
+    Ok(published(ctx, reply).await)
 }
 
 /// Scans without a store (the store is held by another process): nothing is recorded.
@@ -120,5 +134,6 @@ async fn run(
         views,
         recorded_in: store.map(|s| s.path().display().to_string()),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        warning: None,
     })
 }

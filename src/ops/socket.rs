@@ -147,6 +147,7 @@ mod tests {
                 views: Vec::new(),
                 failing: Vec::new(),
                 body: None,
+                fleet: None,
             })
         };
         let mut reply = list(vec![row.clone(); 3]);

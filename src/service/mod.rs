@@ -18,6 +18,9 @@ pub struct View {
     pub record: LocationRecord,
     pub findings: Vec<Finding>,
     pub status: Status,
+    /// In a fleet listing, the node that scanned it (a file is that node's file).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl View {
@@ -36,6 +39,7 @@ impl View {
             record,
             findings,
             status,
+            node: None,
         }
     }
 
