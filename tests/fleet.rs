@@ -1557,3 +1557,70 @@ fn list_shows_the_fleets_inventory_and_the_nodes_own_when_the_store_is_down() {
         stderr(&out)
     );
 }
+
+/// A daemon whose own attempt gave up waiting for another node's lease takes the renewal over
+/// as soon as that lease lapses (its holder killed mid-order), not at its next scheduled check,
+/// and resumes the same order.
+#[test]
+fn a_daemon_takes_over_a_renewal_left_unfinished_as_soon_as_its_lease_lapses() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (_rt, _server, port, dir, key) = setup();
+    // a's hook holds the order for 4 s (b's daemon starts and gives up meanwhile), then kills a.
+    let marker = dir.path().join("killed");
+    let challenge = signalling_dns01(dir.path(), &pebble, &marker, "sleep 4; kill -9 $PPID");
+    let a = node_config_with(dir.path(), "a", port, &key, &pebble, &challenge);
+    let b = node_config_with(dir.path(), "b", port, &key, &pebble, &challenge);
+    // b waits at most 3 s for a lease another node holds (and for each ACME step).
+    let text = std::fs::read_to_string(&b).unwrap();
+    std::fs::write(
+        &b,
+        text.replace(
+            "[acme.accounts.pebble]",
+            "[acme]\ntimeout = \"3s\"\n[acme.accounts.pebble]",
+        ),
+    )
+    .unwrap();
+    let holder = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["issue", "shop", "--config", a.to_str().unwrap()])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("certctl issue");
+    wait_until("a reaches the challenge", 20, &|| marker.exists());
+    let log = dir.path().join("b.log");
+    let daemon = std::process::Command::new(env!("CARGO_BIN_EXE_certctl"))
+        .args(["run", "--config", b.to_str().unwrap()])
+        .env_remove("CERTCTL_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("certctl run");
+    let output = holder.wait_with_output().unwrap();
+    assert!(!output.status.success(), "a was killed mid-order");
+    let killed = Instant::now();
+    assert_eq!(orders_in(&pebble), 1);
+    let b_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        b_log().contains("another node is renewing"),
+        "b's own attempt met a's lease: {}",
+        b_log()
+    );
+
+    // a's lease (6 s, renewed every 2 s) lapses; b takes over then, with a's order.
+    wait_until("b installs the certificate", 30, &|| {
+        installed(dir.path(), "b").is_some()
+    });
+    let took = killed.elapsed();
+    assert!(
+        b_log().contains("stopped before it finished; taking it over"),
+        "woken by the lapse, not by its schedule: {}",
+        b_log()
+    );
+    assert_eq!(orders_in(&pebble), 1, "the same order, resumed");
+    assert!(
+        took < Duration::from_secs(15),
+        "within the lease time and a second: {took:?}"
+    );
+    stop_daemon(daemon);
+}

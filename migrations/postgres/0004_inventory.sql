@@ -14,3 +14,7 @@ CREATE TABLE fleet_locations (
     PRIMARY KEY (scope, id)
 );
 CREATE INDEX fleet_locations_node ON fleet_locations (node);
+
+-- A lease given up (released) is told apart from one that lapsed because its holder stopped:
+-- a daemon takes over at once the renewal another node left unfinished.
+ALTER TABLE leases ADD COLUMN released boolean NOT NULL DEFAULT false;

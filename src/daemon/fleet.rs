@@ -6,7 +6,10 @@
 //! connection and, woken, runs the renewal pass at once, which installs the fleet's newer
 //! versions and deploys them. Notifications are lost while a node is not connected, so the
 //! loop also polls when the certificates' records last changed. A store that cannot be reached
-//! is retried, never fatal: the node keeps serving what it has deployed. An outage that
+//! is retried, never fatal: the node keeps serving what it has deployed. A renewal a process
+//! left unfinished (its lease lapsed, never released: the holder was killed or lost the store)
+//! wakes the renewal pass as soon as the lease ends, so this node resumes the order then, not
+//! at its next scheduled check. An outage that
 //! lasts two lease times is one `store_unreachable` alert for the fleet, raised by the first
 //! node (by name) of those last seen alive and resolved when it rejoins.
 
@@ -57,6 +60,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     let mut alive: Vec<String> = Vec::new();
     let mut reported = matches!(shared.store.store_outage(), Ok(Some(_)));
     let mut last_error = String::new();
+    // Renewal leases left to lapse that this node already took up (by token), and
+    // when the next running one ends.
+    let mut taken_up: Vec<i64> = Vec::new();
+    let mut next_lapse: Option<Instant> = None;
     loop {
         let config = shared.config();
         let Some(fc) = config.fleet.clone() else {
@@ -111,7 +118,10 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             reported = record_outage(&shared, None);
         }
         if let Some((fleet, notices)) = &mut joined {
-            let wait = POLL.min(every.saturating_sub(beat_at.elapsed()));
+            let mut wait = POLL.min(every.saturating_sub(beat_at.elapsed()));
+            if let Some(at) = next_lapse {
+                wait = wait.min(at.saturating_duration_since(Instant::now()));
+            }
             tokio::select! {
                 notice = notices.recv() => match notice {
                     Some((_, cert)) => {
@@ -158,6 +168,19 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     Err(e) => failed = Some(e),
                 }
             }
+            if failed.is_none() {
+                match fleet.unreleased("cert:").await {
+                    Ok(leases) => {
+                        let (lapsed, ends) = lapses(&leases, &mut taken_up);
+                        for l in &lapsed {
+                            tracing::warn!(lease = %l.name, holder = %l.holder, "the renewal's holder stopped before it finished; taking it over");
+                        }
+                        woken |= !lapsed.is_empty();
+                        next_lapse = ends.map(|s| Instant::now() + s);
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            }
             if let Some(e) = failed {
                 tracing::error!("fleet store: {e}; joining again");
                 last_error = e.to_string();
@@ -197,6 +220,29 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             shared.renew_wake.send_replace(Some(crate::clock::now()));
         }
     }
+}
+
+/// Of the renewal leases held or left unreleased: those that lapsed since the last
+/// look (their holder stopped mid-renewal; each taken up once, by token), and how long until
+/// the next running one ends (just after, so that it has lapsed when looked at).
+fn lapses<'a>(
+    leases: &'a [crate::fleet::LeaseInfo],
+    taken_up: &mut Vec<i64>,
+) -> (Vec<&'a crate::fleet::LeaseInfo>, Option<Duration>) {
+    let lapsed: Vec<&crate::fleet::LeaseInfo> = leases
+        .iter()
+        .filter(|l| l.expires_in <= 0.0 && !taken_up.contains(&l.token))
+        .collect();
+    // Only tokens still unreleased in the store are remembered: the list stays as short as the
+    // fleet's certificates.
+    taken_up.retain(|t| leases.iter().any(|l| l.token == *t));
+    taken_up.extend(lapsed.iter().map(|l| l.token));
+    let ends = leases
+        .iter()
+        .filter(|l| l.expires_in > 0.0)
+        .map(|l| Duration::from_secs_f64(l.expires_in) + Duration::from_millis(100))
+        .min();
+    (lapsed, ends)
 }
 
 /// The names of the nodes alive in `nodes`.
@@ -244,6 +290,31 @@ fn note_down(down_since: &mut Option<Instant>, e: &crate::fleet::FleetError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lapsed_renewal_lease_is_taken_up_once_and_a_running_one_awaited() {
+        let lease = |token: i64, expires_in: f64| crate::fleet::LeaseInfo {
+            name: format!("cert:c{token}"),
+            holder: "web-2".into(),
+            token,
+            expires_in,
+        };
+        let mut taken = Vec::new();
+        let leases = [lease(7, -1.0), lease(8, 4.0), lease(9, 2.5)];
+        let (lapsed, ends) = lapses(&leases, &mut taken);
+        assert_eq!(lapsed.iter().map(|l| l.token).collect::<Vec<_>>(), [7]);
+        assert_eq!(ends, Some(Duration::from_millis(2600)));
+        // Looked at again: 7 was taken up already; 9 has lapsed meanwhile.
+        let leases = [lease(7, -2.0), lease(8, 3.0), lease(9, -0.1)];
+        let (lapsed, _) = lapses(&leases, &mut taken);
+        assert_eq!(lapsed.iter().map(|l| l.token).collect::<Vec<_>>(), [9]);
+        // 7 was taken over (a new token): forgotten.
+        let leases = [lease(10, 5.0)];
+        let (lapsed, ends) = lapses(&leases, &mut taken);
+        assert!(lapsed.is_empty());
+        assert!(taken.is_empty());
+        assert_eq!(ends, Some(Duration::from_millis(5100)));
+    }
 
     #[test]
     fn the_first_node_seen_alive_reports_the_outage() {

@@ -106,7 +106,8 @@ impl Fleet {
                              clock_timestamp() + $3::float8 * interval '1 millisecond')
                      ON CONFLICT (name) DO UPDATE
                         SET holder = excluded.holder, token = excluded.token,
-                            acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+                            acquired_at = excluded.acquired_at, expires_at = excluded.expires_at,
+                            released = false
                       WHERE l.expires_at < clock_timestamp()
                      RETURNING token",
                     &[&name, &self.node(), &millis(ttl)],
@@ -150,13 +151,39 @@ impl Fleet {
         self.bounded(
             "release a lease",
             self.client().execute(
-                "UPDATE leases SET expires_at = clock_timestamp()
+                "UPDATE leases SET expires_at = clock_timestamp(), released = true
                   WHERE name = $1 AND token = $2 AND expires_at > clock_timestamp()",
                 &[&lease.name, &lease.token],
             ),
         )
         .await?;
         Ok(())
+    }
+
+    /// The leases under `prefix` held and never released: running (`expires_in` > 0) or lapsed,
+    /// their holder (any process, this node's own CLI runs too) stopped before it finished.
+    pub async fn unreleased(&self, prefix: &str) -> Result<Vec<LeaseInfo>, FleetError> {
+        let rows = self
+            .bounded(
+                "list the unreleased leases",
+                self.client().query(
+                    "SELECT name, holder, token,
+                            extract(epoch from expires_at - clock_timestamp())::float8
+                       FROM leases
+                      WHERE starts_with(name, $1) AND NOT released",
+                    &[&prefix],
+                ),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LeaseInfo {
+                name: r.get(0),
+                holder: r.get(1),
+                token: r.get(2),
+                expires_in: r.get(3),
+            })
+            .collect())
     }
 
     /// Every lease, by name.
