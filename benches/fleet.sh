@@ -32,7 +32,7 @@ timed() { # runs "$@" RUNS times, prints the median in ms
   local t=()
   for ((r = 0; r < RUNS; r++)); do
     local t0 t1
-    t0=$(now); "$@" >/dev/null; t1=$(now)
+    t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
     t+=("$(ms "$t0" "$t1")")
   done
   printf '%s\n' "${t[@]}" | median

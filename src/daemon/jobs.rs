@@ -38,9 +38,13 @@ pub(super) async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::
         };
         let now = crate::clock::now();
         let mut next = schedule.next_after(now);
+        // Whether the next run is the wake's (a renewal due, a version published, a lease
+        // lapsed) rather than the schedule's.
+        let mut woken = false;
         if kind == Kind::Renew
             && let Some(at) = *wake.borrow_and_update()
         {
+            woken = next.is_none_or(|n| at < n);
             next = Some(next.map_or(at, |n| n.min(at)));
         }
         shared.with_status(|s| {
@@ -69,12 +73,25 @@ pub(super) async fn scheduler(shared: Arc<Shared>, kind: Kind, mut stop: watch::
             Kind::Renew => &shared.renew_guard,
         };
         let Some(running) = guard.try_start() else {
+            if woken {
+                // Woken while a run is going (a notification in the middle of a pass): run
+                // again once it ends, and do not spin on the wake meanwhile.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
             tracing::warn!(
                 kind = kind.name(),
                 "the previous run is still going; skipping this one"
             );
             continue;
         };
+        if kind == Kind::Renew {
+            // This run covers every wake until now; the run plans the next one when it ends.
+            shared.renew_wake.send_replace(None);
+        }
         // The job runs on its own task so a slow run never delays the schedule.
         let job_shared = Arc::clone(&shared);
         tokio::spawn(async move {
@@ -166,7 +183,15 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
                         ))
                     }
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => {
+                    // The run could not start (the fleet store unreachable, say): try again
+                    // after the first backoff step, not at once and not hours later.
+                    wake_by(
+                        shared,
+                        Some(crate::clock::now() + crate::policy::renew::MIN_WAKE),
+                    );
+                    Err(e.to_string())
+                }
             }
         }
     };
@@ -215,10 +240,21 @@ pub(super) async fn plan_next_check(shared: &Arc<Shared>, config: &Arc<Config>) 
                 plan.iter().map(|r| r.decision.next_time(now)),
                 now,
             );
-            shared.renew_wake.send_replace(wake);
+            wake_by(shared, wake);
         }
         Err(e) => tracing::warn!("cannot plan the next renewal check: {e}"),
     }
+}
+
+/// Has the renew scheduler wake by `at`, unless it is to wake sooner already: a wake set while
+/// a run was going (a version published meanwhile) is not postponed by that run's plan.
+fn wake_by(shared: &Shared, at: Option<crate::model::UnixSeconds>) {
+    shared.renew_wake.send_modify(|wake| {
+        *wake = match (*wake, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    });
 }
 
 /// Pings the heartbeat URL; failures are logged without the URL (it is a secret).
