@@ -1657,3 +1657,85 @@ fn a_daemon_takes_over_a_renewal_left_unfinished_as_soon_as_its_lease_lapses() {
     assert_eq!(skipped, 0, "{}", b_log());
     stop_daemon(daemon);
 }
+
+/// The serial the server on 127.0.0.1:`port` serves, if a handshake succeeds.
+fn served_serial(port: u16) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target =
+        certctl::inventory::target::parse_endpoint(&format!("127.0.0.1:{port}"), None).unwrap();
+    let scanner = certctl::verify::scanner();
+    rt.block_on(certctl::verify::served(&scanner, &target))
+        .serial
+}
+
+/// A renewal on one node is served by the nginx of every other node within 5 s: each daemon is
+/// notified, installs the version, deploys it to its own nginx, reloads it and verifies it.
+#[test]
+fn a_new_certificate_is_served_by_every_nodes_nginx_within_5_s() {
+    let pebble = Pebble::start(PebbleOptions::default());
+    let (_rt, _server, port, dir, key) = setup();
+    let pki = Pki::new();
+    let placeholder = pki.leaf(&["shop.example.test"], -1, 30, SignedBy::Intermediate);
+    let mut challenge = format!(
+        "type = \"http-01\"\nlisten = \"127.0.0.1:{}\"\n",
+        pebble.http_port
+    );
+    let mut servers = Vec::new();
+    for n in ["b", "c"] {
+        let files = dir.path().join(format!("nginx-{n}"));
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("www.crt"), &placeholder.pem).unwrap();
+        std::fs::write(files.join("www.key"), &placeholder.key_pem).unwrap();
+        let nginx = Nginx::start(&[NginxSite {
+            cert: files.join("www.crt"),
+            key: files.join("www.key"),
+            extra: String::new(),
+        }]);
+        challenge.push_str(&format!(
+            "[[certificate.deploy]]\nname = \"nginx-{n}\"\nnode = \"{n}\"\nfullchain = \"{f}/www.crt\"\nkey = \"{f}/www.key\"\n\
+             reload = [{{ type = \"command\", command = [\"{bin}\", \"-c\", \"{conf}\", \"-s\", \"reload\"] }}]\n\
+             verify = [{{ address = \"127.0.0.1:{p}\" }}]\n",
+            f = files.display(),
+            bin = nginx_binary(),
+            conf = nginx.dir.path().join("nginx.conf").display(),
+            p = nginx.ports[0],
+        ));
+        servers.push(nginx);
+    }
+    let configs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| node_config_with(dir.path(), n, port, &key, &pebble, &challenge))
+        .collect();
+    let issued = renew_json(&ok(certctl_config(
+        &configs[0],
+        &["issue", "shop", "-o", "json"],
+    )));
+    let first = issued["serial"].as_str().unwrap().to_string();
+    let daemons: Vec<_> = configs[1..].iter().map(|c| start_daemon(c)).collect();
+    let serving = |serial: &str| {
+        servers
+            .iter()
+            .all(|s| served_serial(s.ports[0]).is_some_and(|x| x.eq_ignore_ascii_case(serial)))
+    };
+    wait_until("both nginx serve the first certificate", 30, &|| {
+        serving(&first)
+    });
+
+    let renewed = renew_json(&ok(certctl_config(
+        &configs[0],
+        &["renew", "shop", "--force", "-o", "json"],
+    )));
+    let issued = Instant::now();
+    let second = renewed["serial"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    wait_until("both nginx serve the renewal", 5, &|| serving(&second));
+    let took = issued.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(orders_in(&pebble), 2, "b and c installed a's version");
+    for d in daemons {
+        stop_daemon(d);
+    }
+}
