@@ -15,6 +15,7 @@ bash .ci/install-deps certbot lego >/dev/null
 cargo build --release --locked -q
 bin="$root/target/release/certctl"
 work=$(mktemp -d)
+. "$root/benches/lib.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -27,29 +28,10 @@ cd "$work"
 now() { date +%s.%N; }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Pebble's own HTTPS certificate, from a throwaway CA.
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj /CN=bench-ca 2>/dev/null
-openssl req "${ec[@]}" -keyout tls.key -out tls.csr -subj /CN=localhost 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >tls.ext
-openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile tls.ext \
-  -out tls.pem 2>/dev/null
-
-port=$(free_port); mgmt=$(free_port); http=$(free_port); tlsp=$(free_port); dns=$(free_port); ctl=$(free_port)
-cat >pebble.json <<JSON
-{"pebble": {"listenAddress": "127.0.0.1:$port", "managementListenAddress": "127.0.0.1:$mgmt",
-  "certificate": "$work/tls.pem", "privateKey": "$work/tls.key", "httpPort": $http, "tlsPort": $tlsp,
-  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
-JSON
-pebble-challtestsrv -management "127.0.0.1:$ctl" -dns01 "127.0.0.1:$dns" -defaultIPv4 127.0.0.1 \
-  -defaultIPv6 "" -http01 "" -https01 "" -tlsalpn01 "" >/dev/null 2>&1 &
-pids+=($!)
-PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$dns" >pebble.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -s --cacert ca.pem "https://127.0.0.1:$port/dir" >/dev/null && break; sleep 0.1; done
-dir="https://127.0.0.1:$port/dir"
+start_pebble
+dir="$pebble_dir"
+http="$pebble_http"
 
 # --- certctl -------------------------------------------------------------------------------------
 {

@@ -16,11 +16,10 @@ bash .ci/install-deps >/dev/null
 cargo build --release --locked -q
 bin="$root/target/release/certctl"
 work=$(mktemp -d)
-chmod 755 "$work"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-port=${PORT:-19821}
+. "$root/benches/lib.sh"
+port=$(free_port)
 cleanup() {
-  setpriv --reuid=postgres --regid=postgres --clear-groups "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,10 +38,7 @@ timed() { # runs "$@" RUNS times, prints the median in ms
 }
 
 # A throwaway cluster on 127.0.0.1.
-mkdir pg && chown postgres: pg
-setpriv --reuid=postgres --regid=postgres --clear-groups "$pgbin/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
-setpriv --reuid=postgres --regid=postgres --clear-groups "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
-  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/pg" start >/dev/null
+start_postgres "$port"
 url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 
 # N locations: bundles of 1000 certificates (each position in a bundle is a location).
@@ -94,7 +90,7 @@ rss_kb=$( { /usr/bin/time -f '%M' "$bin" list -c fleet.toml >/dev/null; } 2>&1 |
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
-echo "fleet benchmark ($(nproc) cores, PostgreSQL $("$pgbin/postgres" --version | awk '{ print $3 }'), median of $RUNS)"
+echo "fleet benchmark ($(nproc) cores, PostgreSQL $("$(pg_bin)/postgres" --version | awk '{ print $3 }'), median of $RUNS)"
 printf '  certctl list, %d locations from PostgreSQL:  %6s ms   (goal < 1000 ms; max RSS %d MB)\n' "$N" "$fleet_ms" "$((rss_kb / 1024))"
 printf '  certctl list, the same from its sled store:  %6s ms   (fleet / sled: %sx)\n' "$single_ms" "$(ratio "$fleet_ms" "$single_ms")"
 printf '  psql reading the same rows (no judging):     %6s ms   (certctl / psql: %sx)\n' "$psql_ms" "$(ratio "$fleet_ms" "$psql_ms")"

@@ -1739,3 +1739,112 @@ fn a_new_certificate_is_served_by_every_nodes_nginx_within_5_s() {
         stop_daemon(d);
     }
 }
+
+/// 400 alerts that three nodes all raise, with the receiver down and then up: once it is back
+/// and the three nodes deliver at the same time, each alert reaches it exactly once, and no
+/// webhook-id repeats.
+#[test]
+fn four_hundred_alerts_with_the_receiver_down_then_up_arrive_once_each() {
+    const N: usize = 400;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_server, port) = rt.block_on(cluster());
+    let receiver = common::receiver::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    // One bundle of N distinct certificates, each 10 days from expiry: N expiring alerts.
+    let bundle: String = (0..N)
+        .map(|i| {
+            pki.leaf(
+                &[&format!("c{i}.example.test")],
+                -300,
+                10,
+                SignedBy::Intermediate,
+            )
+            .pem
+        })
+        .collect();
+    let certs = dir.path().join("bundle.pem");
+    std::fs::write(&certs, bundle).unwrap();
+    let key = dir.path().join("fleet.key");
+    ok(certctl_config(
+        &write_config(dir.path(), ""),
+        &["fleet", "keygen", key.to_str().unwrap()],
+    ));
+    let node = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        write_config(
+            &home,
+            &format!(
+                "[store]\npath = \"{h}/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
+                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\n\
+                 [alerts]\nretry_initial = \"1s\"\n\
+                 [[files]]\npath = \"{c}\"\n\
+                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\nevents = [\"expiring\"]\n",
+                h = home.display(),
+                k = key.display(),
+                c = certs.display(),
+                u = receiver.url("/hook"),
+            ),
+        )
+    };
+    let configs = [node("a"), node("b"), node("c")];
+
+    // Down (it accepts connections and never answers): every node scans, tries, and queues.
+    receiver.hang(true);
+    for config in &configs {
+        ok(certctl_config(config, &["scan"]));
+        let listed = stdout(&ok(certctl_config(config, &["alerts", "list"])));
+        assert!(
+            listed.contains(&format!("deliveries queued: {N}")),
+            "{listed}"
+        );
+    }
+    assert!(receiver.requests().is_empty());
+
+    // Up: the three nodes deliver at the same time, round after round, until every node's queue
+    // is empty (the copies another node sent are settled at their next attempt, not sent).
+    receiver.hang(false);
+    let queued = |config: &std::path::Path| {
+        stdout(&ok(certctl_config(config, &["alerts", "list"])))
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("deliveries queued: ")?
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+            .unwrap_or(usize::MAX)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while configs.iter().any(|c| queued(c) > 0) {
+        assert!(Instant::now() < deadline, "the queues never drained");
+        std::thread::sleep(Duration::from_millis(500));
+        std::thread::scope(|s| {
+            for config in &configs {
+                s.spawn(move || ok(certctl_config(config, &["alerts", "deliver"])));
+            }
+        });
+    }
+    let accepted = receiver.requests();
+    let mut ids: Vec<&str> = accepted
+        .iter()
+        .map(|q| q.headers["webhook-id"].as_str())
+        .collect();
+    assert_eq!(accepted.len(), N, "each alert once, nothing else");
+    let mut alerts: Vec<String> = accepted
+        .iter()
+        .map(|q| {
+            q.json()["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    alerts.sort();
+    alerts.dedup();
+    assert_eq!(alerts.len(), N, "every alert arrived");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "no webhook-id twice");
+}

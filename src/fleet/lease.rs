@@ -163,41 +163,34 @@ impl Fleet {
     /// The leases under `prefix` held and never released: running (`expires_in` > 0) or lapsed,
     /// their holder (any process, this node's own CLI runs too) stopped before it finished.
     pub async fn unreleased(&self, prefix: &str) -> Result<Vec<LeaseInfo>, FleetError> {
-        let rows = self
-            .bounded(
-                "list the unreleased leases",
-                self.client().query(
-                    "SELECT name, holder, token,
-                            extract(epoch from expires_at - clock_timestamp())::float8
-                       FROM leases
-                      WHERE starts_with(name, $1) AND NOT released",
-                    &[&prefix],
-                ),
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| LeaseInfo {
-                name: r.get(0),
-                holder: r.get(1),
-                token: r.get(2),
-                expires_in: r.get(3),
-            })
-            .collect())
+        self.lease_rows(
+            "list the unreleased leases",
+            "WHERE starts_with(name, $1) AND NOT released",
+            prefix,
+        )
+        .await
     }
 
     /// Every lease, by name.
     pub async fn leases(&self) -> Result<Vec<LeaseInfo>, FleetError> {
+        self.lease_rows("list the leases", "WHERE starts_with(name, $1)", "")
+            .await
+    }
+
+    /// The leases `filter` (a WHERE clause on `$1` = `prefix`) selects, by name.
+    async fn lease_rows(
+        &self,
+        action: &'static str,
+        filter: &str,
+        prefix: &str,
+    ) -> Result<Vec<LeaseInfo>, FleetError> {
+        let sql = format!(
+            "SELECT name, holder, token,
+                    extract(epoch from expires_at - clock_timestamp())::float8
+               FROM leases {filter} ORDER BY name"
+        );
         let rows = self
-            .bounded(
-                "list the leases",
-                self.client().query(
-                    "SELECT name, holder, token,
-                            extract(epoch from expires_at - clock_timestamp())::float8
-                       FROM leases ORDER BY name",
-                    &[],
-                ),
-            )
+            .bounded(action, self.client().query(&sql, &[&prefix]))
             .await?;
         Ok(rows
             .iter()
