@@ -79,7 +79,10 @@ for ((i = 0; i < RUNS; i++)); do
     echo "a$i was not killed: $(cat "a$i.log")" >&2
     exit 1
   fi
-  killed=$(cat "$work"/killed-*".f$i.bench.test"*)
+  killed=$(cat "$work"/killed-*".f$i.bench.test"* 2>/dev/null) || {
+    echo "a$i failed before the challenge: $(cat "a$i.log")" >&2
+    exit 1
+  }
   # b's daemon, started after the kill, finds the lease held by the dead node, waits for it to
   # lapse, adopts a's order and finishes it.
   config b "$((i + 1))"

@@ -29,7 +29,7 @@ pub async fn publish(ctx: &Context, scanned: &[&str]) -> Option<String> {
         Ok(()) => None,
         Err(e) => {
             let line = format!(
-                "warning: the fleet's inventory was not updated ({e}); the scan is recorded on this node"
+                "warning: the fleet's inventory was not updated ({e}); the change is recorded on this node"
             );
             tracing::warn!("{line}");
             Some(line)
