@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::policy::{Thresholds, relative, rfc3339};
 use crate::service::View;
-use crate::store::StoreOutage;
+use crate::store::{NodeDown, StoreOutage};
 
 /// Everything the engine looks at.
 pub struct Inputs<'a> {
@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     pub thresholds: &'a Thresholds,
     /// The fleet store outage this node reports (fleet mode only).
     pub outage: Option<&'a StoreOutage>,
+    /// The fleet nodes this node sees down (fleet mode only).
+    pub nodes_down: &'a [NodeDown],
     pub now: UnixSeconds,
 }
 
@@ -380,6 +382,30 @@ fn conditions(inputs: &Inputs<'_>) -> (BTreeMap<String, Condition>, BTreeSet<Str
             },
         );
     }
+    // Every node that reaches the store sees the same nodes down; the fleet's claims send each
+    // alert once.
+    for node in inputs.nodes_down {
+        out.insert(
+            format!("fleet|node_down|{}", node.name),
+            Condition {
+                kind: "node_down",
+                severity: Severity::Warning,
+                threshold: None,
+                cert: None,
+                sha256: None,
+                locations: BTreeSet::from([node.name.clone()]),
+                summary: format!(
+                    "fleet node {} has not been heard from since {}; it renews and deploys nothing until it is back",
+                    node.name,
+                    rfc3339(node.last_seen),
+                ),
+                detail: Some(format!(
+                    "if it is gone for good: certctl fleet forget {}",
+                    node.name
+                )),
+            },
+        );
+    }
     (out, unknown)
 }
 
@@ -709,6 +735,7 @@ mod tests {
         sent: Vec<AlertEvent>,
         settings: AlertSettings,
         outage: Option<StoreOutage>,
+        nodes_down: Vec<NodeDown>,
     }
 
     impl Sim {
@@ -718,6 +745,7 @@ mod tests {
                 sent: vec![],
                 settings: AlertSettings::default(),
                 outage: None,
+                nodes_down: Vec::new(),
             }
         }
 
@@ -731,6 +759,7 @@ mod tests {
                 settings: &self.settings,
                 thresholds: &Thresholds::default(),
                 outage: self.outage.as_ref(),
+                nodes_down: &self.nodes_down,
                 now,
             });
             self.open.retain(|o| !plan.remove.contains(&o.key));
@@ -978,5 +1007,21 @@ mod tests {
             Some("store_unreachable")
         );
         assert!(sim.step(&[], 1400).is_empty());
+    }
+
+    #[test]
+    fn a_node_down_is_an_alert_until_it_is_back() {
+        let mut sim = Sim::new();
+        sim.nodes_down = vec![NodeDown {
+            name: "web-3".into(),
+            last_seen: 900,
+        }];
+        let opened = sim.step(&[], 1000);
+        assert_eq!(kinds(&opened), [("node_down".to_string(), None, false)]);
+        assert!(opened[0].summary.contains("web-3"), "{opened:?}");
+        assert!(sim.step(&[], 1100).is_empty());
+        sim.nodes_down.clear();
+        let resolved = sim.step(&[], 1200);
+        assert_eq!(kinds(&resolved), [("resolved".to_string(), None, false)]);
     }
 }

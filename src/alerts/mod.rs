@@ -29,6 +29,7 @@ pub fn evaluate(
     let events = store.events_since(store.event_cursor()?)?;
     let open = store.open_alerts()?;
     let outage = store.store_outage()?;
+    let nodes_down = store.nodes_down()?;
     let plan = engine::evaluate(&engine::Inputs {
         views: &views,
         managed: &managed,
@@ -37,6 +38,7 @@ pub fn evaluate(
         settings: &config.alerts,
         thresholds: &config.thresholds,
         outage: outage.as_ref(),
+        nodes_down: &nodes_down,
         now,
     });
     // The label index is only needed when a webhook routes by label.

@@ -1,7 +1,8 @@
 //! `certctl fleet`: the fleet as the shared store sees it, and the fleet key.
 //!
 //! `status` answers "who is in the fleet, is each node alive, and who holds which lease" from
-//! PostgreSQL itself; `keygen` makes the key every node seals private keys with.
+//! PostgreSQL itself; `forget` removes a node gone for good; `keygen` makes the key every node
+//! seals private keys with.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,11 @@ pub enum FleetCommand {
     Status {
         #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
         output: Format,
+    },
+    /// Remove a node that is gone for good from the fleet (it is no longer reported down).
+    Forget {
+        /// The node's name.
+        node: String,
     },
     /// Make a new fleet key (32 random bytes, base64, mode 0600); copy it to every node.
     Keygen {
@@ -86,16 +92,47 @@ pub fn run(cli: &Cli, s: &mut Session<'_>, args: &FleetArgs) -> anyhow::Result<E
             Ok(Exit::Ok)
         }
         FleetCommand::Status { output } => status(cli, s, *output),
+        FleetCommand::Forget { node } => forget(cli, s, node),
+    }
+}
+
+/// The config's fleet settings, or `None` (said on stderr) when it is not in fleet mode.
+fn fleet_of<'c>(
+    s: &mut Session<'_>,
+    config: &'c crate::config::Config,
+) -> anyhow::Result<Option<&'c crate::config::fleet::FleetConfig>> {
+    if config.fleet.is_none() {
+        writeln!(
+            s.err,
+            "not in fleet mode: the config has no [store] url (this node runs on its own store)"
+        )?;
+    }
+    Ok(config.fleet.as_ref())
+}
+
+fn forget(cli: &Cli, s: &mut Session<'_>, node: &str) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let Some(fc) = fleet_of(s, &config)? else {
+        return Ok(Exit::Error);
+    };
+    let gone = super::scan::runtime()?
+        .block_on(async {
+            let fleet = Fleet::connect(&fc.settings).await?;
+            fleet.forget_node(node, fc.lease_ttl).await
+        })
+        .context("fleet forget")?;
+    if gone {
+        writeln!(s.out, "forgot node {node}")?;
+        Ok(Exit::Ok)
+    } else {
+        writeln!(s.err, "no node named {node} is registered in the fleet")?;
+        Ok(Exit::Error)
     }
 }
 
 fn status(cli: &Cli, s: &mut Session<'_>, output: Format) -> anyhow::Result<Exit> {
     let config = cli.load_config()?;
-    let Some(fc) = &config.fleet else {
-        writeln!(
-            s.err,
-            "not in fleet mode: the config has no [store] url (this node runs on its own store)"
-        )?;
+    let Some(fc) = fleet_of(s, &config)? else {
         return Ok(Exit::Error);
     };
     let rt = super::scan::runtime()?;

@@ -11,7 +11,9 @@
 //! wakes the renewal pass as soon as the lease ends, so this node resumes the order then, not
 //! at its next scheduled check. An outage that
 //! lasts two lease times is one `store_unreachable` alert for the fleet, raised by the first
-//! node (by name) of those last seen alive and resolved when it rejoins.
+//! node (by name) of those last seen alive and resolved when it rejoins. A node that stops
+//! heartbeating without leaving is `node_down`, raised by every node that sees it (the claims
+//! send it once) until it is back or `certctl fleet forget` removes it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +61,14 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     // The nodes this node last saw alive, and whether it has recorded the store's outage.
     let mut alive: Vec<String> = Vec::new();
     let mut reported = matches!(shared.store.store_outage(), Ok(Some(_)));
+    // The nodes this node has recorded down (the `node_down` alerts), by name.
+    let mut down: Vec<String> = shared
+        .store
+        .nodes_down()
+        .map(|d| d.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default();
     let mut last_error = String::new();
+    let mut joined_at = Instant::now();
     // Renewal leases left to lapse that this node already took up (by token), and
     // when the next running one ends.
     let mut taken_up: Vec<i64> = Vec::new();
@@ -89,6 +98,7 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             match joining.await {
                 Ok((fleet, key, nodes)) => {
                     alive = alive_names(&nodes, fc.lease_ttl);
+                    joined_at = Instant::now();
                     tracing::info!(node = %fleet.node(), store = %fleet.target(), key = %key.id(), "joined the fleet");
                     standing(&shared, fleet.node(), fleet.target(), true, None);
                     joined = Some((fleet, rx));
@@ -154,6 +164,12 @@ pub(super) async fn member(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                     Ok(nodes) => {
                         beat_at = Instant::now();
                         alive = alive_names(&nodes, fc.lease_ttl);
+                        // Judged only once the others have had two lease times to heartbeat
+                        // since this node (re)joined: after a database outage every node's last
+                        // heartbeat is old, and the first back must not call the rest down.
+                        if joined_at.elapsed() >= fc.lease_ttl * 2 {
+                            note_nodes_down(&shared, &nodes, &fc, &mut down);
+                        }
                         standing(&shared, fleet.node(), fleet.target(), true, None);
                     }
                     Err(e) => failed = Some(e),
@@ -245,6 +261,50 @@ fn lapses<'a>(
     (lapsed, ends)
 }
 
+/// The other nodes that stopped heartbeating without leaving, as of `nodes`.
+fn nodes_down(
+    nodes: &[crate::fleet::NodeInfo],
+    lease_ttl: Duration,
+    me: &str,
+    now: crate::model::UnixSeconds,
+) -> Vec<crate::store::NodeDown> {
+    nodes
+        .iter()
+        .filter(|n| n.name != me && !n.left && !n.alive(lease_ttl))
+        .map(|n| crate::store::NodeDown {
+            name: n.name.clone(),
+            last_seen: now - n.heartbeat_ago as i64,
+        })
+        .collect()
+}
+
+/// Records the nodes down when they changed (by name) and evaluates the alerts at once: each
+/// node that reaches the store raises `node_down` for them, and the fleet's claims send it once.
+fn note_nodes_down(
+    shared: &Shared,
+    nodes: &[crate::fleet::NodeInfo],
+    fc: &crate::config::fleet::FleetConfig,
+    recorded: &mut Vec<String>,
+) {
+    let now = crate::clock::now();
+    let seen = nodes_down(nodes, fc.lease_ttl, &fc.settings.node, now);
+    let names: Vec<String> = seen.iter().map(|n| n.name.clone()).collect();
+    if names == *recorded {
+        return;
+    }
+    for name in names.iter().filter(|n| !recorded.contains(n)) {
+        tracing::warn!(node = %name, "a fleet node stopped heartbeating without leaving");
+    }
+    let done = shared
+        .store
+        .set_nodes_down(&seen)
+        .and_then(|()| crate::alerts::evaluate(&shared.config(), &shared.store, now));
+    match done {
+        Ok(_) => *recorded = names,
+        Err(e) => tracing::error!("cannot record the fleet nodes down: {e}"),
+    }
+}
+
 /// The names of the nodes alive in `nodes`.
 fn alive_names(nodes: &[crate::fleet::NodeInfo], lease_ttl: Duration) -> Vec<String> {
     nodes
@@ -314,6 +374,34 @@ mod tests {
         assert!(lapsed.is_empty());
         assert!(taken.is_empty());
         assert_eq!(ends, Some(Duration::from_millis(5100)));
+    }
+
+    #[test]
+    fn a_node_that_stopped_without_leaving_is_down_and_one_that_left_is_not() {
+        let node = |name: &str, ago: f64, left: bool| crate::fleet::NodeInfo {
+            name: name.into(),
+            instance: String::new(),
+            version: String::new(),
+            config_hash: String::new(),
+            heartbeat_ago: ago,
+            left,
+        };
+        let nodes = [
+            node("web-1", 1.0, false),
+            node("web-2", 40.0, false),
+            node("web-3", 40.0, true),
+            node("web-4", 29.0, false),
+        ];
+        let down = nodes_down(&nodes, Duration::from_secs(15), "web-1", 1000);
+        assert_eq!(
+            down,
+            [crate::store::NodeDown {
+                name: "web-2".into(),
+                last_seen: 960
+            }]
+        );
+        // Never itself, however late its own last heartbeat.
+        assert!(nodes_down(&nodes[1..2], Duration::from_secs(15), "web-2", 1000).is_empty());
     }
 
     #[test]

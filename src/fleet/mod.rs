@@ -104,6 +104,8 @@ pub enum FleetError {
         instance: String,
         age: i64,
     },
+    #[error("node {node} is alive (heartbeat {age} s ago): stop it before forgetting it")]
+    Alive { node: String, age: i64 },
     #[error(
         "lease {name} is held by node {holder}, which did not finish within {seconds} s; the \
          next run tries again"

@@ -180,6 +180,34 @@ impl Fleet {
         Ok(())
     }
 
+    /// Removes node `name` from the registry (a node gone for good, so it is no longer
+    /// reported down): `false` when no such node is registered. A node that is alive is
+    /// refused ([`FleetError::Alive`]): stop it first.
+    pub async fn forget_node(&self, name: &str, lease_ttl: Duration) -> Result<bool, FleetError> {
+        let nodes = self.nodes().await?;
+        let Some(node) = nodes.iter().find(|n| n.name == name) else {
+            return Ok(false);
+        };
+        if node.alive(lease_ttl) {
+            return Err(FleetError::Alive {
+                node: name.to_string(),
+                age: node.heartbeat_ago as i64,
+            });
+        }
+        let gone = self
+            .bounded(
+                "forget a node",
+                self.client().execute(
+                    "DELETE FROM nodes WHERE name = $1
+                        AND (starts_with(instance, $2)
+                             OR heartbeat_at < clock_timestamp() - $3::float8 * interval '1 second')",
+                    &[&name, &LEFT, &seconds(lease_ttl * 2)],
+                ),
+            )
+            .await?;
+        Ok(gone > 0)
+    }
+
     /// Every node that ever registered, by name.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, FleetError> {
         let rows = self

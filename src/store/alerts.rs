@@ -10,6 +10,7 @@ use crate::model::{AlertEvent, Delivery, DeliveryState, InventoryEvent, OpenAler
 
 const CURSOR: &[u8] = b"event_cursor";
 const OUTAGE: &[u8] = b"store_outage";
+const NODES_DOWN: &[u8] = b"nodes_down";
 const DISABLED_PREFIX: &str = "disabled:";
 
 /// This node cannot reach the fleet's store and is the node that reports it: the condition
@@ -26,6 +27,16 @@ pub struct StoreOutage {
     pub since: UnixSeconds,
     /// The last error it got.
     pub error: String,
+}
+
+/// A fleet node that stopped heartbeating without leaving, as this node last saw it: the
+/// condition behind the `node_down` alert. Store-owned; its encoding is frozen (postcard, in
+/// field order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeDown {
+    pub name: String,
+    /// Its last heartbeat.
+    pub last_seen: UnixSeconds,
 }
 
 /// Changes from one alert evaluation, committed together.
@@ -78,6 +89,26 @@ impl Store {
             None => self.alert_meta.remove(OUTAGE).map(drop),
         }
         .map_err(self.sled_err("recording the store outage"))?;
+        self.flush()
+    }
+
+    /// The fleet nodes this node last saw down (see [`NodeDown`]), by name.
+    pub fn nodes_down(&self) -> Result<Vec<NodeDown>, StoreError> {
+        let value = self
+            .alert_meta
+            .get(NODES_DOWN)
+            .map_err(self.sled_err("reading the nodes down"))?;
+        Ok(value
+            .map(|v| self.decode("alert_meta", NODES_DOWN, &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Records the fleet nodes this node sees down now; flushed.
+    pub fn set_nodes_down(&self, down: &[NodeDown]) -> Result<(), StoreError> {
+        self.alert_meta
+            .insert(NODES_DOWN, codec::put(&down.to_vec()))
+            .map_err(self.sled_err("recording the nodes down"))?;
         self.flush()
     }
 

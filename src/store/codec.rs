@@ -20,6 +20,7 @@ impl<T: Record> Record for Vec<T> {}
 impl Record for i64 {}
 impl Record for super::audit::AuditEntry {}
 impl Record for super::alerts::StoreOutage {}
+impl Record for super::alerts::NodeDown {}
 
 pub fn encode<T: Serialize + Record>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_FORMAT];
@@ -60,7 +61,12 @@ macro_rules! stored_as_itself {
     )*};
 }
 
-stored_as_itself!(i64, super::audit::AuditEntry, super::alerts::StoreOutage);
+stored_as_itself!(
+    i64,
+    super::audit::AuditEntry,
+    super::alerts::StoreOutage,
+    super::alerts::NodeDown
+);
 
 impl<T: Stored> Stored for Vec<T> {
     type Record = Vec<T::Record>;

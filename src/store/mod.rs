@@ -10,7 +10,8 @@
 //! - `events`: sequence number (big-endian) -> [`InventoryEvent`].
 //! - `managed` (schema 3): certificate name -> [`ManagedState`] (renewal progress).
 //! - `alerts`, `outbox`, `alert_meta` (schema 4): open alerts, the delivery queue, the event
-//!   cursor, disabled webhooks and the fleet store outage this node reports (see `alerts.rs`).
+//!   cursor, disabled webhooks, the fleet store outage this node reports and the fleet nodes it
+//!   sees down (see `alerts.rs`).
 //!
 //! The store only remembers what a fresh scan would rebuild, so a damaged store means a rescan,
 //! not an outage.
@@ -33,7 +34,7 @@ use crate::inventory::Fold;
 use crate::model::{
     CertRecord, HistoryEntry, InventoryEvent, ListRow, LocationRecord, ManagedState,
 };
-pub use alerts::{AlertCommit, StoreOutage};
+pub use alerts::{AlertCommit, NodeDown, StoreOutage};
 pub use audit::{AuditEntry, AuditError};
 pub use lease::Lease;
 pub use migrate::SCHEMA_VERSION;
