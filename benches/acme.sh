@@ -10,12 +10,8 @@ RUNS=${RUNS:-5}
 CERTS=${CERTS:-20}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-bash .ci/install-deps certbot lego >/dev/null
-cargo build --release --locked -q
-bin="$root/target/release/certctl"
-work=$(mktemp -d)
 . "$root/benches/lib.sh"
+build_certctl certbot lego
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -23,10 +19,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cd "$work"
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 
 start_pebble

@@ -16,12 +16,8 @@ RUNS=${RUNS:-20}
 LEASE_TTL=${LEASE_TTL:-15s}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-bash .ci/install-deps >/dev/null
-cargo build --release --locked -q
-bin="$root/target/release/certctl"
-work=$(mktemp -d)
 . "$root/benches/lib.sh"
+build_certctl
 pids=()
 daemon=""
 cleanup() {
@@ -32,8 +28,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cd "$work"
-now() { date +%s.%N; }
 
 # PostgreSQL, Pebble and challtestsrv (dns-01 through its management API).
 pg=$(free_port)

@@ -11,22 +11,14 @@ N=${N:-100000}
 RUNS=${RUNS:-5}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-bash .ci/install-deps >/dev/null
-cargo build --release --locked -q
-bin="$root/target/release/certctl"
-work=$(mktemp -d)
 . "$root/benches/lib.sh"
+build_certctl
 port=$(free_port)
 cleanup() {
   stop_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
-cd "$work"
-now() { date +%s.%N; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
 timed() { # runs "$@" RUNS times, prints the median in ms
   local t=()
   for ((r = 0; r < RUNS; r++)); do

@@ -14,12 +14,8 @@ N=${N:-2000}
 CONCURRENCY=${CONCURRENCY:-8}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-bash .ci/install-deps >/dev/null
-cargo build --release --locked -q
-bin="$root/target/release/certctl"
-work=$(mktemp -d)
 . "$root/benches/lib.sh"
+build_certctl
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -28,8 +24,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cd "$work"
-now() { date +%s.%N; }
 
 pg=$(free_port)
 start_postgres "$pg"

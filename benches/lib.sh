@@ -1,5 +1,19 @@
-# Shared by the benchmark scripts (sourced, never run): the local peers they start. Every
-# function expects $work, the run's scratch directory, and listens on 127.0.0.1 only.
+# Shared by the benchmark scripts (sourced, never run): the build, timing helpers and the local
+# peers they start. The peers expect $work, the run's scratch directory, and listen on 127.0.0.1
+# only.
+
+# Installs the test packages (plus any named), builds the release binary, sets $bin, makes
+# $work and moves there.
+build_certctl() {
+  (cd "$root" && bash .ci/install-deps "$@" >/dev/null && cargo build --release --locked -q)
+  bin="$root/target/release/certctl"
+  work=$(mktemp -d)
+  cd "$work"
+}
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

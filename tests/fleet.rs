@@ -1071,38 +1071,15 @@ fn a_failure_on_one_node_backs_off_every_node() {
 
 #[test]
 fn an_alert_every_node_raises_is_delivered_once_with_one_webhook_id() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_server, port) = rt.block_on(cluster());
+    let (_rt, _server, port, dir, key) = setup();
     let receiver = common::receiver::Receiver::start();
-    let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let leaf = pki.leaf(&["pay.example.test"], -100, 10, SignedBy::Intermediate);
     let cert = dir.path().join("pay.pem");
     std::fs::write(&cert, &leaf.pem).unwrap();
-    let key = dir.path().join("fleet.key");
-    ok(certctl_config(
-        &write_config(dir.path(), ""),
-        &["fleet", "keygen", key.to_str().unwrap()],
-    ));
     // The same certificate is in every node's inventory: each node raises the same alert.
-    let node = |name: &str| {
-        let home = dir.path().join(name);
-        std::fs::create_dir_all(&home).unwrap();
-        write_config(
-            &home,
-            &format!(
-                "[store]\npath = \"{h}/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
-                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\n\
-                 [alerts]\nretry_initial = \"1s\"\n\
-                 [[files]]\npath = \"{c}\"\nname = \"pay\"\n\
-                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n",
-                h = home.display(),
-                k = key.display(),
-                c = cert.display(),
-                u = receiver.url("/hook"),
-            ),
-        )
-    };
+    let files = format!("[[files]]\npath = \"{}\"\nname = \"pay\"\n", cert.display());
+    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver, &files);
     let (a, b, c) = (node("a"), node("b"), node("c"));
     let expiring = |r: &common::receiver::Receiver| -> Vec<String> {
         r.requests()
@@ -1379,14 +1356,16 @@ fn the_database_stopped_and_started_again_is_ridden_out() {
     stop_daemon(daemon);
 }
 
-/// A daemon node's config for the alerting tests: short lease (3 s) and store timeout (2 s), a
-/// dispatcher every second, retries after 1 s, and one generic webhook to `receiver`.
+/// A node's config for the alerting tests: short lease (3 s) and store timeout (2 s), a
+/// dispatcher every second, retries after 1 s, one generic webhook to `receiver`, then `extra`
+/// (more keys of that webhook, then more tables).
 fn alerting_node(
     dir: &std::path::Path,
     name: &str,
     port: u16,
     key: &std::path::Path,
     receiver: &common::receiver::Receiver,
+    extra: &str,
 ) -> std::path::PathBuf {
     let home = dir.join(name);
     std::fs::create_dir_all(&home).unwrap();
@@ -1397,7 +1376,7 @@ fn alerting_node(
              [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\nlease_ttl = \"3s\"\n\
              [daemon]\ndispatch_interval = \"1s\"\n\
              [alerts]\nretry_initial = \"1s\"\n\
-             [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n",
+             [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n{extra}",
             h = home.display(),
             k = key.display(),
             u = receiver.url("/hook"),
@@ -1411,7 +1390,7 @@ fn alerting_node(
 fn a_database_outage_is_one_alert_for_the_fleet_and_resolved_once() {
     let (_rt, mut server, port, dir, key) = setup();
     let receiver = common::receiver::Receiver::start();
-    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver);
+    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver, "");
     let configs = [node("c"), node("a"), node("b")];
     let daemons: Vec<_> = configs.iter().map(|c| start_daemon(c)).collect();
     let alive = || -> usize {
@@ -1756,10 +1735,8 @@ fn a_new_certificate_is_served_by_every_nodes_nginx_within_5_s() {
 #[test]
 fn four_hundred_alerts_with_the_receiver_down_then_up_arrive_once_each() {
     const N: usize = 400;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_server, port) = rt.block_on(cluster());
+    let (_rt, _server, port, dir, key) = setup();
     let receiver = common::receiver::Receiver::start();
-    let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     // One bundle of N distinct certificates, each 10 days from expiry: N expiring alerts.
     let bundle: String = (0..N)
@@ -1775,29 +1752,11 @@ fn four_hundred_alerts_with_the_receiver_down_then_up_arrive_once_each() {
         .collect();
     let certs = dir.path().join("bundle.pem");
     std::fs::write(&certs, bundle).unwrap();
-    let key = dir.path().join("fleet.key");
-    ok(certctl_config(
-        &write_config(dir.path(), ""),
-        &["fleet", "keygen", key.to_str().unwrap()],
-    ));
-    let node = |name: &str| {
-        let home = dir.path().join(name);
-        std::fs::create_dir_all(&home).unwrap();
-        write_config(
-            &home,
-            &format!(
-                "[store]\npath = \"{h}/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
-                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\n\
-                 [alerts]\nretry_initial = \"1s\"\n\
-                 [[files]]\npath = \"{c}\"\n\
-                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\nevents = [\"expiring\"]\n",
-                h = home.display(),
-                k = key.display(),
-                c = certs.display(),
-                u = receiver.url("/hook"),
-            ),
-        )
-    };
+    let extra = format!(
+        "events = [\"expiring\"]\n[[files]]\npath = \"{}\"\n",
+        certs.display()
+    );
+    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver, &extra);
     let configs = [node("a"), node("b"), node("c")];
 
     // Down (it accepts connections and never answers): every node scans, tries, and queues.
@@ -1866,7 +1825,7 @@ fn four_hundred_alerts_with_the_receiver_down_then_up_arrive_once_each() {
 fn a_node_that_stops_heartbeating_is_one_alert_until_it_is_back_or_forgotten() {
     let (_rt, _server, port, dir, key) = setup();
     let receiver = common::receiver::Receiver::start();
-    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver);
+    let node = |name: &str| alerting_node(dir.path(), name, port, &key, &receiver, "");
     let configs = [node("a"), node("b"), node("c")];
     let _a = start_daemon(&configs[0]);
     let _b = start_daemon(&configs[1]);
