@@ -58,6 +58,16 @@ impl Schedule {
         self.next_after_in(after, &chrono::Local)
     }
 
+    /// The latest firing at or before `at`, in the local time zone: the slot a run started at
+    /// `at` belongs to (fleet mode's nodes share one scan run per slot).
+    pub fn slot_of(&self, at: UnixSeconds) -> Option<UnixSeconds> {
+        let start = chrono::Local.timestamp_opt(at, 0).single()?;
+        self.inner
+            .find_previous_occurrence(&start, true)
+            .ok()
+            .map(|t| t.timestamp())
+    }
+
     /// The first firing strictly after `after`, reading the fields in time zone `tz`.
     pub fn next_after_in<Tz: TimeZone>(&self, after: UnixSeconds, tz: &Tz) -> Option<UnixSeconds> {
         let start = tz.timestamp_opt(after, 0).single()?;
@@ -123,6 +133,16 @@ mod tests {
 
     fn weekday(at: i64) -> chrono::Weekday {
         Utc.timestamp_opt(at, 0).single().expect("valid").weekday()
+    }
+
+    #[test]
+    fn a_run_belongs_to_the_latest_firing_at_or_before_it() {
+        let s = Schedule::parse("0 */6 * * *").unwrap();
+        let tick = s.next_after(1_800_000_000).unwrap();
+        assert_eq!(s.slot_of(tick), Some(tick), "a run started on its firing");
+        assert_eq!(s.slot_of(tick + 59), Some(tick));
+        assert_eq!(s.slot_of(tick + 6 * 3600 - 1), Some(tick));
+        assert_eq!(s.slot_of(tick + 6 * 3600), Some(tick + 6 * 3600));
     }
 
     #[test]

@@ -1921,3 +1921,188 @@ fn a_node_that_stops_heartbeating_is_one_alert_until_it_is_back_or_forgotten() {
     assert!(!out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
 }
+
+/// A TCP front for `upstream` on a loopback port: counts the connections it accepts, closes the
+/// first `drop_first` of them at once (a path that fails from one vantage), and holds each
+/// other one `delay` before relaying it (a network's round trip).
+fn tcp_front(
+    upstream: std::net::SocketAddr,
+    drop_first: usize,
+    delay: Duration,
+) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if count.fetch_add(1, Ordering::SeqCst) < drop_first {
+                drop(client);
+                continue;
+            }
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    return;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut c, mut s) = (client, server);
+                let _ = std::io::copy(&mut s, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Three daemons with one config divide the scheduled scan: every endpoint is scanned once in
+/// the run (counted at the server), by more than one node, and every node's store holds the
+/// whole run (the expired endpoint, scanned by one node, is one alert). An endpoint one node
+/// cannot reach but another can is not unreachable; one that no node reaches is, once
+/// (`unreachable_after = 1`, so a single node's failure would alert).
+#[test]
+fn the_scheduled_scan_is_divided_and_unreachable_needs_a_second_node() {
+    let (_rt, _server, port, dir, key) = setup();
+    let receiver = common::receiver::Receiver::start();
+    let pki = Pki::new();
+    let good = pki.leaf(&["*.scan.example.test"], -10, 60, SignedBy::Intermediate);
+    let old = pki.leaf(&["old.scan.example.test"], -90, -1, SignedBy::Intermediate);
+    let tls = common::TlsServer::start("127.0.0.1:0", pki.full_chain(&good), &good.key_der, false);
+    let expired =
+        common::TlsServer::start("127.0.0.1:0", pki.full_chain(&old), &old.key_der, false);
+    // Each batch behind the front takes a second: every node has joined before the last one.
+    let (front, scanned) = tcp_front(tls.addr, 0, Duration::from_secs(1));
+    let (flaky, _) = tcp_front(tls.addr, 1, Duration::ZERO);
+    let closed = closed_port();
+    let mut endpoints = String::new();
+    for i in 0..12 {
+        endpoints.push_str(&format!(
+            "[[endpoint]]\naddress = \"{front}\"\nserver_name = \"e{i}.scan.example.test\"\n"
+        ));
+    }
+    endpoints.push_str(&format!(
+        "[[endpoint]]\naddress = \"{}\"\nserver_name = \"old.scan.example.test\"\n\
+         [[endpoint]]\naddress = \"{flaky}\"\nserver_name = \"flaky.scan.example.test\"\n\
+         [[endpoint]]\naddress = \"{closed}\"\nserver_name = \"gone.scan.example.test\"\n",
+        expired.addr
+    ));
+    let node = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        write_config(
+            &home,
+            &format!(
+                "[store]\npath = \"{h}/state/store\"\nurl = \"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable\"\n\
+                 [fleet]\nnode = \"{name}\"\nkey_file = \"{k}\"\nlease_ttl = \"6s\"\n\
+                 [daemon]\ndispatch_interval = \"1s\"\n\
+                 [alerts]\nunreachable_after = 1\n\
+                 [scan]\nschedule = \"0 0 1 1 *\"\nca_files = [\"{root}\"]\n\
+                 [[webhook]]\nname = \"ops\"\nformat = \"generic\"\nurl = \"{u}\"\ntimeout = \"2s\"\n{endpoints}",
+                h = home.display(),
+                k = key.display(),
+                root = pki.root_path().display(),
+                u = receiver.url("/hook"),
+            ),
+        )
+    };
+    let names = ["a", "b", "c"];
+    let configs: Vec<_> = names.iter().map(|n| node(n)).collect();
+    let logs: Vec<_> = names
+        .iter()
+        .map(|n| dir.path().join(format!("{n}.log")))
+        .collect();
+    let daemons: Vec<_> = configs
+        .iter()
+        .zip(&logs)
+        .map(|(c, l)| start_daemon_logged(c, Some(l)))
+        .collect();
+    let log = |i: usize| std::fs::read_to_string(&logs[i]).unwrap_or_default();
+    let started = Instant::now();
+    while !(0..3).all(|i| log(i).contains("fleet scan run over")) {
+        let all: String = (0..3).map(log).collect();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every node ended the run within 60 s:\n{all}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let all: String = (0..3).map(log).collect();
+
+    // Once each in the run, from more than one node.
+    assert_eq!(
+        scanned.load(std::sync::atomic::Ordering::SeqCst),
+        12,
+        "each endpoint behind the front is scanned once:\n{all}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let scanners: Vec<String> = rt.block_on(async {
+        admin(port)
+            .await
+            .query(
+                "SELECT DISTINCT node FROM fleet_locations WHERE scope = ''",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert!(
+        scanners.len() >= 2,
+        "one node scanned everything: {scanners:?}\n{all}"
+    );
+    assert!(
+        all.contains("another node looks again"),
+        "failures were queued for a second look:\n{all}"
+    );
+    assert!(
+        all.contains("not reachable from node") && all.contains("reachable from this node"),
+        "the flaky endpoint was reached from a second node:\n{all}"
+    );
+
+    // Every node judged the whole run; each alert went out once.
+    let sent = |kind: &str| -> Vec<String> {
+        receiver
+            .requests()
+            .iter()
+            .map(|q| q.json())
+            .filter(|j| j["type"] == kind)
+            .map(|j| j.to_string())
+            .collect()
+    };
+    wait_until(
+        "the expired endpoint and the closed port alert",
+        30,
+        &|| sent("certctl.expired").len() == 1 && sent("certctl.endpoint_unreachable").len() == 1,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let expired_sent = sent("certctl.expired");
+    assert_eq!(expired_sent.len(), 1, "{expired_sent:#?}");
+    assert!(
+        expired_sent[0].contains("old.scan.example.test"),
+        "{expired_sent:?}"
+    );
+    let unreachable = sent("certctl.endpoint_unreachable");
+    assert_eq!(unreachable.len(), 1, "{unreachable:#?}");
+    assert!(
+        unreachable[0].contains("gone.scan.example.test") && !unreachable[0].contains("flaky"),
+        "only the port no node reaches: {unreachable:?}"
+    );
+    for config in &configs {
+        let shown = stdout(&ok(certctl_config(config, &["alerts", "list"])));
+        assert!(
+            shown.contains("expired") && shown.contains("endpoint_unreachable"),
+            "{shown}"
+        );
+    }
+    for daemon in daemons {
+        stop_daemon(daemon);
+    }
+}

@@ -113,7 +113,7 @@ async fn job(shared: &Arc<Shared>, kind: Kind) {
         Kind::Scan => {
             // The same operation as `certctl scan`; the dispatcher delivers.
             let ctx = shared.schedule_context(&config);
-            match crate::ops::scan::scan_config(&ctx).await {
+            match crate::ops::scan::scan_scheduled(&ctx, started).await {
                 Ok(reply) => {
                     let views = reply.views;
                     let critical = views

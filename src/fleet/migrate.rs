@@ -37,10 +37,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "inventory",
         sql: include_str!("../../migrations/postgres/0004_inventory.sql"),
     },
+    Migration {
+        version: 5,
+        name: "scan_queue",
+        sql: include_str!("../../migrations/postgres/0005_scan_queue.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The advisory lock every migrating node takes (any constant no other tool uses: "certctl").
 const MIGRATION_LOCK: i64 = 0x6365_7274_6374_6c00;

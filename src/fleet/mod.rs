@@ -12,6 +12,7 @@
 //! - [`node`]: the node registry (who runs, with which config, last heartbeat).
 //! - [`claim`]: alert deliveries sent once fleet-wide, whichever node queued them.
 //! - [`inventory`]: the locations every node scanned, listed fleet-wide.
+//! - [`scan`]: the scheduled scan divided among the nodes (a SKIP LOCKED work queue).
 //! - [`seal`]: private keys at rest in the shared store, sealed with AES-256-GCM under a key file
 //!   every node holds.
 //!
@@ -23,6 +24,7 @@ pub mod inventory;
 pub mod lease;
 mod migrate;
 pub mod node;
+pub mod scan;
 pub mod seal;
 
 use std::path::PathBuf;

@@ -238,6 +238,63 @@ pub struct Fold {
     pub history: Option<HistoryEntry>,
 }
 
+/// Takes in a record another node folded from its own observation (fleet mode), against this
+/// store's previous record of the location: the record is the newer judgment as it stands; the
+/// event and history entry are the ones its certificate change means here. Pure.
+pub fn adopt(prev: Option<&LocationRecord>, record: LocationRecord) -> Fold {
+    let sha = |r: &LocationRecord| r.leaf.as_ref().map(|l| l.sha256.clone());
+    let prev_sha = prev.and_then(sha);
+    // What was *seen*: nothing when the scan failed (a failed scan only keeps the leaf).
+    let seen = |r: &LocationRecord| sha(r).filter(|_| r.consecutive_failures == 0);
+    let new_sha = seen(&record);
+    let at = record.last_scanned;
+    let event = match (prev, &prev_sha, &new_sha) {
+        (None, _, _) => Some(EventKind::FirstSeen {
+            sha256: new_sha.clone(),
+        }),
+        (Some(_), Some(old), Some(new)) if old != new => Some(EventKind::CertificateChanged {
+            old_sha256: old.clone(),
+            new_sha256: new.clone(),
+            new_serial: record
+                .leaf
+                .as_ref()
+                .map(|l| l.serial.clone())
+                .unwrap_or_default(),
+        }),
+        _ => None,
+    }
+    .map(|kind| InventoryEvent {
+        at,
+        location_id: record.id.clone(),
+        target: record.location.target(),
+        kind,
+    });
+    let mut codes: Vec<_> = record.findings.iter().map(|f| f.code).collect();
+    codes.sort();
+    let changed = prev.is_none_or(|p| {
+        let mut old: Vec<_> = p.findings.iter().map(|f| f.code).collect();
+        old.sort();
+        seen(p) != new_sha || old != codes
+    });
+    let live = record
+        .leaf
+        .as_ref()
+        .filter(|_| record.consecutive_failures == 0);
+    let history = changed.then(|| HistoryEntry {
+        at,
+        sha256: new_sha.clone(),
+        serial: live.map(|l| l.serial.clone()),
+        not_after: live.map(|l| l.not_after),
+        codes,
+    });
+    Fold {
+        record,
+        chain: None,
+        event,
+        history,
+    }
+}
+
 /// Folds an observation into the previous record of its location. Pure. `adhoc` says whether
 /// the location stands outside the config (see [`LocationRecord::adhoc`]).
 pub fn fold(

@@ -42,8 +42,18 @@ async fn try_publish(
     fc: &FleetConfig,
     scanned: &[&str],
 ) -> Result<(), PublishError> {
-    let node = fc.settings.node.as_str();
     let fleet = Fleet::connect(&fc.settings).await?;
+    publish_to(ctx, &fleet, scanned).await?;
+    prune(ctx, &fleet).await
+}
+
+/// Publishes the locations `scanned` (ids in this node's store) through `fleet`.
+pub(super) async fn publish_to(
+    ctx: &Context,
+    fleet: &Fleet,
+    scanned: &[&str],
+) -> Result<(), PublishError> {
+    let node = fleet.node();
     // Encoded and sent a batch at a time: 100 000 records are not held as JSON at once.
     for ids in scanned.chunks(crate::fleet::inventory::BATCH) {
         let mut locations = Vec::with_capacity(ids.len());
@@ -60,6 +70,11 @@ async fn try_publish(
         }
         fleet.publish_locations(&locations).await?;
     }
+    Ok(())
+}
+
+/// Removes from the fleet's inventory what this node published before and no longer has.
+pub(super) async fn prune(ctx: &Context, fleet: &Fleet) -> Result<(), PublishError> {
     let rows = ctx.store.rows()?;
     let keep: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     fleet.prune_locations(&keep).await?;
@@ -68,7 +83,7 @@ async fn try_publish(
 
 /// Why a publication failed.
 #[derive(Debug, thiserror::Error)]
-enum PublishError {
+pub(super) enum PublishError {
     #[error(transparent)]
     Fleet(#[from] FleetError),
     #[error(transparent)]

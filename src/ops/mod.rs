@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod audit;
 pub mod deploy;
 pub mod discover;
+pub mod divide;
 pub mod fleet;
 pub mod inventory;
 pub mod list;

@@ -105,6 +105,16 @@ pub async fn scan_config(ctx: &Context) -> Result<ScanReply, OpsError> {
     Ok(published(ctx, reply).await)
 }
 
+/// The daemon's scheduled scan, started at `at`: in fleet mode divided among the nodes (the
+/// run of the schedule's slot that `at` falls in), else [`scan_config`].
+pub async fn scan_scheduled(ctx: &Context, at: UnixSeconds) -> Result<ScanReply, OpsError> {
+    let slot = ctx.config.daemon.scan_schedule.slot_of(at);
+    match (&ctx.config.fleet, slot) {
+        (Some(fc), Some(slot)) => super::divide::scan_divided(ctx, fc, slot).await,
+        _ => scan_config(ctx).await,
+    }
+}
+
 /// Scans without a store (the store is held by another process): nothing is recorded.
 pub async fn scan_unrecorded(
     config: &Config,

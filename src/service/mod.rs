@@ -97,18 +97,40 @@ pub async fn scan_and_record(
     endpoints: Vec<Target>,
     files: Vec<FileTarget>,
     scope: Scope,
-    mut on_result: impl FnMut(&Scanned),
+    on_result: impl FnMut(&Scanned),
 ) -> Result<Vec<View>, ServiceError> {
+    let scanned =
+        scan_and_record_deferring(config, store, endpoints, files, scope, on_result, |_| false);
+    Ok(scanned.await?.0)
+}
+
+/// [`scan_and_record`], except that the results `defer` picks are neither recorded nor judged:
+/// their locations come back apart, for another look (fleet mode's second vantage for an
+/// endpoint this node could not reach).
+pub async fn scan_and_record_deferring(
+    config: &Config,
+    store: Option<&Store>,
+    endpoints: Vec<Target>,
+    files: Vec<FileTarget>,
+    scope: Scope,
+    mut on_result: impl FnMut(&Scanned),
+    defer: impl Fn(&Scanned) -> bool,
+) -> Result<(Vec<View>, Vec<crate::model::Location>), ServiceError> {
     let answers = store.map(|s| {
         std::sync::Arc::new(s.clone()) as std::sync::Arc<dyn crate::inventory::AnswerCache>
     });
     let scanner = Scanner::new(&config.scan, !endpoints.is_empty(), answers)?;
     let installed = installed_for_endpoints(config);
     let mut views = Vec::new();
+    let mut deferred = Vec::new();
     let mut store_error: Option<StoreError> = None;
     scanner
         .scan(endpoints, files, |scanned| {
             on_result(&scanned);
+            if defer(&scanned) {
+                deferred.push(scanned.observation.location);
+                return;
+            }
             let id = scanned.observation.location.id();
             let mut findings = policy::scan_findings(&scanned.observation, &config.policy);
             // A swept address, or a local listener whose configuration gives no name, has no
@@ -169,21 +191,43 @@ pub async fn scan_and_record(
         if scope == Scope::Config {
             let seen: std::collections::HashSet<&str> =
                 views.iter().map(|v| v.record.id.as_str()).collect();
-            let gone = retire_unseen(s, &seen)?;
-            if gone > 0 {
-                tracing::info!("retired {gone} location(s) no longer in the config");
-            }
-            // Answers no certificate will ask for again (or that expired) go with the run.
-            let swept = s.sweep_answers(crate::clock::now())?;
-            if swept > 0 {
-                tracing::debug!("dropped {swept} expired revocation answer(s)");
-            }
+            settle_config_scan(s, &seen)?;
         }
         s.flush()?;
         crate::audit::record_inventory(s);
     }
     views.sort_by(|a, b| a.expiry_key().cmp(&b.expiry_key()));
-    Ok(views)
+    Ok((views, deferred))
+}
+
+/// What ends a scan of the whole config (`seen`: the ids it found, whoever scanned them):
+/// the stored config locations it did not find are retired, and revocation answers no
+/// certificate will ask for again go. Not yet flushed.
+pub fn settle_config_scan(
+    store: &Store,
+    seen: &std::collections::HashSet<&str>,
+) -> Result<(), StoreError> {
+    let gone = retire_unseen(store, seen)?;
+    if gone > 0 {
+        tracing::info!("retired {gone} location(s) no longer in the config");
+    }
+    let swept = store.sweep_answers(crate::clock::now())?;
+    if swept > 0 {
+        tracing::debug!("dropped {swept} expired revocation answer(s)");
+    }
+    Ok(())
+}
+
+/// Takes in a record another node made of a location (fleet mode: it scanned it this run),
+/// unless this store's is as recent; whether it did. Not yet flushed.
+pub fn adopt(store: &Store, record: LocationRecord) -> Result<bool, StoreError> {
+    let id = record.id.clone();
+    let mut taken = false;
+    store.update_location(&id, |prev| {
+        taken = prev.is_none_or(|p| p.last_scanned < record.last_scanned);
+        (crate::inventory::adopt(prev, record), taken)
+    })?;
+    Ok(taken)
 }
 
 /// Retires every stored config location (not ad hoc) that a config-wide scan did not find.
