@@ -29,12 +29,27 @@ const POLL: Duration = Duration::from_millis(250);
 /// How long the other nodes have to take a recheck before the node that queued it may.
 const OTHERS_FIRST: Duration = Duration::from_secs(30);
 
-/// Batches per live node: enough that a faster node takes more, few enough that each batch's
-/// fixed cost (a scanner, a claim, a publication) stays small.
+/// Batches per live node at least: a faster node takes more.
 const BATCHES_PER_NODE: usize = 4;
+
+/// Batches per run, when endpoints are many: nodes that join a run after it opened still find
+/// work, and the last batch (which one node finishes while the others wait) is a small part.
+const BATCHES_PER_RUN: usize = 64;
+
+/// Waves of `[scan] concurrency` per batch at least: each batch ends with its slowest
+/// handshakes while the others are done, so a batch of one wave would scan at half speed.
+const WAVES_PER_BATCH: usize = 4;
 
 /// The largest batch, so that no claim lease has to cover hours of scanning.
 const MAX_BATCH: usize = 2_000;
+
+/// How many endpoints a batch of a run over `n` holds, with `alive` nodes when it opens.
+fn batch_size(n: usize, alive: usize, concurrency: usize) -> usize {
+    n.div_ceil(BATCHES_PER_RUN)
+        .max(concurrency * WAVES_PER_BATCH)
+        .min(n.div_ceil(alive * BATCHES_PER_NODE))
+        .clamp(1, MAX_BATCH)
+}
 
 /// Why a divided run stopped.
 enum Stop {
@@ -124,10 +139,7 @@ async fn divided(
     let alive = live_nodes(fleet, fc).await?;
     let key = format!("{}@{slot}", fc.config_hash);
     let endpoints = &config.endpoints;
-    let per = endpoints
-        .len()
-        .div_ceil(alive * BATCHES_PER_NODE)
-        .clamp(1, MAX_BATCH);
+    let per = batch_size(endpoints.len(), alive, config.scan.concurrency);
     if !endpoints.is_empty() {
         let all: Vec<usize> = (0..endpoints.len()).collect();
         let batches: Vec<Vec<usize>> = all.chunks(per).map(<[usize]>::to_vec).collect();
@@ -309,6 +321,18 @@ mod tests {
             index: 0,
         };
         assert!(!reaches(&t, &file));
+    }
+
+    #[test]
+    fn batches_are_several_waves_and_several_per_node() {
+        // Few endpoints: four batches per live node.
+        assert_eq!(batch_size(15, 3, 64), 2);
+        assert_eq!(batch_size(15, 1, 64), 4);
+        // Many: 64 batches, each at least four waves, none over the bound.
+        assert_eq!(batch_size(20_000, 1, 64), 313);
+        assert_eq!(batch_size(3_000, 1, 64), 256);
+        assert_eq!(batch_size(1_000_000, 3, 64), MAX_BATCH);
+        assert_eq!(batch_size(1, 3, 64), 1);
     }
 
     #[test]
