@@ -175,19 +175,25 @@ impl Fleet {
         Ok(row.get(0))
     }
 
-    /// The endpoint records other nodes published since run `key` opened: (id, record JSON).
+    /// The endpoint records other nodes published since run `key` opened, in id order: up
+    /// to `limit` of them after id `after` (a page; `""` for the first): (id, record JSON).
     pub async fn endpoints_scanned_since(
         &self,
         key: &str,
+        after: &str,
+        limit: usize,
     ) -> Result<Vec<(String, String)>, FleetError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .bounded(
                 "read the run's endpoints",
                 self.client().query(
                     "SELECT l.id, l.record::text
                        FROM fleet_locations l JOIN scan_runs r ON r.key = $1
-                      WHERE l.scope = '' AND l.node <> $2 AND l.scanned_at >= r.created",
-                    &[&key, &self.node()],
+                      WHERE l.scope = '' AND l.id > $3 AND l.node <> $2
+                        AND l.scanned_at >= r.created
+                      ORDER BY l.id LIMIT $4",
+                    &[&key, &self.node(), &after, &limit],
                 ),
             )
             .await?;

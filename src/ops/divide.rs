@@ -227,15 +227,24 @@ async fn divided(
     // The rest of the run, as the other nodes recorded it.
     let mut seen: HashSet<String> = views.iter().map(|v| v.record.id.clone()).collect();
     let (mut adopted, mut unreadable) = (0usize, 0usize);
-    for (id, json) in fleet.endpoints_scanned_since(&key).await? {
-        match serde_json::from_str::<LocationRecord>(&json) {
-            Ok(record) => {
-                adopted += usize::from(service::adopt(store, record)?);
-                seen.insert(id);
-            }
-            Err(e) => {
-                unreadable += 1;
-                tracing::warn!(location = %id, "a location another node published cannot be read: {e}");
+    // A page at a time: 100 000 records are not held as JSON at once.
+    let mut after = String::new();
+    loop {
+        let page = fleet
+            .endpoints_scanned_since(&key, &after, crate::fleet::inventory::BATCH)
+            .await?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        for (id, json) in page {
+            match serde_json::from_str::<LocationRecord>(&json) {
+                Ok(record) => {
+                    adopted += usize::from(service::adopt(store, record)?);
+                    seen.insert(id);
+                }
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::warn!(location = %id, "a location another node published cannot be read: {e}");
+                }
             }
         }
     }
