@@ -467,6 +467,58 @@ async fn tls_is_verified_and_a_dead_or_silent_store_is_a_clear_bounded_error() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// A firing another node queued before the alert's episode was resolved (its receiver was down,
+/// say) is not sent as a new episode once the resolution went out; a reminder never reopens a
+/// resolved episode; a firing raised after the resolution does, with a new generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_raised_before_the_fleet_resolved_it_is_not_sent_again() {
+    use certctl::fleet::claim::{Claim, Raised};
+    let (_server, port) = cluster().await;
+    let (a, b) = (node(port, "a").await, node(port, "b").await);
+    let hold = Duration::from_secs(10);
+    let fresh = Duration::from_secs(3600);
+    let key = "ops|alert-1|expired";
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let raised = now() - 5;
+    let Claim::Mine { generation: first } = a
+        .claim_delivery(key, hold, fresh, Some(Raised::At(raised)))
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim is a's");
+    };
+    a.settle_delivery(key, true).await.unwrap();
+    assert!(matches!(
+        b.claim_delivery(key, hold, fresh, Some(Raised::At(raised))).await.unwrap(),
+        Claim::Sent { by } if by == "a"
+    ));
+    a.resolve_claim(key).await.unwrap();
+
+    // b's copy of the same firing, retried after the resolution: settled, not sent.
+    for late in [Raised::At(raised), Raised::Reminder] {
+        let claim = b
+            .claim_delivery(key, hold, fresh, Some(late))
+            .await
+            .unwrap();
+        assert!(matches!(&claim, Claim::Sent { .. }), "{late:?}: {claim:?}");
+    }
+    // The condition back after the resolution: a new episode.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    match b
+        .claim_delivery(key, hold, fresh, Some(Raised::At(now())))
+        .await
+        .unwrap()
+    {
+        Claim::Mine { generation } => assert!(generation > first),
+        other => panic!("a new firing is b's to send: {other:?}"),
+    }
+}
+
 /// Node `node`'s config: its own state directory, the shared store and key, one Pebble
 /// account and one http-01 certificate.
 fn node_config(

@@ -325,7 +325,16 @@ pub async fn deliver_due(
                             ends = Some(fired);
                         }
                         let hold = h.timeout + Duration::from_secs(15);
-                        match f.claim_delivery(&key, hold, fresh_for).await {
+                        // A firing the fleet resolved after it was raised is not sent as a
+                        // new episode (a node that noticed it late).
+                        let raised = match (&delivery.event.resolves, delivery.event.reminder) {
+                            (Some(_), _) => None,
+                            (None, true) => Some(crate::fleet::claim::Raised::Reminder),
+                            (None, false) => {
+                                Some(crate::fleet::claim::Raised::At(delivery.event.occurred_at))
+                            }
+                        };
+                        match f.claim_delivery(&key, hold, fresh_for, raised).await {
                             Ok(Claim::Mine { generation }) => {
                                 id = fleet_message_id(&delivery, &key, generation);
                                 claimed = Some(key);

@@ -22,19 +22,36 @@ pub enum Claim {
     Busy { by: String },
 }
 
+/// When a firing was raised, as a claim judges it against a resolution of the same alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raised {
+    /// First sent for an alert raised at this time (seconds since the epoch).
+    At(i64),
+    /// A reminder of an alert still open on the sending node.
+    Reminder,
+}
+
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
 impl Fleet {
     /// Claims delivery `key` for `hold` (the send's timeout and a margin); a claim marked sent
-    /// more than `fresh_for` ago is claimable again (the next reminder).
+    /// more than `fresh_for` ago is claimable again (the next reminder). `raised` is what a
+    /// firing says about a resolved claim (see [`Raised`]); a resolution passes `None`.
     pub async fn claim_delivery(
         &self,
         key: &str,
         hold: Duration,
         fresh_for: Duration,
+        raised: Option<Raised>,
     ) -> Result<Claim, FleetError> {
+        // When the firing was raised, for a resolved claim (claimable if at or after its
+        // resolution): none for a resolution; a reminder counts as raised before any.
+        let since: Option<i64> = raised.map(|r| match r {
+            Raised::At(at) => at,
+            Raised::Reminder => i64::MIN,
+        });
         let mine = self
             .bounded(
                 "claim a delivery",
@@ -52,9 +69,11 @@ impl Fleet {
                       WHERE (c.state = 'sending' AND c.until < clock_timestamp())
                          OR (c.state = 'sent'
                              AND c.at < clock_timestamp() - $4::float8 * interval '1 second')
-                         OR c.state = 'resolved'
+                         OR (c.state = 'resolved'
+                             AND ($5::bigint IS NULL OR c.resolved_at IS NULL
+                                  OR $5::bigint >= floor(extract(epoch from c.resolved_at))::bigint))
                      RETURNING generation",
-                    &[&key, &self.node(), &seconds(hold), &seconds(fresh_for)],
+                    &[&key, &self.node(), &seconds(hold), &seconds(fresh_for), &since],
                 ),
             )
             .await?;
@@ -73,7 +92,10 @@ impl Fleet {
             )
             .await?;
         Ok(match row {
-            Some(r) if r.get::<_, String>(1) == "sent" => Claim::Sent { by: r.get(0) },
+            // Sent, or resolved before this firing was raised: the fleet is past it.
+            Some(r) if matches!(r.get::<_, String>(1).as_str(), "sent" | "resolved") => {
+                Claim::Sent { by: r.get(0) }
+            }
             Some(r) => Claim::Busy { by: r.get(0) },
             // Gone between the two statements: nobody holds it; the next pass claims it.
             None => Claim::Busy { by: String::new() },
@@ -102,7 +124,8 @@ impl Fleet {
         self.bounded(
             "resolve a delivery claim",
             self.client().execute(
-                "UPDATE alert_claims SET state = 'resolved' WHERE key = $1 AND state = 'sent'",
+                "UPDATE alert_claims SET state = 'resolved', resolved_at = clock_timestamp()
+                  WHERE key = $1 AND state = 'sent'",
                 &[&key],
             ),
         )

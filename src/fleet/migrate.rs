@@ -42,10 +42,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "scan_queue",
         sql: include_str!("../../migrations/postgres/0005_scan_queue.sql"),
     },
+    Migration {
+        version: 6,
+        name: "claim_resolution",
+        sql: include_str!("../../migrations/postgres/0006_claim_resolution.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The advisory lock every migrating node takes (any constant no other tool uses: "certctl").
 const MIGRATION_LOCK: i64 = 0x6365_7274_6374_6c00;
