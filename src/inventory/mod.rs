@@ -238,6 +238,27 @@ pub struct Fold {
     pub history: Option<HistoryEntry>,
 }
 
+/// What a location's certificate change is as an event: first seen (no previous record), or
+/// changed from `old` to `new` (with the new leaf's serial); `None` when nothing changed.
+fn change_event(
+    known: bool,
+    old: &Option<String>,
+    new: &Option<String>,
+    serial: Option<String>,
+) -> Option<EventKind> {
+    match (known, old, new) {
+        (false, _, _) => Some(EventKind::FirstSeen {
+            sha256: new.clone(),
+        }),
+        (true, Some(old), Some(new)) if old != new => Some(EventKind::CertificateChanged {
+            old_sha256: old.clone(),
+            new_sha256: new.clone(),
+            new_serial: serial.unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
 /// Takes in a record another node folded from its own observation (fleet mode), against this
 /// store's previous record of the location: the record is the newer judgment as it stands; the
 /// event and history entry are the ones its certificate change means here. Pure.
@@ -248,27 +269,14 @@ pub fn adopt(prev: Option<&LocationRecord>, record: LocationRecord) -> Fold {
     let seen = |r: &LocationRecord| sha(r).filter(|_| r.consecutive_failures == 0);
     let new_sha = seen(&record);
     let at = record.last_scanned;
-    let event = match (prev, &prev_sha, &new_sha) {
-        (None, _, _) => Some(EventKind::FirstSeen {
-            sha256: new_sha.clone(),
-        }),
-        (Some(_), Some(old), Some(new)) if old != new => Some(EventKind::CertificateChanged {
-            old_sha256: old.clone(),
-            new_sha256: new.clone(),
-            new_serial: record
-                .leaf
-                .as_ref()
-                .map(|l| l.serial.clone())
-                .unwrap_or_default(),
-        }),
-        _ => None,
-    }
-    .map(|kind| InventoryEvent {
-        at,
-        location_id: record.id.clone(),
-        target: record.location.target(),
-        kind,
-    });
+    let serial = record.leaf.as_ref().map(|l| l.serial.clone());
+    let event =
+        change_event(prev.is_some(), &prev_sha, &new_sha, serial).map(|kind| InventoryEvent {
+            at,
+            location_id: record.id.clone(),
+            target: record.location.target(),
+            kind,
+        });
     let mut codes: Vec<_> = record.findings.iter().map(|f| f.code).collect();
     codes.sort();
     let changed = prev.is_none_or(|p| {
@@ -327,23 +335,14 @@ pub fn fold(
         .as_ref()
         .and_then(|c| c.first())
         .map(|l| l.sha256.clone());
-    let event = match (prev, &prev_sha, &new_sha) {
-        (None, _, _) => Some(EventKind::FirstSeen {
-            sha256: new_sha.clone(),
-        }),
-        (Some(_), Some(old), Some(new)) if old != new => Some(EventKind::CertificateChanged {
-            old_sha256: old.clone(),
-            new_sha256: new.clone(),
-            new_serial: leaf.as_ref().map(|l| l.serial.clone()).unwrap_or_default(),
-        }),
-        _ => None,
-    }
-    .map(|kind| InventoryEvent {
-        at,
-        location_id: id.clone(),
-        target: target.clone(),
-        kind,
-    });
+    let serial = leaf.as_ref().map(|l| l.serial.clone());
+    let event =
+        change_event(prev.is_some(), &prev_sha, &new_sha, serial).map(|kind| InventoryEvent {
+            at,
+            location_id: id.clone(),
+            target: target.clone(),
+            kind,
+        });
     let leaf_since = match (&prev_sha, &new_sha) {
         (Some(old), Some(new)) if old == new => prev.and_then(|p| p.leaf_since),
         (_, Some(_)) => Some(at),
